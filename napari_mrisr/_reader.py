@@ -1,0 +1,22 @@
+"""napari reader for NIfTI and MGH/MGZ volumes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .io import is_volume_path, load_volume
+from .layers import layer_data
+
+
+def get_reader(path: str | list[str]) -> Callable | None:
+    """Return a reader if every path is a volume file this plugin reads, else None."""
+    paths = [path] if isinstance(path, str) else list(path)
+    if not paths or not all(is_volume_path(p) for p in paths):
+        return None
+    return read_volumes
+
+
+def read_volumes(path: str | list[str]) -> list[tuple]:
+    """Read each file as an image layer placed in world space (RAS mm, axial slices)."""
+    paths = [path] if isinstance(path, str) else list(path)
+    return [layer_data(load_volume(p), metadata={"source": str(p)}) for p in paths]

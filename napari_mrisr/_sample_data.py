@@ -1,0 +1,18 @@
+"""napari sample data: the MNI152 T1 template and its simulated LR acquisitions."""
+
+from __future__ import annotations
+
+from . import sample
+from .layers import layer_data
+
+
+def mni152_hr() -> list[tuple]:
+    return [layer_data(sample.mni152_hr())]
+
+
+def mni152_lr_x2() -> list[tuple]:
+    return [layer_data(sample.mni152_lr_x2())]
+
+
+def mni152_lr_thick_x4() -> list[tuple]:
+    return [layer_data(sample.mni152_lr_thick_x4())]

@@ -1,0 +1,94 @@
+"""Volume <-> napari image layer: the one place that knows napari's world axis order.
+
+napari's world axes here are RAS millimetres listed in reverse, ``(S, A, R)``: the first
+axis (the slider in 2D) runs inferior -> superior, so volumes open as axial slices, and every
+world coordinate napari shows is a true RAS coordinate in mm.
+
+napari slices a layer assuming its data axis k runs along world axis k, so a layer holds a
+transposed view of the volume (data axes ordered closest to S, A, R) and its ``affine`` is the
+file's affine composed with that transpose and with the reversal of the world axes. The
+file's own affine is kept in ``layer.metadata["affine"]``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import nibabel as nib
+import numpy as np
+
+from .io import Volume, VolumeError
+
+__all__ = [
+    "AXIS_LABELS",
+    "RADIOLOGICAL_ORIENTATION",
+    "layer_data",
+    "napari_axis_order",
+    "volume_from_layer",
+]
+
+#: napari world axes: RAS reversed.
+AXIS_LABELS = ("S", "A", "R")
+
+#: Camera orientation for a radiological axial view: anterior up, patient's right on the left.
+RADIOLOGICAL_ORIENTATION = ("towards", "up", "left")
+
+# Reverses three coordinates: RAS <-> napari's (S, A, R), and index (i, j, k) <-> (k, j, i).
+_REVERSE = np.eye(4)[[2, 1, 0, 3]]
+
+
+def napari_axis_order(affine: np.ndarray) -> tuple[int, int, int]:
+    """The volume's data axes that run closest to napari's world axes S, A and R."""
+    ras_axis_of_data = nib.io_orientation(affine)[:, 0].astype(int)
+    return tuple(int(np.flatnonzero(ras_axis_of_data == 2 - k)[0]) for k in range(3))
+
+
+def layer_data(volume: Volume, **kwargs: Any) -> tuple[np.ndarray, dict, str]:
+    """A napari image ``LayerDataTuple`` that puts every voxel at its world position."""
+    order = napari_axis_order(volume.affine)
+    transpose = np.eye(4)  # napari data index -> file voxel index
+    transpose[:3, :3] = np.eye(3)[:, list(order)]
+    metadata = {"affine": volume.affine.copy(), **kwargs.pop("metadata", {})}
+    attributes = {
+        "name": volume.name,
+        "affine": _REVERSE @ volume.affine @ transpose,
+        "axis_labels": AXIS_LABELS,
+        "units": ("mm", "mm", "mm"),
+        "colormap": "gray",
+        "metadata": metadata,
+        **kwargs,
+    }
+    return volume.data.transpose(order), attributes, "image"
+
+
+def volume_from_layer(data: Any, attributes: dict) -> Volume:
+    """A :class:`Volume` from an image layer's data and attributes (as napari writers get them).
+
+    The geometry is the layer's full data-to-world transform (scale, translate, rotate, shear
+    and affine), so a layer moved in napari is saved where it is shown. The data axes are
+    reversed back to the usual (R, A, S)-like order, so a layer read from a file saves with
+    that file's axis order and affine.
+    """
+    from napari.utils.transforms import Affine
+
+    name = attributes.get("name") or "volume"
+    if attributes.get("multiscale"):
+        data = data[0]
+    if attributes.get("rgb"):
+        raise VolumeError(f"{name!r} is an RGB image, not an MRI volume.")
+    array = np.asarray(data)
+    if array.ndim != 3:
+        raise VolumeError(f"{name!r} has {array.ndim} dimensions; only 3D volumes can be saved.")
+    physical = Affine(
+        scale=attributes.get("scale", (1, 1, 1)),
+        translate=attributes.get("translate", (0, 0, 0)),
+        rotate=attributes.get("rotate"),
+        shear=attributes.get("shear"),
+        ndim=3,
+    ).affine_matrix
+    world = np.asarray(attributes.get("affine", np.eye(4)), dtype=np.float64)
+    if world.shape != (4, 4):  # napari passes an Affine in some versions
+        world = np.asarray(world.affine_matrix)
+    return Volume(
+        data=array.transpose(2, 1, 0), affine=_REVERSE @ world @ physical @ _REVERSE, name=name
+    )

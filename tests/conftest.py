@@ -1,0 +1,47 @@
+"""Shared fixtures: small synthetic volumes with non-trivial geometry, written by nibabel."""
+
+from __future__ import annotations
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from napari_mrisr.io import Volume
+
+
+def oblique_affine(spacing=(0.9, 1.1, 1.3), angle=0.2, origin=(-20.0, 15.5, 7.25)) -> np.ndarray:
+    """A voxel-to-RAS affine with anisotropic spacing, a rotation and an offset."""
+    c, s = np.cos(angle), np.sin(angle)
+    rotation = np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]])
+    affine = np.eye(4)
+    affine[:3, :3] = rotation @ np.diag(spacing)
+    affine[:3, 3] = origin
+    return affine
+
+
+def head_phantom(shape=(24, 28, 20), seed=0) -> np.ndarray:
+    """A smooth ellipsoidal 'head' with inner structure and a dark background."""
+    grid = np.stack(np.meshgrid(*[np.linspace(-1, 1, n) for n in shape], indexing="ij"))
+    r = np.sqrt(((grid / np.array([0.8, 0.75, 0.7])[:, None, None, None]) ** 2).sum(0))
+    head = 100 / (1 + np.exp((r - 0.85) * 25))
+    blobs = 40 * np.exp(-((grid[0] - 0.2) ** 2 + grid[1] ** 2 + (grid[2] + 0.1) ** 2) / 0.05)
+    texture = np.random.default_rng(seed).normal(0, 1, shape)
+    return (head + blobs + 3 * texture * (head > 50)).astype(np.float32)
+
+
+@pytest.fixture
+def volume() -> Volume:
+    return Volume(head_phantom(), oblique_affine(), name="phantom")
+
+
+@pytest.fixture
+def write_nifti(tmp_path):
+    """Write an array with nibabel and return the path (the way a scanner export would)."""
+
+    def write(data, affine=None, name="scan.nii.gz", dtype=None):
+        img = nib.Nifti1Image(np.asarray(data, dtype=dtype), np.eye(4) if affine is None else affine)
+        path = tmp_path / name
+        nib.save(img, path)
+        return path
+
+    return write
