@@ -110,7 +110,12 @@ def _gaussian_axis(x: np.ndarray, axis: int, f: int) -> np.ndarray:
     radius = int(np.ceil(4 * sigma))
     offsets = np.arange(int(np.floor(centre)) - radius, int(np.ceil(centre)) + radius + 1)
     weights = np.exp(-0.5 * ((offsets - centre) / sigma) ** 2)
-    return _filter_decimate(x, axis, f, offsets, weights / weights.sum())
+    # Each HR voxel meets the taps of one phase (offset mod f); making every phase sum to 1/f
+    # lets each voxel contribute exactly 1/f of itself, so the mean intensity is kept.
+    for phase in range(f):
+        taps = offsets % f == phase
+        weights[taps] /= weights[taps].sum() * f
+    return _filter_decimate(x, axis, f, offsets, weights)
 
 
 def _thick_slice_axis(x: np.ndarray, axis: int, f: int) -> np.ndarray:

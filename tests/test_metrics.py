@@ -1,0 +1,90 @@
+"""Metrics agree with scikit-image and behave sensibly inside masks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.ndimage
+import skimage.metrics
+
+from napari_mrisr import metrics
+from napari_mrisr.io import Volume
+
+from .conftest import head_phantom
+
+
+@pytest.fixture
+def pair():
+    ref = head_phantom((30, 26, 22))
+    noisy = ref + np.random.default_rng(3).normal(0, 4, ref.shape).astype(np.float32)
+    return noisy, ref
+
+
+def test_psnr_matches_scikit_image(pair):
+    x, ref = pair
+    for data_range in (None, 255.0):
+        expected = skimage.metrics.peak_signal_noise_ratio(
+            ref, x, data_range=float(ref.max() - ref.min()) if data_range is None else data_range
+        )
+        assert metrics.psnr(x, ref, data_range) == pytest.approx(expected, abs=1e-6)
+
+
+def test_ssim_matches_scikit_image_in_3d(pair):
+    x, ref = pair
+    data_range = float(ref.max() - ref.min())
+    expected = skimage.metrics.structural_similarity(ref, x, data_range=data_range)
+    assert metrics.ssim(x, ref) == pytest.approx(expected, abs=1e-4)
+    assert metrics.ssim(ref, ref) == pytest.approx(1.0)
+
+
+def test_nrmse_matches_scikit_image(pair):
+    x, ref = pair
+    assert metrics.nrmse(x, ref) == pytest.approx(skimage.metrics.normalized_root_mse(ref, x), abs=1e-7)
+
+
+def test_masked_metrics_only_see_the_mask(pair):
+    x, ref = pair
+    mask = metrics.brain_mask(ref)
+    x_outside_changed = np.where(mask, x, x + 50)
+    for fn in (metrics.psnr, metrics.ssim, metrics.nrmse):
+        assert fn(x_outside_changed, ref, mask=mask) != pytest.approx(fn(x_outside_changed, ref))
+    # PSNR/NRMSE in the mask are the plain formulas on the mask voxels.
+    err = (x - ref)[mask]
+    data_range = ref.max() - ref.min()
+    assert metrics.psnr(x_outside_changed, ref, mask=mask) == pytest.approx(
+        10 * np.log10(data_range**2 / np.mean(err.astype(np.float64) ** 2))
+    )
+    assert metrics.nrmse(x_outside_changed, ref, mask=mask) == pytest.approx(
+        np.sqrt(np.mean(err.astype(np.float64) ** 2) / np.mean(ref[mask].astype(np.float64) ** 2))
+    )
+    # SSIM in the mask only sees voxels within its 7-voxel window of the mask.
+    near = scipy.ndimage.binary_dilation(mask, np.ones((3, 3, 3)), iterations=3)
+    assert metrics.ssim(np.where(near, x, 0), ref, mask=mask) == pytest.approx(
+        metrics.ssim(x, ref, mask=mask), abs=1e-9
+    )
+
+
+def test_brain_mask_finds_the_head_and_fills_its_holes():
+    shape = (32, 32, 32)
+    grid = np.stack(np.meshgrid(*[np.arange(n) - 15.5 for n in shape], indexing="ij"))
+    r = np.sqrt((grid**2).sum(0))
+    data = np.where(r < 12, 100.0, 0.0)
+    data[r < 4] = 5.0  # a dark ventricle inside the head
+    data[0, 0, 0] = 100.0  # a speck of noise outside
+    mask = metrics.brain_mask(Volume(data, np.eye(4)))
+    assert mask.dtype == bool
+    assert mask[16, 16, 16] and not mask[0, 0, 0]
+    assert abs(mask.sum() - (r < 12).sum()) / (r < 12).sum() < 0.1
+
+
+def test_metrics_accept_volumes_and_refuse_mismatches(pair):
+    x, ref = pair
+    assert metrics.psnr(Volume(x, np.eye(4)), Volume(ref, np.eye(4))) == pytest.approx(metrics.psnr(x, ref))
+    with pytest.raises(ValueError, match="shapes"):
+        metrics.psnr(x[:-1], ref)
+    with pytest.raises(ValueError, match="mask is empty"):
+        metrics.psnr(x, ref, mask=np.zeros(ref.shape, bool))
+    with pytest.raises(ValueError, match="constant"):
+        metrics.psnr(x, np.ones_like(ref))
+    np.testing.assert_array_equal(metrics.difference(x, ref), (x - ref).astype(np.float32))
+    assert metrics.psnr(ref, ref) == float("inf")
