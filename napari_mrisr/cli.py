@@ -1,4 +1,8 @@
-"""Command line: ``napari-mrisr demo`` (also ``python -m napari_mrisr demo``)."""
+"""Command line: ``mrisr predict IN OUT`` and ``napari-mrisr demo`` (also ``python -m napari_mrisr``).
+
+Bad input ends with exit code 2 and one sentence on stderr; the output file is written
+atomically and an existing file (the input above all) is only replaced with ``--force``.
+"""
 
 from __future__ import annotations
 
@@ -67,15 +71,58 @@ def demo(screenshot: Path | None = None) -> int:
     return 0
 
 
+def predict(args: argparse.Namespace) -> int:
+    """Super-resolve one file with a trained model, with a progress bar."""
+    from tqdm import tqdm
+
+    from .inference import Progress, iter_super_resolve
+    from .io import Volume, load_volume, save_volume
+    from .zoo import list_models, load_model
+
+    if args.output.exists() and not args.force:
+        same = args.input.exists() and args.output.resolve() == args.input.resolve()
+        what = "is the input file" if same else "already exists"
+        raise ValueError(f"{str(args.output)!r} {what}; pass --force to overwrite it.")
+    if args.model is None:
+        models = list_models()
+        if not models:
+            raise ValueError("No trained model is installed; pass --model with a .safetensors file.")
+        args.model = models[0].name
+    model = load_model(args.model)
+    volume = load_volume(args.input)
+    with tqdm(total=None, unit="tile", desc=f"super-resolving {args.input.name}") as bar:
+        for event in iter_super_resolve(volume, model, device=args.device, tile=args.tile):
+            if isinstance(event, Volume):
+                save_volume(event, args.output)
+            elif event.message:
+                tqdm.write(event.message)
+            elif isinstance(event, Progress):
+                bar.total = event.total
+                bar.update(event.done - bar.n)
+    print(f"wrote {args.output} ({' x '.join(map(str, event.shape))} voxels)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="napari-mrisr", description=__doc__)
+    parser = argparse.ArgumentParser(prog="mrisr", description="3D MRI super-resolution.")
     commands = parser.add_subparsers(dest="command", required=True)
     demo_parser = commands.add_parser("demo", help="open napari on the built-in MNI152 sample")
     demo_parser.add_argument("--screenshot", type=Path, help="save the window as PNG and quit")
+    run = commands.add_parser("predict", help="super-resolve a NIfTI/MGZ file")
+    run.add_argument("input", type=Path, help="low-resolution volume (.nii, .nii.gz, .mgz)")
+    run.add_argument("output", type=Path, help="where to write the SR volume")
+    run.add_argument("--model", help="model name (see list_models) or .safetensors file")
+    run.add_argument("--device", default="auto", help="auto (default), cuda, mps or cpu")
+    run.add_argument("--tile", type=int, help="tile edge in LR voxels (default: by device)")
+    run.add_argument("--force", action="store_true", help="overwrite an existing output file")
     args = parser.parse_args(argv)
     if args.command == "demo":
         return demo(args.screenshot)
-    return 2
+    try:
+        return predict(args)
+    except (ValueError, OSError) as exc:  # VolumeError and ModelError are ValueErrors
+        print(f"mrisr: error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

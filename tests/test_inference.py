@@ -1,0 +1,150 @@
+"""The inference engine: geometry, tiling without seams, progress, cancel, OOM retry, devices."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from napari_mrisr.degrade import simulate_lr
+from napari_mrisr.geometry import crop_to_multiple
+from napari_mrisr.inference import (
+    Progress,
+    intensity_range,
+    iter_super_resolve,
+    pick_device,
+    super_resolve,
+)
+from napari_mrisr.interpolate import upsample
+from napari_mrisr.io import Volume, VolumeError
+from napari_mrisr.models import build_model
+
+
+class NearestSR(torch.nn.Module):
+    """A stand-in 'model' with a known answer: nearest-neighbour upsampling."""
+
+    architecture = "nearest-test"
+
+    def __init__(self, scale=(2, 2, 2), fail_above: int | None = None):
+        super().__init__()
+        self.scale = scale
+        self.fail_above = fail_above
+        self.calls = 0
+
+    def forward(self, x):
+        self.calls += 1
+        if self.fail_above is not None and x.numel() > self.fail_above:
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return F.interpolate(x, scale_factor=self.scale, mode="nearest")
+
+
+def tiny(name: str, scale=(2, 2, 2)) -> torch.nn.Module:
+    torch.manual_seed(0)
+    kwargs = {
+        "edsr3d": {"features": 8, "num_blocks": 2},
+        "srgan3d": {"features": 8, "num_blocks": 2},
+        "rrdb3d": {"features": 8, "growth": 4, "num_blocks": 1},
+        "dcsrn": {"growth": 4, "num_blocks": 2, "layers_per_block": 2},
+        "srgan2d": {"features": 8, "num_blocks": 1},
+    }[name]
+    return build_model(name, scale, **kwargs).eval()
+
+
+def test_output_lands_on_the_hr_grid_in_the_input_intensity_range(volume):
+    lr = simulate_lr(volume, (1, 2, 2))
+    sr = super_resolve(lr, NearestSR((1, 2, 2)), device="cpu", tile=5)
+    hr = crop_to_multiple(volume.data, (1, 2, 2))
+    assert sr.shape == hr.shape
+    np.testing.assert_allclose(sr.affine, volume.affine, atol=1e-6)
+    # Normalisation in and out is invisible: the result is exactly nearest upsampling.
+    np.testing.assert_allclose(sr.data, upsample(lr, (1, 2, 2), order="nearest").data, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["edsr3d", "srgan3d", "rrdb3d", "dcsrn"])
+def test_tiled_equals_whole_volume(volume, name):
+    lr = simulate_lr(volume, 2)
+    model = tiny(name)
+    whole = super_resolve(lr, model, device="cpu", tile=64)
+    tiled = super_resolve(lr, model, device="cpu", tile=5, overlap=8)
+    data_range = float(whole.data.max() - whole.data.min())
+    assert np.abs(tiled.data - whole.data).max() <= 1e-4 * data_range
+
+
+def test_slice_wise_2d_model_runs_on_volumes(volume):
+    model = tiny("srgan2d", (2, 2, 1))
+    lr = simulate_lr(volume, (2, 2, 1))
+    whole = super_resolve(lr, model, device="cpu", tile=64)
+    tiled = super_resolve(lr, model, device="cpu", tile=4, overlap=12)
+    assert whole.shape == crop_to_multiple(volume.data, (2, 2, 1)).shape
+    assert np.abs(tiled.data - whole.data).max() <= 1e-4 * float(np.ptp(whole.data))
+
+
+def test_progress_counts_tiles_then_yields_the_volume(volume):
+    events = list(iter_super_resolve(volume, NearestSR(), device="cpu", tile=(12, 14, 10)))
+    *progress, result = events
+    assert isinstance(result, Volume)
+    assert [p.done for p in progress] == list(range(1, 9))
+    assert {p.total for p in progress} == {8}
+
+
+def test_cancel_returns_nothing_and_leaves_the_input_alone(volume):
+    before = volume.data.copy()
+    model = NearestSR()
+    run = iter_super_resolve(volume, model, device="cpu", tile=6)
+    first = next(run)
+    assert isinstance(first, Progress) and first.done == 1
+    run.close()
+    calls = model.calls
+    assert list(run) == []  # a closed run yields nothing more, no half-made volume
+    assert model.calls == calls
+    np.testing.assert_array_equal(volume.data, before)
+
+
+def test_out_of_memory_halves_the_tile_and_tells_the_caller(volume):
+    model = NearestSR(fail_above=20**3)
+    events = list(iter_super_resolve(volume, model, device="cpu", tile=16, overlap=2))
+    notices = [e.message for e in events if isinstance(e, Progress) and e.message]
+    assert notices == ["Out of GPU memory; retrying with 8-voxel tiles."]
+    np.testing.assert_allclose(events[-1].data, super_resolve(volume, NearestSR(), device="cpu").data)
+
+
+def test_out_of_memory_at_the_smallest_tile_is_raised(volume):
+    with pytest.raises(torch.OutOfMemoryError):
+        super_resolve(volume, NearestSR(fail_above=1), device="cpu", tile=8)
+
+
+def test_devices():
+    assert pick_device("cpu") == torch.device("cpu")
+    assert pick_device("auto").type in {"cuda", "mps", "cpu"}
+    if not torch.cuda.is_available():
+        assert pick_device("auto") == torch.device("cpu") or torch.backends.mps.is_available()
+        with pytest.raises(ValueError, match="no CUDA GPU"):
+            pick_device("cuda")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_bf16_matches_cpu(volume):
+    model = tiny("edsr3d")
+    cpu = super_resolve(volume, model, device="cpu")
+    gpu = super_resolve(volume, model, device="cuda", amp=True)
+    assert np.abs(gpu.data - cpu.data).max() <= 0.02 * float(np.ptp(cpu.data))
+
+
+def test_bad_inputs_are_refused(volume):
+    bad = Volume(volume.data.copy(), volume.affine, "bad")
+    bad.data[0, 0, 0] = np.nan
+    with pytest.raises(VolumeError, match="NaN"):
+        super_resolve(bad, NearestSR(), device="cpu")
+    with pytest.raises(ValueError, match="no 3-axis 'scale'"):
+        super_resolve(volume, torch.nn.Identity(), device="cpu")
+    with pytest.raises(ValueError, match="Tile must be"):
+        super_resolve(volume, NearestSR(), device="cpu", tile=0)
+
+
+def test_intensity_range_is_robust_to_outliers():
+    data = np.random.default_rng(0).uniform(0, 100, (20, 20, 20)).astype(np.float32)
+    data[0, 0, 0] = 1e6
+    low, high = intensity_range(data)
+    assert 0 <= low < 2 and 98 < high <= 100
+    assert intensity_range(np.ones((3, 3, 3))) == (1.0, 2.0)
