@@ -76,9 +76,10 @@ def predict(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from .inference import Progress, iter_super_resolve
-    from .io import Volume, load_volume, save_volume
+    from .io import Volume, check_volume_path, load_volume, save_volume
     from .zoo import list_models, load_model
 
+    check_volume_path(args.output)
     if args.output.exists() and not args.force:
         same = args.input.exists() and args.output.resolve() == args.input.resolve()
         what = "is the input file" if same else "already exists"

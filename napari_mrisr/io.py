@@ -22,6 +22,7 @@ __all__ = [
     "SUFFIXES",
     "Volume",
     "VolumeError",
+    "check_volume_path",
     "is_volume_path",
     "load_volume",
     "save_volume",
@@ -86,6 +87,14 @@ def check_affine(affine: np.ndarray, name: str = "volume") -> None:
 def is_volume_path(path: str | os.PathLike) -> bool:
     """True if the file name ends with a suffix this package reads."""
     return str(path).lower().endswith(SUFFIXES)
+
+
+def check_volume_path(path: str | os.PathLike) -> Path:
+    """Refuse, before any work, an output name this package cannot write."""
+    path = Path(path)
+    if not is_volume_path(path):
+        raise VolumeError(f"{path.name!r}: choose a file name ending in {', '.join(SUFFIXES)}.")
+    return path
 
 
 def volume_name(path: str | os.PathLike) -> str:
@@ -186,9 +195,7 @@ def save_volume(volume: Volume, path: str | os.PathLike) -> Path:
     direction cosines, voxel sizes and centre, so there the affine is kept to about 1e-6 mm.
     The file appears under its final name only once it is complete.
     """
-    path = Path(path)
-    if not is_volume_path(path):
-        raise VolumeError(f"{path.name!r}: choose a file name ending in {', '.join(SUFFIXES)}.")
+    path = check_volume_path(path)
     data = np.asarray(volume.data, dtype=np.float32)
     if path.name.lower().endswith((".mgz", ".mgh")):
         img = nib.MGHImage(data, volume.affine)

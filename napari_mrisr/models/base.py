@@ -1,0 +1,87 @@
+"""What every super-resolution generator shares: its scale, its name and its rebuild recipe."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+from torch import nn
+
+__all__ = ["SRModel", "check_positive_int", "check_spatial_dims", "parse_scale"]
+
+
+def parse_scale(scale: int | Sequence[int], spatial_dims: int = 3) -> tuple[int, ...]:
+    """Normalise a scale to one positive int per spatial axis.
+
+    Parameters
+    ----------
+    scale : int or sequence of int
+        An int means the same factor on every axis.
+    spatial_dims : int
+        Number of spatial axes (2 or 3).
+
+    Returns
+    -------
+    tuple of int
+        ``spatial_dims`` positive integers.
+
+    Raises
+    ------
+    ValueError
+        If ``scale`` is not a positive int or a sequence of ``spatial_dims`` positive ints.
+    """
+    values = [scale] * spatial_dims if _is_int(scale) else scale
+    try:
+        values = list(values)
+    except TypeError:
+        values = []
+    if len(values) != spatial_dims or not all(_is_int(v) and v > 0 for v in values):
+        raise ValueError(
+            f"The scale must be a positive integer or {spatial_dims} positive integers "
+            f"(one per spatial axis), got {scale!r}."
+        )
+    return tuple(int(v) for v in values)
+
+
+def check_spatial_dims(spatial_dims: int) -> int:
+    """Return ``spatial_dims`` if it is 2 or 3, else raise a ``ValueError``."""
+    if spatial_dims not in (2, 3) or not _is_int(spatial_dims):
+        raise ValueError(f"spatial_dims must be 2 or 3, got {spatial_dims!r}.")
+    return int(spatial_dims)
+
+
+def check_positive_int(name: str, value: int) -> int:
+    """Return ``value`` as an int if it is a positive integer, else raise a ``ValueError``."""
+    if not (_is_int(value) and value > 0):
+        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+    return int(value)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
+
+
+class SRModel(nn.Module):
+    """Base class of the generators: records ``scale``, ``architecture`` and ``config``.
+
+    ``build_model(m.architecture, m.scale, **m.config)`` rebuilds the same architecture
+    (same state-dict keys and shapes), so ``config`` holds every constructor argument except
+    ``scale``, as plain JSON types.
+    """
+
+    architecture: ClassVar[str] = ""
+
+    def __init__(self, scale: int | Sequence[int], spatial_dims: int = 3) -> None:
+        super().__init__()
+        self.spatial_dims = check_spatial_dims(spatial_dims)
+        self.scale: tuple[int, ...] = parse_scale(scale, self.spatial_dims)
+        self._config: dict[str, Any] = {"spatial_dims": self.spatial_dims}
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """Constructor arguments (besides ``scale``) needed to rebuild this model."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in self._config.items()}
+
+    def extra_repr(self) -> str:
+        return f"architecture={self.architecture!r}, scale={self.scale}"
