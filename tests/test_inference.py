@@ -148,3 +148,20 @@ def test_intensity_range_is_robust_to_outliers():
     low, high = intensity_range(data)
     assert 0 <= low < 2 and 98 < high <= 100
     assert intensity_range(np.ones((3, 3, 3))) == (1.0, 2.0)
+
+
+def test_receptive_radius_counts_half_widths_at_their_resolution():
+    from napari_mrisr.inference import receptive_radius
+
+    class Chain(torch.nn.Module):
+        scale = (2, 2, 2)
+
+        def __init__(self):
+            super().__init__()
+            self.lr = torch.nn.Sequential(torch.nn.Conv3d(1, 2, 3, padding=1), torch.nn.Conv3d(2, 1, 5, padding=2))
+            self.hr = torch.nn.Conv3d(1, 1, 5, padding=2)  # runs after x2 upsampling: 2 HR voxels = 1 LR
+
+        def forward(self, x):
+            return self.hr(F.interpolate(self.lr(x), scale_factor=2))
+
+    assert receptive_radius(Chain()) == 1 + 2 + 1 + 1  # + 1 of margin
