@@ -46,7 +46,8 @@ def peak_conv_rate(device: torch.device) -> float:
     """FLOP/s of a plain 64->64 3x3x3 Conv3d in the layout and precision the engine uses."""
     conv = torch.nn.Conv3d(64, 64, 3, padding=1).to(device).eval()
     x = torch.randn(1, 64, 48, 48, 48, device=device)
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else None
+    from napari_mrisr.inference import _autocast  # the engine's precision, so the ratio is fair
+
     if device.type == "cpu":
         conv = conv.to(memory_format=torch.channels_last_3d)
         x = x.to(memory_format=torch.channels_last_3d)
@@ -54,7 +55,7 @@ def peak_conv_rate(device: torch.device) -> float:
         torch.backends.cudnn.benchmark = True
         x = torch.randn(4, 64, 64, 64, 64, device=device)
     best = 0.0
-    with torch.inference_mode(), (autocast or torch.autocast("cpu", enabled=False)):
+    with torch.inference_mode(), _autocast(device, amp=True):
         for _ in range(4):
             _sync(device)
             start = time.perf_counter()

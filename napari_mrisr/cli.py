@@ -75,7 +75,7 @@ def predict(args: argparse.Namespace) -> int:
     """Super-resolve one file with a trained model, with a progress bar."""
     from tqdm import tqdm
 
-    from .inference import Progress, iter_super_resolve
+    from .inference import iter_super_resolve
     from .io import Volume, check_volume_path, load_volume, save_volume
     from .zoo import list_models, load_model
 
@@ -97,7 +97,7 @@ def predict(args: argparse.Namespace) -> int:
                 save_volume(event, args.output)
             elif event.message:
                 tqdm.write(event.message)
-            elif isinstance(event, Progress):
+            else:
                 bar.total = event.total
                 bar.update(event.done - bar.n)
     print(f"wrote {args.output} ({' x '.join(map(str, event.shape))} voxels)")

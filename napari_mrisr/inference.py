@@ -125,7 +125,8 @@ def iter_super_resolve(
             "crop the input or use a model with a smaller scale."
         )
 
-    low, high = intensity_range(data, getattr(model, "meta", {}).get("normalization"))
+    meta = getattr(model, "meta", {})
+    low, high = intensity_range(data, meta.get("normalization"))
     normalised = (data - low) / (high - low)
     model = model.to(dev).eval()
     if dev.type == "cpu":
@@ -166,7 +167,7 @@ def iter_super_resolve(
 
     output *= high - low
     output += low
-    name = getattr(model, "meta", {}).get("name") or getattr(model, "architecture", "model")
+    name = meta.get("name") or getattr(model, "architecture", "model")
     yield Volume(output, upsampled_affine(volume.affine, scale), f"{volume.name} SR {name}")
 
 
