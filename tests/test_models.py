@@ -93,10 +93,16 @@ def test_srgan2d_slicewise_equals_per_slice_generator():
             torch.testing.assert_close(out[:, :, :, i], expected)
 
 
-@pytest.mark.parametrize("scale", [(2, 2, 2), (1, 1, 4), (1, 1, 1)])
-def test_srgan2d_needs_exactly_one_slice_axis(scale):
-    with pytest.raises(ValueError, match="exactly one axis"):
+@pytest.mark.parametrize("scale", [(2, 2, 2), (1, 1, 1)])
+def test_srgan2d_needs_a_slice_axis(scale):
+    with pytest.raises(ValueError, match="slice axis"):
         build_model("srgan2d", scale)
+
+
+def test_srgan2d_thick_slices_are_sliced_along_the_first_unit_axis():
+    model = build_model("srgan2d", (1, 1, 4), features=4, num_blocks=1, upsample_features=4)
+    assert model.slice_axis == 0
+    assert model(torch.rand(1, 1, 3, 5, 6)).shape == (1, 1, 3, 5, 24)
 
 
 @pytest.mark.parametrize("name", list_architectures())

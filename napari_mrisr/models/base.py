@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 from torch import nn
 
 __all__ = ["SRModel", "check_positive_int", "check_spatial_dims", "parse_scale"]
@@ -62,6 +64,18 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int | np.integer) and not isinstance(value, bool)
 
 
+def _add_interpolated_input(model: SRModel, inputs: tuple, output: torch.Tensor) -> torch.Tensor:
+    """Global input skip: the network predicts the residual over (bi/tri)linear upsampling.
+
+    ``align_corners=False`` puts LR voxel ``i`` at HR coordinate ``s*i + (s-1)/2``, the
+    geometry of :mod:`napari_mrisr.geometry`. Learning only the residual makes training
+    converge far faster (VDSR); it is a common MRI SR choice, not one of the references'.
+    """
+    mode = "trilinear" if inputs[0].dim() == 5 else "bilinear"
+    skip = F.interpolate(inputs[0], scale_factor=model.scale, mode=mode, align_corners=False)
+    return output + skip.to(output.dtype)
+
+
 class SRModel(nn.Module):
     """Base class of the generators: records ``scale``, ``architecture`` and ``config``.
 
@@ -72,11 +86,14 @@ class SRModel(nn.Module):
 
     architecture: ClassVar[str] = ""
 
-    def __init__(self, scale: int | Sequence[int], spatial_dims: int = 3) -> None:
+    def __init__(self, scale: int | Sequence[int], spatial_dims: int = 3, input_skip: bool = False) -> None:
         super().__init__()
         self.spatial_dims = check_spatial_dims(spatial_dims)
         self.scale: tuple[int, ...] = parse_scale(scale, self.spatial_dims)
-        self._config: dict[str, Any] = {"spatial_dims": self.spatial_dims}
+        self.input_skip = bool(input_skip)
+        self._config: dict[str, Any] = {"spatial_dims": self.spatial_dims, "input_skip": self.input_skip}
+        if self.input_skip:
+            self.register_forward_hook(_add_interpolated_input)
 
     @property
     def config(self) -> dict[str, Any]:

@@ -47,6 +47,9 @@ class DCSRN(SRModel):
         Upsampling factor per spatial axis.
     spatial_dims : int
         2 or 3.
+    input_skip : bool
+        Add (tri/bi)linear upsampling of the input to the output, so the network learns
+        the residual (see :class:`~napari_mrisr.models.base.SRModel`).
     growth : int
         Growth rate k (16 in the paper).
     num_blocks : int
@@ -67,11 +70,12 @@ class DCSRN(SRModel):
         self,
         scale: int | Sequence[int],
         spatial_dims: int = 3,
+        input_skip: bool = False,
         growth: int = 16,
         num_blocks: int = 4,
         layers_per_block: int = 4,
     ) -> None:
-        super().__init__(scale, spatial_dims)
+        super().__init__(scale, spatial_dims, input_skip)
         growth = check_positive_int("growth", growth)
         num_blocks = check_positive_int("num_blocks", num_blocks)
         layers_per_block = check_positive_int("layers_per_block", layers_per_block)

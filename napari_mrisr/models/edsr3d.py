@@ -42,6 +42,9 @@ class EDSR3D(SRModel):
         Upsampling factor per spatial axis.
     spatial_dims : int
         2 or 3.
+    input_skip : bool
+        Add (tri/bi)linear upsampling of the input to the output, so the network learns
+        the residual (see :class:`~napari_mrisr.models.base.SRModel`).
     features : int
         Feature channels (64 in the reference).
     num_blocks : int
@@ -62,11 +65,12 @@ class EDSR3D(SRModel):
         self,
         scale: int | Sequence[int],
         spatial_dims: int = 3,
+        input_skip: bool = False,
         features: int = 64,
         num_blocks: int = 9,
         res_scale: float = 0.1,
     ) -> None:
-        super().__init__(scale, spatial_dims)
+        super().__init__(scale, spatial_dims, input_skip)
         features = check_positive_int("features", features)
         num_blocks = check_positive_int("num_blocks", num_blocks)
         self._config.update(features=features, num_blocks=num_blocks, res_scale=float(res_scale))

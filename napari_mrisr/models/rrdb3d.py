@@ -59,6 +59,9 @@ class RRDB3D(SRModel):
         Upsampling factor per spatial axis (the reference only did x2).
     spatial_dims : int
         2 or 3.
+    input_skip : bool
+        Add (tri/bi)linear upsampling of the input to the output, so the network learns
+        the residual (see :class:`~napari_mrisr.models.base.SRModel`).
     features : int
         Feature channels (64 in the reference).
     growth : int
@@ -82,12 +85,13 @@ class RRDB3D(SRModel):
         self,
         scale: int | Sequence[int],
         spatial_dims: int = 3,
+        input_skip: bool = False,
         features: int = 64,
         growth: int = 32,
         num_blocks: int = 3,
         negative_slope: float = 0.2,
     ) -> None:
-        super().__init__(scale, spatial_dims)
+        super().__init__(scale, spatial_dims, input_skip)
         features = check_positive_int("features", features)
         growth = check_positive_int("growth", growth)
         num_blocks = check_positive_int("num_blocks", num_blocks)

@@ -42,6 +42,9 @@ class SRGAN2DGenerator(SRModel):
         In-plane upsampling factors (the reference: 4 as two x2 steps).
     spatial_dims : int
         Must be 2.
+    input_skip : bool
+        Add (tri/bi)linear upsampling of the input to the output, so the network learns
+        the residual (see :class:`~napari_mrisr.models.base.SRModel`).
     features : int
         Trunk channels (64 in the reference).
     num_blocks : int
@@ -56,6 +59,7 @@ class SRGAN2DGenerator(SRModel):
         self,
         scale: int | Sequence[int],
         spatial_dims: int = 2,
+        input_skip: bool = False,
         features: int = 64,
         num_blocks: int = 3,
         upsample_features: int = 256,
@@ -64,7 +68,7 @@ class SRGAN2DGenerator(SRModel):
             raise ValueError(
                 f"SRGAN2DGenerator is 2D: spatial_dims must be 2, got {spatial_dims!r}."
             )
-        super().__init__(scale, spatial_dims)
+        super().__init__(scale, spatial_dims, input_skip)
         features = check_positive_int("features", features)
         num_blocks = check_positive_int("num_blocks", num_blocks)
         upsample_features = check_positive_int("upsample_features", upsample_features)
@@ -88,15 +92,19 @@ class SRGAN2DGenerator(SRModel):
 class SliceWiseSRGAN2D(SRModel):
     """The 2D SRGAN generator applied to every slice of a volume along the axis not upsampled.
 
-    Maps ``(B, 1, D, H, W)`` to ``(B, 1, D*s0, H*s1, W*s2)``; exactly one factor must be 1 and
-    that axis is the slice axis. All slices go through the generator as one batch.
+    Maps ``(B, 1, D, H, W)`` to ``(B, 1, D*s0, H*s1, W*s2)``; at least one factor must be 1 and
+    the first such axis is the slice axis. All slices go through the generator as one batch.
 
     Parameters
     ----------
     scale : sequence of 3 int
-        Per-axis factors with exactly one 1, e.g. ``(2, 2, 1)`` (slices along axis 2).
+        Per-axis factors with at least one 1, e.g. ``(2, 2, 1)`` (slices along axis 2) or
+        ``(1, 1, 4)`` (slices along axis 0, x4 along axis 2 in-plane).
     spatial_dims : int
         Must be 3.
+    input_skip : bool
+        Add (tri/bi)linear upsampling of the input to the output, so the network learns
+        the residual (see :class:`~napari_mrisr.models.base.SRModel`).
     features, num_blocks, upsample_features : int
         As :class:`SRGAN2DGenerator`.
 
@@ -114,6 +122,7 @@ class SliceWiseSRGAN2D(SRModel):
         self,
         scale: int | Sequence[int],
         spatial_dims: int = 3,
+        input_skip: bool = False,
         features: int = 64,
         num_blocks: int = 3,
         upsample_features: int = 256,
@@ -122,11 +131,11 @@ class SliceWiseSRGAN2D(SRModel):
             raise ValueError(
                 f"SliceWiseSRGAN2D is 3D: spatial_dims must be 3, got {spatial_dims!r}."
             )
-        super().__init__(scale, spatial_dims)
-        if self.scale.count(1) != 1:
+        super().__init__(scale, spatial_dims, input_skip)
+        if 1 not in self.scale or all(s == 1 for s in self.scale):
             raise ValueError(
-                "srgan2d super-resolves slice by slice, so exactly one axis of the scale must "
-                f"be 1 (the slice axis), got {self.scale}."
+                "srgan2d super-resolves slice by slice, so one axis of the scale must "
+                f"be 1 (the slice axis) and another above 1, got {self.scale}."
             )
         self.slice_axis = self.scale.index(1)
         in_plane = tuple(s for a, s in enumerate(self.scale) if a != self.slice_axis)
@@ -137,7 +146,7 @@ class SliceWiseSRGAN2D(SRModel):
             upsample_features=upsample_features,
         )
         config = self.generator.config
-        del config["spatial_dims"]
+        del config["spatial_dims"], config["input_skip"]
         self._config.update(config)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -157,6 +166,7 @@ def _in_plane(shape: torch.Size, dim: int) -> tuple[int, ...]:
 def build_srgan2d(
     scale: int | Sequence[int],
     spatial_dims: int = 3,
+    input_skip: bool = False,
     features: int = 64,
     num_blocks: int = 3,
     upsample_features: int = 256,
@@ -170,6 +180,7 @@ def build_srgan2d(
     return cls(
         scale,
         spatial_dims=spatial_dims,
+        input_skip=input_skip,
         features=features,
         num_blocks=num_blocks,
         upsample_features=upsample_features,

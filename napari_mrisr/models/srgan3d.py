@@ -43,6 +43,9 @@ class SRGAN3D(SRModel):
         Upsampling factor per spatial axis (an int means isotropic).
     spatial_dims : int
         2 or 3.
+    input_skip : bool
+        Add (tri/bi)linear upsampling of the input to the output, so the network learns
+        the residual (see :class:`~napari_mrisr.models.base.SRModel`).
     features : int
         Feature channels F (reference default 32; README example 64).
     num_blocks : int
@@ -66,12 +69,13 @@ class SRGAN3D(SRModel):
         self,
         scale: int | Sequence[int],
         spatial_dims: int = 3,
+        input_skip: bool = False,
         features: int = 32,
         num_blocks: int = 6,
         upsampler: str = "subpixel",
         negative_slope: float = 0.25,
     ) -> None:
-        super().__init__(scale, spatial_dims)
+        super().__init__(scale, spatial_dims, input_skip)
         features = check_positive_int("features", features)
         num_blocks = check_positive_int("num_blocks", num_blocks)
         if upsampler not in UPSAMPLERS:

@@ -1,0 +1,324 @@
+"""The training package on CPU with tiny models: config, data split, losses, every preset's
+generator/discriminator/loss combination, checkpoints, resume, stop, NaN stop and export."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import nibabel as nib
+import numpy as np
+import pytest
+import torch
+
+from napari_mrisr.geometry import as_factors, upsampled_affine
+from napari_mrisr.inference import super_resolve
+from napari_mrisr.io import Volume
+from napari_mrisr.zoo import load_model
+from training import losses
+from training.cli import main as train_cli
+from training.config import ConfigError, list_presets, load_config, save_config, validate_config
+from training.data import PatchDataset, TrainingVolume, split_volumes
+from training.discriminators import build_discriminator, haar_dwt
+from training.engine import export, fit
+from training.events import read_events
+
+from .conftest import head_phantom, oblique_affine
+
+# Small options per architecture, so every preset runs a few steps in seconds.
+TINY_GENERATORS = {
+    "srgan3d": {"features": 4, "num_blocks": 1},
+    "edsr3d": {"features": 4, "num_blocks": 1},
+    "rrdb3d": {"features": 4, "num_blocks": 1, "growth": 4},
+    "dcsrn": {"growth": 4, "num_blocks": 1, "layers_per_block": 2},
+    "srgan2d": {"features": 4, "num_blocks": 1, "upsample_features": 4},
+}
+TINY_DISCRIMINATORS = {
+    "srgan": {"features": 2, "hidden": 8},
+    "patch": {"features": 2, "num_blocks": 2},
+    "wavelet": {"features": 2},
+    "wgan": {"features": 2},
+}
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    """Three small phantom 'subjects' on disk (volume split: 2 train, 1 validation)."""
+    folder = tmp_path_factory.mktemp("scans")
+    for i in range(3):
+        nib.save(nib.Nifti1Image(head_phantom((32, 36, 32), seed=i), oblique_affine()), folder / f"sub{i}.nii.gz")
+    return folder
+
+
+def tiny_config(tmp_path, data_dir, preset="tiny", **sections):
+    """A preset shrunk to a few steps on the phantoms, with any section fields overridden."""
+    config = load_config(preset)
+    doc = config.model_dump(mode="json")
+    g, d = doc["generator"], doc["discriminator"]
+    g["options"] = {**g["options"], **TINY_GENERATORS[g["architecture"]]}
+    if d["architecture"] != "none":
+        d["options"] = {**d["options"], **TINY_DISCRIMINATORS[d["architecture"]]}
+    factors = doc["degradation"]["factors"]
+    doc["data"].update(
+        paths=[str(data_dir)],
+        patch_size=[8 if f == 1 and doc["generator"]["architecture"] == "srgan2d" else 16 for f in factors],
+        batch_size=2,
+        num_workers=0,
+    )
+    doc["schedule"].update(pretrain_steps=2, adversarial_steps=2 if d["architecture"] != "none" else 0, steps_per_epoch=2, log_every=1)
+    doc["output_dir"] = str(tmp_path / "runs")
+    doc["validation"].update(tile=16, sample_slices=1)
+    doc["trainer"]["accelerator"] = "cpu"
+    for section, fields in sections.items():
+        doc[section].update(fields) if isinstance(fields, dict) else doc.__setitem__(section, fields)
+    return validate_config(doc)
+
+
+# -- config ---------------------------------------------------------------------------------
+def test_every_preset_is_valid_and_round_trips_through_yaml(tmp_path):
+    assert {"tiny", "srgan3d_lsgan", "edsr3d_mse", "rrdb3d_patch", "rrdb3d_wavelet", "dcsrn_wgan_gp", "srgan2d"} <= set(list_presets())
+    for name in list_presets():
+        config = load_config(name)
+        path = save_config(config, tmp_path / f"{name}.yaml")
+        assert load_config(path) == config
+
+
+@pytest.mark.parametrize(
+    ("override", "field"),
+    [
+        ({"schedule.pretrain_steps": -1}, "schedule.pretrain_steps"),
+        ({"data.patch_size": [24, 24, 25]}, "patch_size"),
+        ({"generator.architecture": "unet"}, "generator.architecture"),
+        ({"loss.adversarial": "hinge"}, "loss.adversarial"),
+        ({"data.bogus": 1}, "data.bogus"),
+        ({"schedule.adversarial_steps": 10}, "discriminator"),
+    ],
+)
+def test_bad_fields_are_refused_with_their_name(override, field):
+    with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
+        load_config("tiny", override)
+
+
+def test_cli_bad_config_exits_2_with_one_sentence(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("schedule: {steps_per_epoch: 0}\n")
+    assert train_cli(["fit", str(bad)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "schedule.steps_per_epoch" in err
+
+
+# -- data ---------------------------------------------------------------------------------
+def test_single_volume_split_keeps_a_gap_between_training_and_validation_slabs():
+    volume = Volume(head_phantom((30, 32, 60)), oblique_affine())
+    config = load_config("tiny", {"data.slab_gap": 6, "data.validation_fraction": 0.2}).data
+    train, (val,) = split_volumes([volume], config, (2, 2, 2))
+    # The superior axis is data axis 2; slabs keep their exact world position.
+    world_z = lambda v, k: (v.affine @ [0, 0, k, 1])[2]  # noqa: E731
+    val_lo, val_hi = world_z(val, 0), world_z(val, val.shape[2] - 1)
+    assert val.shape[2] % 2 == 0 and val.shape[2] >= 10
+    for slab in train:
+        lo, hi = sorted((world_z(slab, 0), world_z(slab, slab.shape[2] - 1)))
+        gap = min(abs(lo - val_hi), abs(val_lo - hi))
+        assert gap > 6 * 1.3  # 6 voxels of 1.3 mm, never overlapping
+    k0 = int(round((np.linalg.inv(volume.affine) @ val.affine[:, 3])[2]))
+    np.testing.assert_array_equal(val.data, volume.data[:, :, k0 : k0 + val.shape[2]])
+    total = sum(s.shape[2] for s in train) + val.shape[2] + 2 * 6
+    assert total == 60
+
+
+def test_patches_pair_lr_and_hr_with_the_forward_model():
+    volume = Volume(head_phantom((32, 32, 32)), np.eye(4))
+    config = load_config("tiny", {"data.patch_size": [16, 16, 16], "data.flips": False, "data.intensity_jitter": 0.0})
+    prepared = TrainingVolume.prepare(volume, config.degradation)
+    dataset = PatchDataset([prepared], config, length=8)
+    torch.manual_seed(0)
+    for i in range(4):
+        lr, hr = dataset[i]
+        assert lr.shape == (1, 8, 8, 8) and hr.shape == (1, 16, 16, 16)
+        # k-space degradation keeps the mean: an LR patch and its HR patch agree on average.
+        assert abs(lr.mean() - hr.mean()) < 0.05 * hr.abs().max()
+
+
+# -- losses and discriminators --------------------------------------------------------------
+def test_wgan_gp_penalty_matches_a_hand_computed_value_per_sample():
+    # Critic D(x) = sum(x^2) / 2 has gradient x, so at real == fake the penalty is
+    # mean_i (||x_i|| - 1)^2 whatever the interpolation weights.
+    x = torch.zeros(2, 1, 2, 2, 2)
+    x[0, 0, 0, 0, 0] = 3.0  # ||x_0|| = 3
+    x[1, 0, :, :, :] = 0.5  # ||x_1|| = sqrt(8) * 0.5
+    critic = lambda v: (v**2).flatten(1).sum(1) / 2  # noqa: E731
+    expected = ((3.0 - 1) ** 2 + (np.sqrt(8) * 0.5 - 1) ** 2) / 2
+    assert losses.gradient_penalty(critic, x, x).item() == pytest.approx(expected, rel=1e-6)
+    # A linear critic w.x has gradient w for every sample: penalty (||w|| - 1)^2.
+    w = torch.arange(8.0).reshape(1, 1, 2, 2, 2)
+    linear = lambda v: (v * w).flatten(1).sum(1)  # noqa: E731
+    penalty = losses.gradient_penalty(linear, torch.rand(3, 1, 2, 2, 2), torch.rand(3, 1, 2, 2, 2))
+    assert penalty.item() == pytest.approx((w.norm().item() - 1) ** 2, rel=1e-6)
+
+
+def test_gradient_loss_and_label_smoothing():
+    hr = torch.arange(8.0).reshape(1, 1, 2, 2, 2)
+    assert losses.gradient_loss(hr, hr).item() == 0
+    # SR flat: |dSR| = 0, |dHR| = 4, 2, 1 along the three axes -> mean of 16, 4, 1.
+    assert losses.gradient_loss(torch.zeros_like(hr), hr).item() == pytest.approx((16 + 4 + 1) / 3)
+    d = torch.zeros(64, 1)
+    first = losses.discriminator_loss("lsgan", d, d, label_smoothing=True)
+    second = losses.discriminator_loss("lsgan", d, d, label_smoothing=True)
+    assert first != second  # labels drawn anew every step (the reference drew them once)
+    assert losses.discriminator_loss("lsgan", d + 1, d).item() == 0
+
+
+@pytest.mark.parametrize("name", ["srgan", "patch", "wavelet", "wgan"])
+@pytest.mark.parametrize("spatial_dims", [2, 3])
+def test_discriminators_judge_patches_and_expose_features(name, spatial_dims):
+    net = build_discriminator(name, spatial_dims=spatial_dims, **TINY_DISCRIMINATORS[name])
+    x = torch.rand(2, 1, 4 if spatial_dims == 2 else 16, 16, 16)
+    out = net(x)
+    batch = 2 * x.shape[2] if spatial_dims == 2 else 2
+    assert out.shape[0] == batch and torch.isfinite(out).all()
+    if name == "wavelet":
+        assert out.shape[2:] == x.shape[3 if spatial_dims == 2 else 2 :]  # a logit per voxel
+    assert all(f.shape[0] == batch for f in net.features(x))
+
+
+def test_haar_dwt_is_orthonormal():
+    x = torch.rand(1, 1, 8, 6, 4)
+    low, high = haar_dwt(x)
+    assert low.shape == (1, 1, 4, 3, 2) and high.shape == (1, 7, 4, 3, 2)
+    torch.testing.assert_close((low**2).sum() + (high**2).sum(), (x**2).sum())
+    torch.testing.assert_close(low.mean() / 8**0.5, x.mean())
+
+
+# -- runs ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("preset", [p for p in list_presets() if p != "tiny"])
+def test_every_preset_combination_trains_a_few_steps(tmp_path, data_dir, preset):
+    config = tiny_config(tmp_path, data_dir, preset)
+    result = fit(config, progress_bar=False)
+    assert result["status"] == "finished", result["message"]
+    events = read_events(config.run_dir / "events.jsonl")
+    steps = [e for e in events if e["event"] == "step"]
+    adversarial = config.schedule.adversarial_steps
+    assert [e["step"] for e in steps] == list(range(1, 3 + adversarial))
+    assert [e["phase"] for e in steps] == ["pretrain"] * 2 + ["adversarial"] * adversarial
+    assert all(np.isfinite(list(e["losses"].values())).all() for e in steps)
+    if adversarial:
+        assert "loss_d" in steps[-1]["losses"] and "loss_adversarial" in steps[-1]["losses"]
+    validation = [e for e in events if e["event"] == "validation"]
+    assert len(validation) == 1 + bool(adversarial)
+    assert set(validation[-1]["metrics"]) == {"model", "cubic"}
+    assert events[-1]["event"] == "end" and events[-1]["status"] == "finished"
+
+
+def test_fit_validates_against_cubic_and_exports_a_model_the_plugin_runs(tmp_path, data_dir):
+    config = tiny_config(tmp_path, data_dir, "tiny")
+    result = fit(config, progress_bar=False)
+    assert result["status"] == "finished"
+    run = config.run_dir
+    assert (run / "checkpoints" / "best.ckpt").is_file() and (run / "checkpoints" / "last.ckpt").is_file()
+    assert list((run / "samples").glob("*.png")) and list((run / "csv").rglob("metrics.csv"))
+    assert list((run / "tensorboard").rglob("events.out.tfevents.*"))
+    table = result["validation"]
+    assert set(table["cubic"]) == {"psnr_brain", "ssim_brain", "nrmse_brain", "psnr", "ssim", "nrmse"}
+
+    model = load_model(result["model"])
+    assert model.meta["degradation"]["factors"] == [2, 2, 2]
+    assert model.meta["metrics"]["validation"]["cubic"]["psnr"] == pytest.approx(table["cubic"]["psnr"])
+    lr = Volume(head_phantom((10, 12, 8)), oblique_affine())
+    sr = super_resolve(lr, model, tile=8)
+    assert sr.shape == (20, 24, 16)
+    np.testing.assert_allclose(sr.affine, upsampled_affine(lr.affine, as_factors(2)))
+    # The CLI's export gives the same file content.
+    out = tmp_path / "again.safetensors"
+    assert train_cli(["export", str(run / "checkpoints" / "best.ckpt"), str(out)]) == 0
+    for a, b in zip(load_model(out).state_dict().values(), model.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def test_nan_loss_stops_cleanly_and_keeps_the_last_good_checkpoint(tmp_path, data_dir, monkeypatch):
+    config = tiny_config(tmp_path, data_dir, "tiny", schedule={"pretrain_steps": 6, "steps_per_epoch": 2})
+    real = losses.content_loss
+    calls = {"n": 0}
+
+    def poisoned(kind, sr, hr):
+        calls["n"] += 1
+        value = real(kind, sr, hr)
+        return value * float("nan") if calls["n"] == 4 else value
+
+    monkeypatch.setattr(losses, "content_loss", poisoned)
+    result = fit(config, progress_bar=False)
+    assert result["status"] == "error" and "nan" in result["message"] and "step 3" in result["message"]
+    state = torch.load(config.run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    assert state["steps_done"] == 2
+    assert all(torch.isfinite(v).all() for v in state["state_dict"].values() if v.is_floating_point())
+    assert read_events(config.run_dir / "events.jsonl")[-1]["status"] == "error"
+
+
+def _run_cli(config_path, *extra):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "training", "fit", str(config_path), "--quiet", *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+        text=True,
+    )
+
+
+def _wait_for(path, predicate, proc, timeout=120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and any(predicate(e) for e in read_events(path)):
+            return
+        if proc.poll() is not None:
+            raise AssertionError(f"training ended early:\n{proc.stdout.read()}")
+        time.sleep(0.1)
+    raise AssertionError("timed out waiting for an event")
+
+
+def test_resume_after_a_kill_continues_from_the_last_checkpoint(tmp_path, data_dir):
+    config = tiny_config(tmp_path, data_dir, "tiny", schedule={"pretrain_steps": 40, "steps_per_epoch": 4, "log_every": 1})
+    path = save_config(config, tmp_path / "run.yaml")
+    events = config.run_dir / "events.jsonl"
+    proc = _run_cli(path)
+    _wait_for(events, lambda e: e["event"] == "checkpoint" and e["step"] >= 8, proc)
+    proc.send_signal(signal.SIGKILL)  # no chance to clean up
+    proc.wait()
+    killed_at = torch.load(config.run_dir / "checkpoints" / "last.ckpt", weights_only=True)["steps_done"]
+    assert 8 <= killed_at < 40
+
+    proc = _run_cli(path, "--resume")
+    assert proc.wait(timeout=300) == 0, proc.stdout.read()
+    after = read_events(events)
+    start = max(i for i, e in enumerate(after) if e["event"] == "start")
+    assert after[start]["resumed"] is True
+    resumed_steps = [e["step"] for e in after[start:] if e["event"] == "step"]
+    assert resumed_steps[0] == killed_at + 1 and resumed_steps[-1] == 40
+    assert after[-1]["status"] == "finished"
+
+
+def test_sigterm_stops_cleanly_with_a_checkpoint(tmp_path, data_dir):
+    config = tiny_config(tmp_path, data_dir, "tiny", schedule={"pretrain_steps": 400, "steps_per_epoch": 100, "log_every": 1})
+    path = save_config(config, tmp_path / "run.yaml")
+    events = config.run_dir / "events.jsonl"
+    proc = _run_cli(path)
+    _wait_for(events, lambda e: e["event"] == "step" and e["step"] >= 3, proc)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=120) == 0
+    end = read_events(events)[-1]
+    assert end["event"] == "end" and end["status"] == "stopped"
+    state = torch.load(config.run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    assert state["state_dict"]
+
+
+def test_evaluate_prints_model_and_cubic_on_held_out_data(tmp_path, data_dir, capsys):
+    config = tiny_config(tmp_path, data_dir, "tiny")
+    result = fit(config, progress_bar=False)
+    capsys.readouterr()
+    assert train_cli(["evaluate", result["model"], str(data_dir), "--tile", "16"]) == 0
+    out = capsys.readouterr().out
+    assert "| model |" in out and "| cubic |" in out
+    json.dumps(result["validation"])  # plain numbers, ready for the events and metadata

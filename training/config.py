@@ -1,0 +1,257 @@
+"""The typed training configuration: one YAML file describes a whole run.
+
+Every field is documented and validated by pydantic; a bad value is refused with a sentence
+naming the field (:class:`ConfigError`). ``load_config`` / ``save_config`` read and write YAML.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+__all__ = [
+    "CONFIG_DIR",
+    "ConfigError",
+    "TrainConfig",
+    "list_presets",
+    "load_config",
+    "save_config",
+]
+
+#: Ready configs shipped with the package.
+CONFIG_DIR = Path(__file__).parent / "configs"
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot be used; the message names the bad field."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(_Section):
+    """Where the HR volumes come from and how training patches are drawn."""
+
+    paths: list[str] = Field(
+        default_factory=list,
+        description="NIfTI/MGZ files or folders of them; empty means the built-in MNI152 sample.",
+    )
+    validation_fraction: float = Field(
+        0.2, gt=0, lt=1, description="Share of volumes (or, for one volume, of its slices) held out."
+    )
+    slab_gap: int = Field(
+        8, ge=0, description="HR voxels left out between training and validation slabs (one volume)."
+    )
+    patch_size: list[int] = Field(
+        [32, 32, 32], min_length=3, max_length=3, description="HR patch edge per axis (voxels)."
+    )
+    batch_size: int = Field(4, ge=1, description="Patches per step and per device.")
+    foreground_fraction: float = Field(
+        0.9, ge=0, le=1, description="Share of patches centred on a foreground voxel."
+    )
+    flips: bool = Field(True, description="Random flips along each axis.")
+    intensity_jitter: float = Field(
+        0.1, ge=0, lt=1, description="Random intensity scale in [1 - j, 1 + j] applied to LR and HR."
+    )
+    num_workers: int | Literal["auto"] = Field(
+        "auto", description="Data-loading processes; auto = min(8, CPU cores - 1)."
+    )
+
+    @field_validator("patch_size")
+    @classmethod
+    def _positive(cls, value: list[int]) -> list[int]:
+        if any(v < 4 for v in value):
+            raise ValueError("every patch edge must be at least 4 voxels")
+        return value
+
+
+class DegradationConfig(_Section):
+    """The simulated acquisition the model learns to invert (``napari_mrisr.degrade``)."""
+
+    method: Literal["kspace", "gaussian", "thick_slice"] = Field(
+        "kspace", description="Forward model of napari_mrisr.degrade.simulate_lr."
+    )
+    factors: list[int] = Field(
+        [2, 2, 2], min_length=3, max_length=3, description="Per-axis factors, file voxel axes."
+    )
+    noise: float = Field(
+        0.0, ge=0, le=0.5, description="Rician noise up to this fraction of the HR maximum (random per patch)."
+    )
+
+    @field_validator("factors")
+    @classmethod
+    def _factors(cls, value: list[int]) -> list[int]:
+        if any(v < 1 or v > 8 for v in value) or all(v == 1 for v in value):
+            raise ValueError("factors must be 1..8 per axis with at least one above 1")
+        return value
+
+
+class GeneratorConfig(_Section):
+    """The SR network, built with ``napari_mrisr.models.build_model``."""
+
+    architecture: Literal["dcsrn", "edsr3d", "rrdb3d", "srgan2d", "srgan3d"] = "srgan3d"
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="Keyword options of the architecture (see its docstring)."
+    )
+
+
+class DiscriminatorConfig(_Section):
+    """The adversary; ``none`` trains the generator with content losses only."""
+
+    architecture: Literal["none", "srgan", "patch", "wavelet", "wgan"] = "none"
+    options: dict[str, Any] = Field(default_factory=dict, description="Keyword options.")
+
+
+class LossConfig(_Section):
+    """Generator loss = content + gradient + feature + adversarial terms, each weighted."""
+
+    content: Literal["l1", "mse"] = Field("l1", description="Voxel-wise content loss.")
+    content_weight: float = Field(1.0, ge=0)
+    gradient_weight: float = Field(
+        0.0, ge=0, description="Image-gradient loss (MIDL 2018): (|grad HR| - |grad SR|)^2."
+    )
+    feature_weight: float = Field(
+        0.0, ge=0, description="MSE of discriminator features of SR and HR (adversarial phase)."
+    )
+    adversarial: Literal["lsgan", "wgan_gp", "relativistic"] = "lsgan"
+    adversarial_weight: float = Field(1e-3, ge=0)
+    label_smoothing: bool = Field(
+        True, description="LSGAN: real labels ~ U(0.7, 1.2), fake ~ U(0, 0.3), drawn every step."
+    )
+    gradient_penalty: float = Field(10.0, ge=0, description="WGAN-GP penalty weight.")
+    instance_noise: float = Field(
+        0.0, ge=0, description="Std of noise on discriminator inputs, decaying linearly to 0."
+    )
+    critic_steps: int = Field(1, ge=1, description="Discriminator updates per generator update.")
+
+
+class OptimConfig(_Section):
+    """Adam for both players, with optional inverse-time decay of the learning rates."""
+
+    lr_generator: float = Field(1e-4, gt=0)
+    lr_discriminator: float = Field(1e-4, gt=0)
+    betas: list[float] = Field([0.9, 0.999], min_length=2, max_length=2)
+    lr_decay: float = Field(0.0, ge=0, description="lr = lr0 / (1 + decay * step).")
+
+
+class ScheduleConfig(_Section):
+    """Content-only pre-training, then adversarial training, in generator steps."""
+
+    pretrain_steps: int = Field(1000, ge=0, description="Generator steps with content losses only.")
+    adversarial_steps: int = Field(0, ge=0, description="Steps of GAN training after pre-training.")
+    steps_per_epoch: int = Field(100, ge=1, description="Steps between validations and checkpoints.")
+    log_every: int = Field(10, ge=1, description="Steps between progress events.")
+
+    @model_validator(mode="after")
+    def _some_steps(self) -> ScheduleConfig:
+        if self.pretrain_steps + self.adversarial_steps == 0:
+            raise ValueError("pretrain_steps + adversarial_steps must be at least 1")
+        return self
+
+    @property
+    def total_steps(self) -> int:
+        return self.pretrain_steps + self.adversarial_steps
+
+
+class TrainerConfig(_Section):
+    """Hardware and Lightning settings."""
+
+    accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps"] = "auto"
+    devices: int | Literal["auto"] = Field(1, description="Devices per node (DDP when above 1).")
+    num_nodes: int = Field(1, ge=1)
+    strategy: str = Field("auto", description="Lightning strategy, e.g. ddp.")
+    precision: Literal["auto", "32-true", "bf16-mixed", "16-mixed"] = Field(
+        "auto", description="auto = bf16-mixed on a GPU that supports it, else 32-true."
+    )
+    max_time: str | None = Field(None, description="Stop after DD:HH:MM:SS even if steps remain.")
+
+
+class ValidationConfig(_Section):
+    """Validation on whole held-out volumes through napari_mrisr.inference."""
+
+    tile: int | None = Field(None, ge=8, description="Inference tile (LR voxels); default auto.")
+    sample_slices: int = Field(3, ge=0, description="Slices saved as PNG at each validation.")
+    noise_seed: int = 0
+
+
+class TrainConfig(_Section):
+    """A complete training run."""
+
+    name: str = Field("model", pattern=r"^[A-Za-z0-9_.-]+$", description="Run and model name.")
+    output_dir: str = Field("runs", description="Runs are written to OUTPUT_DIR/NAME.")
+    seed: int = 0
+    data: DataConfig = Field(default_factory=DataConfig)
+    degradation: DegradationConfig = Field(default_factory=DegradationConfig)
+    generator: GeneratorConfig = Field(default_factory=GeneratorConfig)
+    discriminator: DiscriminatorConfig = Field(default_factory=DiscriminatorConfig)
+    loss: LossConfig = Field(default_factory=LossConfig)
+    optim: OptimConfig = Field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    trainer: TrainerConfig = Field(default_factory=TrainerConfig)
+    validation: ValidationConfig = Field(default_factory=ValidationConfig)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TrainConfig:
+        for axis, (p, f) in enumerate(zip(self.data.patch_size, self.degradation.factors, strict=True)):
+            if p % f:
+                raise ValueError(f"data.patch_size[{axis}]={p} is not a multiple of factor {f}")
+        if self.schedule.adversarial_steps and self.discriminator.architecture == "none":
+            raise ValueError("schedule.adversarial_steps needs a discriminator (discriminator.architecture)")
+        return self
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.output_dir) / self.name
+
+
+def load_config(path: str | os.PathLike, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """Read a YAML config (a path, or a preset name from ``training/configs``) and validate it.
+
+    ``overrides`` maps dotted field names to values, e.g. ``{"schedule.pretrain_steps": 10}``.
+    """
+    path = Path(path)
+    if not path.is_file() and (CONFIG_DIR / f"{path.stem}.yaml").is_file() and path.parent == Path("."):
+        path = CONFIG_DIR / f"{path.stem}.yaml"
+    try:
+        document = yaml.safe_load(path.read_text()) or {}
+    except OSError as exc:
+        raise ConfigError(f"Cannot read config {str(path)!r}: {exc.strerror}.") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path.name!r} is not valid YAML ({exc}).") from exc
+    if not isinstance(document, dict):
+        raise ConfigError(f"{path.name!r} must hold a mapping of config sections.")
+    for dotted, value in (overrides or {}).items():
+        *parents, leaf = dotted.split(".")
+        node = document
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+    return validate_config(document, path.name)
+
+
+def validate_config(document: dict[str, Any], source: str = "config") -> TrainConfig:
+    """A :class:`TrainConfig` from a mapping, or :class:`ConfigError` naming the first bad field."""
+    try:
+        return TrainConfig.model_validate(document)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = ".".join(str(p) for p in error["loc"]) or "(top level)"
+        raise ConfigError(f"{source}: {field}: {error['msg']}.") from None
+
+
+def save_config(config: TrainConfig, path: str | os.PathLike) -> Path:
+    """Write a config as YAML (all fields, so the file reproduces the run)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
+    return path
+
+
+def list_presets() -> list[str]:
+    """Names of the ready configs in ``training/configs``."""
+    return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))

@@ -1,0 +1,241 @@
+"""Run training, export a checkpoint to a model file, evaluate a model file.
+
+``fit`` wires Lightning: manual-optimisation :class:`~training.module.SRModule`, atomic last
+and best checkpoints, CSV and TensorBoard logs, JSON-lines events, resume, and DDP through
+``trainer.strategy``/``devices``/``num_nodes`` (multi-node runs are started per node, e.g. by
+``srun`` or ``torchrun``, with the same config; Lightning reads the cluster environment).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+from napari_mrisr.geometry import as_factors
+from napari_mrisr.zoo import ModelError, load_model, save_model, user_models_dir
+
+from .config import TrainConfig, save_config, validate_config
+from .data import SRDataModule, load_volumes, make_validation_pair, split_volumes
+from .events import EventfulCheckpoint, EventLog, EventsCallback
+from .module import NonFiniteLossError, SRModule
+from .validation import evaluate_pair, mean_metrics
+
+__all__ = ["FitResult", "evaluate", "export", "fit"]
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Writes a checkpoint to a temporary file, then renames it: a kill never leaves half a file."""
+
+    def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        try:
+            super().save_checkpoint(checkpoint, tmp, storage_options)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+
+class FitResult(dict):
+    """``status`` (finished/stopped/error), ``message``, ``best``, ``last``, ``model``, ``validation``."""
+
+
+def _precision(config: TrainConfig) -> str:
+    if config.trainer.precision != "auto":
+        return config.trainer.precision
+    wants_gpu = config.trainer.accelerator in ("auto", "gpu", "cuda")
+    if wants_gpu and torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+        return "bf16-mixed"
+    return "32-true"
+
+
+def build_trainer(config: TrainConfig, log: EventLog, progress_bar: bool = True) -> pl.Trainer:
+    run_dir = config.run_dir
+    checkpoints = run_dir / "checkpoints"
+    best = EventfulCheckpoint(
+        log,
+        dirpath=checkpoints,
+        filename="best",
+        monitor="val_psnr_brain",
+        mode="max",
+        save_top_k=1,
+        save_last=True,
+        enable_version_counter=False,
+    )
+    t = config.trainer
+    return pl.Trainer(
+        default_root_dir=run_dir,
+        accelerator="gpu" if t.accelerator == "cuda" else t.accelerator,
+        devices=t.devices,
+        num_nodes=t.num_nodes,
+        strategy=t.strategy,
+        precision=_precision(config),
+        max_epochs=SRModule.epochs_for(config),
+        max_time=t.max_time,
+        num_sanity_val_steps=0,
+        log_every_n_steps=config.schedule.log_every,
+        logger=[CSVLogger(run_dir, name="csv"), TensorBoardLogger(run_dir, name="tensorboard")],
+        callbacks=[EventsCallback(log), best],
+        plugins=[AtomicCheckpointIO()],
+        enable_progress_bar=progress_bar,
+        use_distributed_sampler=True,
+    )
+
+
+def fit(
+    config: TrainConfig,
+    resume: bool = False,
+    events: str | Path | None = None,
+    install: bool = False,
+    progress_bar: bool = True,
+) -> FitResult:
+    """Train a model from a config; export the best checkpoint as ``RUN_DIR/NAME.safetensors``.
+
+    Parameters
+    ----------
+    config : TrainConfig
+    resume : bool
+        Continue from ``RUN_DIR/checkpoints/last.ckpt`` (the schedule, optimisers and the best
+        score are restored). Without it an existing run folder is refused.
+    events : path, "-" or None
+        Where JSON-lines progress events go (``-``: stdout); default ``RUN_DIR/events.jsonl``.
+    install : bool
+        Also copy the exported model into the user's model folder, where the napari plugin
+        lists it.
+
+    Returns
+    -------
+    FitResult
+        ``status`` is ``finished``, ``stopped`` (SIGTERM: the last checkpoint is written) or
+        ``error`` (NaN/Inf loss: nothing written after the last good checkpoint).
+    """
+    run_dir = config.run_dir
+    last = run_dir / "checkpoints" / "last.ckpt"
+    if resume and not last.is_file():
+        raise FileNotFoundError(f"Nothing to resume: no checkpoint at {last}.")
+    if not resume and last.exists():
+        raise FileExistsError(f"{run_dir} already holds a run; pass --resume to continue it or pick another name.")
+    log = EventLog(events if events is not None else run_dir / "events.jsonl")
+    pl.seed_everything(config.seed, workers=True, verbose=False)
+    save_config(config, run_dir / "config.yaml")
+    module = SRModule(config.model_dump(mode="json"))
+    data = SRDataModule(config)
+    trainer = build_trainer(config, log, progress_bar)
+    log.emit(
+        "start",
+        run_dir=str(run_dir),
+        total_steps=config.schedule.total_steps,
+        device=str(trainer.strategy.root_device),
+        config=config.name,
+        resumed=resume,
+    )
+    result = FitResult(status="finished", message="", last=str(last), best=None, model=None, validation=None)
+    try:
+        trainer.fit(module, datamodule=data, ckpt_path=str(last) if resume else None)
+        if trainer.received_sigterm:
+            raise _Stopped
+    except NonFiniteLossError as exc:
+        result.update(status="error", message=str(exc))
+    except (SIGTERMException, _Stopped):
+        result.update(status="stopped", message="Stopped on request; the last checkpoint is kept.")
+    except Exception as exc:
+        log.emit("end", status="error", message=f"{type(exc).__name__}: {exc}")
+        raise
+    best = run_dir / "checkpoints" / "best.ckpt"
+    if best.is_file() and trainer.is_global_zero:
+        result["best"] = str(best)
+        if result["status"] == "finished":
+            model_path = export(best, run_dir / f"{config.name}.safetensors")
+            result["model"] = str(model_path)
+            if install:
+                result["model"] = str(export(best, user_models_dir() / f"{config.name}.safetensors"))
+    result["validation"] = module.last_validation
+    if trainer.is_global_zero:
+        log.emit("end", **result)
+    return result
+
+
+class _Stopped(Exception):
+    pass
+
+
+def _read_checkpoint(path: Path) -> dict:
+    try:
+        # weights_only: tensors and plain containers only, nothing executed while reading.
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as exc:
+        raise ModelError(f"{path.name!r} is not a training checkpoint of this package ({exc}).") from exc
+
+
+def export(checkpoint: str | Path, out: str | Path) -> Path:
+    """Write a checkpoint's generator as a ``napari_mrisr.zoo`` model file (safetensors + metadata).
+
+    The metadata holds the degradation it was trained for, the training recipe and the
+    validation metrics (model and cubic) of that checkpoint.
+    """
+    checkpoint = Path(checkpoint)
+    if not checkpoint.is_file():
+        raise FileNotFoundError(f"No checkpoint at {checkpoint}.")
+    state = _read_checkpoint(checkpoint)
+    try:
+        config = validate_config(state["hyper_parameters"]["config"], checkpoint.name)
+    except KeyError as exc:
+        raise ModelError(f"{checkpoint.name!r} has no training config; was it written by `python -m training fit`?") from exc
+    module = SRModule(config.model_dump(mode="json"))
+    generator = {k.removeprefix("generator."): v for k, v in state["state_dict"].items() if k.startswith("generator.")}
+    module.generator.load_state_dict(generator)
+    d = config.degradation
+    meta = {
+        "name": Path(out).stem,
+        "description": (
+            f"{config.generator.architecture} x{'x'.join(map(str, d.factors))} for {d.method} "
+            f"degradation, trained with {config.discriminator.architecture if config.discriminator.architecture != 'none' else 'content losses only'}"
+        ),
+        "degradation": d.model_dump(mode="json"),
+        "training": {
+            "config": config.model_dump(mode="json"),
+            "steps": state.get("steps_done"),
+            "data": config.data.paths or ["MNI152 2009c T1 sample (nilearn), slab split"],
+        },
+        "metrics": {"validation": state.get("validation")},
+    }
+    return save_model(module.generator, out, meta)
+
+
+def evaluate(
+    model: str | Path, data: list[str], held_out: bool = True, device: str = "auto", tile: int | None = None
+) -> dict[str, dict[str, float]]:
+    """Metrics of a model file and of cubic interpolation on volumes, with the model's degradation.
+
+    ``data`` empty means the MNI152 sample; with ``held_out`` (default) only the validation
+    volumes/slab of the model's own training split are used, so training data is never scored.
+    """
+    net = load_model(model)
+    meta = net.meta
+    training = (meta.get("training") or {}).get("config")
+    config = validate_config(training) if training else None
+    if config is None:
+        from .config import DegradationConfig
+
+        degradation = DegradationConfig.model_validate(meta.get("degradation") or {"factors": list(net.scale)})
+        data_config = TrainConfig().data
+        seed = 0
+    else:
+        degradation, data_config, seed = config.degradation, config.data, config.seed
+    volumes = load_volumes(data)
+    if held_out:
+        _, volumes = split_volumes(volumes, data_config, as_factors(degradation.factors), seed)
+    results = [
+        evaluate_pair(net, make_validation_pair(v, degradation, i), device=device, tile=tile)[0]
+        for i, v in enumerate(volumes)
+    ]
+    return mean_metrics(results)

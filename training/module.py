@@ -1,0 +1,187 @@
+"""The Lightning module: content-only pre-training, then GAN training, with manual optimisation.
+
+One training step is ``critic_steps`` discriminator updates (adversarial phase only), then one
+generator update. The step counter is ``epoch * steps_per_epoch + batch_idx``, so a resumed run
+picks up the schedule where its checkpoint left it.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import lightning.pytorch as pl
+import torch
+
+from napari_mrisr.models import build_model
+
+from . import losses
+from .config import TrainConfig, validate_config
+from .discriminators import build_discriminator
+from .validation import evaluate_pair, mean_metrics, save_slices
+
+__all__ = ["NonFiniteLossError", "SRModule"]
+
+
+class NonFiniteLossError(RuntimeError):
+    """A loss became NaN or infinite; the step was not applied."""
+
+
+class SRModule(pl.LightningModule):
+    """Generator (and optional discriminator) of a :class:`~training.config.TrainConfig`."""
+
+    def __init__(self, config: dict) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+        self.save_hyperparameters({"config": config})
+        self.config: TrainConfig = validate_config(config)
+        c = self.config
+        self.generator = build_model(c.generator.architecture, tuple(c.degradation.factors), **c.generator.options)
+        self.discriminator = None
+        if c.discriminator.architecture != "none":
+            self.discriminator = build_discriminator(c.discriminator.architecture, **c.discriminator.options)
+        self.validation_results: list[dict] = []
+        self.last_validation: dict | None = None
+
+    # -- schedule ---------------------------------------------------------------------------
+    def step_number(self, batch_idx: int) -> int:
+        return self.current_epoch * self.config.schedule.steps_per_epoch + batch_idx
+
+    def is_adversarial(self, step: int) -> bool:
+        return self.discriminator is not None and step >= self.config.schedule.pretrain_steps
+
+    def instance_noise(self, step: int) -> float:
+        """sigma decays linearly from ``loss.instance_noise`` to 0 over the adversarial phase."""
+        s = self.config.schedule
+        progress = (step - s.pretrain_steps) / max(1, s.adversarial_steps)
+        return self.config.loss.instance_noise * max(0.0, 1.0 - progress)
+
+    # -- optimisation -----------------------------------------------------------------------
+    def configure_optimizers(self):
+        o = self.config.optim
+        decay = o.lr_decay
+
+        def schedule(opt):
+            return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0 / (1.0 + decay * step))
+
+        opt_g = torch.optim.Adam(self.generator.parameters(), lr=o.lr_generator, betas=tuple(o.betas))
+        if self.discriminator is None:
+            return [opt_g], [schedule(opt_g)]
+        opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=o.lr_discriminator, betas=tuple(o.betas))
+        return [opt_g, opt_d], [schedule(opt_g), schedule(opt_d)]
+
+    def _judge(self, x: torch.Tensor, sigma: float) -> torch.Tensor:
+        if sigma > 0:
+            x = x + sigma * torch.randn_like(x)
+        return self.discriminator(x)
+
+    def training_step(self, batch, batch_idx: int) -> None:
+        lr, hr = batch
+        step = self.step_number(batch_idx)
+        c = self.config.loss
+        optimizers = self.optimizers()
+        opt_g, opt_d = (optimizers, None) if self.discriminator is None else optimizers
+        adversarial = self.is_adversarial(step)
+        logs: dict[str, torch.Tensor] = {}
+
+        if adversarial:
+            sigma = self.instance_noise(step)
+            for _ in range(self.config.loss.critic_steps):
+                with torch.no_grad():
+                    fake = self.generator(lr)
+                d_loss = losses.discriminator_loss(
+                    c.adversarial, self._judge(hr, sigma), self._judge(fake, sigma), c.label_smoothing
+                )
+                if c.adversarial == "wgan_gp":
+                    gp = losses.gradient_penalty(self.discriminator, hr, fake)
+                    logs["gradient_penalty"] = gp.detach()
+                    d_loss = d_loss + c.gradient_penalty * gp
+                self._check_finite("discriminator", d_loss, step)
+                opt_d.zero_grad(set_to_none=True)
+                self.manual_backward(d_loss)
+                opt_d.step()
+            logs["loss_d"] = d_loss.detach()
+
+        sr = self.generator(lr)
+        content = losses.content_loss(c.content, sr.float(), hr)
+        g_loss = c.content_weight * content
+        logs["loss_content"] = content.detach()
+        if c.gradient_weight:
+            grad = losses.gradient_loss(sr.float(), hr)
+            g_loss = g_loss + c.gradient_weight * grad
+            logs["loss_gradient"] = grad.detach()
+        if adversarial:
+            if c.feature_weight:
+                feat = losses.feature_loss(self.discriminator.features, sr, hr)
+                g_loss = g_loss + c.feature_weight * feat
+                logs["loss_feature"] = feat.detach()
+            d_real = self._judge(hr, sigma).detach() if c.adversarial == "relativistic" else torch.zeros(())
+            adv = losses.generator_adversarial_loss(c.adversarial, d_real, self._judge(sr, sigma))
+            g_loss = g_loss + c.adversarial_weight * adv
+            logs["loss_adversarial"] = adv.detach()
+        logs["loss_g"] = g_loss.detach()
+        self._check_finite("generator", g_loss, step)
+        opt_g.zero_grad(set_to_none=True)
+        self.manual_backward(g_loss)
+        opt_g.step()
+        schedulers = self.lr_schedulers()
+        schedulers = schedulers if isinstance(schedulers, list) else [schedulers]
+        for scheduler in schedulers[: 2 if adversarial else 1]:  # the discriminator's only once it trains
+            scheduler.step()
+
+        self.log_dict({f"train/{k}": v.float() for k, v in logs.items()}, prog_bar=False, on_step=True)
+        self.log("train/phase_adversarial", float(adversarial), on_step=True)
+        self.log("train/loss", logs["loss_g"].float(), prog_bar=True, on_step=True)
+
+    def _check_finite(self, player: str, loss: torch.Tensor, step: int) -> None:
+        if not torch.isfinite(loss):
+            raise NonFiniteLossError(
+                f"The {player} loss became {loss.item()} at step {step}; training stopped before "
+                "applying that step, the last checkpoint is the last good state."
+            )
+
+    # -- validation ---------------------------------------------------------------------------
+    def on_validation_epoch_start(self) -> None:
+        self.validation_results = []
+
+    def validation_step(self, index, batch_idx: int) -> None:
+        pair = self.trainer.datamodule.validation[int(index)]
+        result, volumes = evaluate_pair(self.generator, pair, device=self.device, tile=self.config.validation.tile)
+        self.validation_results.append(result)
+        if batch_idx == 0 and self.trainer.is_global_zero and self.logger is not None:
+            run_dir = Path(self.trainer.default_root_dir)
+            save_slices(
+                run_dir / "samples" / f"step_{self.steps_done:07d}.png",
+                pair,
+                volumes,
+                self.config.validation.sample_slices,
+            )
+
+    def on_validation_epoch_end(self) -> None:
+        if not self.validation_results:
+            return
+        table = mean_metrics(self.validation_results)
+        for method, values in table.items():
+            prefix = "val" if method == "model" else "val_cubic"
+            for key, value in values.items():
+                self.log(f"{prefix}/{key}", value, sync_dist=True, batch_size=1)
+        self.log("val_psnr_brain", table["model"]["psnr_brain"], sync_dist=True, batch_size=1)
+        self.last_validation = table
+
+    @property
+    def steps_done(self) -> int:
+        """Generator steps done at the end of this epoch (Lightning's global_step counts the
+        steps of every optimizer, so it is not used for the schedule)."""
+        s = self.config.schedule
+        return min(s.total_steps, (self.current_epoch + 1) * s.steps_per_epoch)
+
+    def on_train_batch_start(self, batch, batch_idx: int) -> int | None:
+        return -1 if self.step_number(batch_idx) >= self.config.schedule.total_steps else None
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["validation"] = self.last_validation
+        checkpoint["steps_done"] = self.steps_done
+
+    @staticmethod
+    def epochs_for(config: TrainConfig) -> int:
+        return math.ceil(config.schedule.total_steps / config.schedule.steps_per_epoch)
