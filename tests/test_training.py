@@ -322,3 +322,16 @@ def test_evaluate_prints_model_and_cubic_on_held_out_data(tmp_path, data_dir, ca
     out = capsys.readouterr().out
     assert "| model |" in out and "| cubic |" in out
     json.dumps(result["validation"])  # plain numbers, ready for the events and metadata
+
+
+def test_fine_tuning_starts_from_a_model_file_and_refuses_a_mismatch(tmp_path, data_dir):
+    first = fit(tiny_config(tmp_path / "a", data_dir, "tiny"), progress_bar=False)
+    config = tiny_config(tmp_path / "b", data_dir, "tiny", generator={"init_weights": first["model"]})
+    from training.module import SRModule
+
+    module = SRModule(config.model_dump(mode="json"))
+    for a, b in zip(module.generator.state_dict().values(), load_model(first["model"]).state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b)
+    wrong = tiny_config(tmp_path / "c", data_dir, "tiny", generator={"init_weights": first["model"], "options": {"features": 8, "num_blocks": 1}})
+    with pytest.raises(ValueError, match="init_weights"):
+        SRModule(wrong.model_dump(mode="json"))

@@ -98,6 +98,9 @@ class GeneratorConfig(_Section):
     options: dict[str, Any] = Field(
         default_factory=dict, description="Keyword options of the architecture (see its docstring)."
     )
+    init_weights: str | None = Field(
+        None, description="A .safetensors model file to start from (fine-tuning); same architecture."
+    )
 
 
 class DiscriminatorConfig(_Section):

@@ -220,7 +220,11 @@ class SRDataModule(pl.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         c = self.config
         world = self.trainer.world_size if self.trainer is not None else 1
-        length = c.schedule.steps_per_epoch * c.data.batch_size * world
+        epoch = self.trainer.current_epoch if self.trainer is not None else 0
+        # The last epoch is shorter when total_steps is not a multiple of steps_per_epoch (the
+        # loader is rebuilt every epoch), so every epoch ends with a validation.
+        steps = min(c.schedule.steps_per_epoch, c.schedule.total_steps - epoch * c.schedule.steps_per_epoch)
+        length = max(1, steps) * c.data.batch_size * world
         workers = c.data.num_workers
         if workers == "auto":
             workers = min(8, max(0, (os.cpu_count() or 1) - 1))

@@ -86,6 +86,7 @@ def build_trainer(config: TrainConfig, log: EventLog, progress_bar: bool = True)
         plugins=[AtomicCheckpointIO()],
         enable_progress_bar=progress_bar,
         use_distributed_sampler=True,
+        reload_dataloaders_every_n_epochs=1,  # the last epoch may be shorter
     )
 
 
@@ -190,7 +191,9 @@ def export(checkpoint: str | Path, out: str | Path) -> Path:
         config = validate_config(state["hyper_parameters"]["config"], checkpoint.name)
     except KeyError as exc:
         raise ModelError(f"{checkpoint.name!r} has no training config; was it written by `python -m training fit`?") from exc
-    module = SRModule(config.model_dump(mode="json"))
+    document = config.model_dump(mode="json")
+    document["generator"]["init_weights"] = None  # the checkpoint's weights replace them anyway
+    module = SRModule(document)
     generator = {k.removeprefix("generator."): v for k, v in state["state_dict"].items() if k.startswith("generator.")}
     module.generator.load_state_dict(generator)
     d = config.degradation

@@ -37,11 +37,25 @@ class SRModule(pl.LightningModule):
         self.config: TrainConfig = validate_config(config)
         c = self.config
         self.generator = build_model(c.generator.architecture, tuple(c.degradation.factors), **c.generator.options)
+        if c.generator.init_weights:
+            self._load_generator(c.generator.init_weights)
         self.discriminator = None
         if c.discriminator.architecture != "none":
             self.discriminator = build_discriminator(c.discriminator.architecture, **c.discriminator.options)
         self.validation_results: list[dict] = []
         self.last_validation: dict | None = None
+
+    def _load_generator(self, path: str) -> None:
+        """Start from a model file's weights (fine-tuning, e.g. GAN training of a content model)."""
+        from napari_mrisr.zoo import ModelError, load_model
+
+        source = load_model(path)
+        if source.architecture != self.generator.architecture or source.config != self.generator.config:
+            raise ModelError(
+                f"generator.init_weights {path!r} is a {source.architecture} with {source.config}, "
+                f"not the configured {self.generator.architecture} with {self.generator.config}."
+            )
+        self.generator.load_state_dict(source.state_dict())
 
     # -- schedule ---------------------------------------------------------------------------
     def step_number(self, batch_idx: int) -> int:
@@ -174,9 +188,6 @@ class SRModule(pl.LightningModule):
         steps of every optimizer, so it is not used for the schedule)."""
         s = self.config.schedule
         return min(s.total_steps, (self.current_epoch + 1) * s.steps_per_epoch)
-
-    def on_train_batch_start(self, batch, batch_idx: int) -> int | None:
-        return -1 if self.step_number(batch_idx) >= self.config.schedule.total_steps else None
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["validation"] = self.last_validation
