@@ -335,3 +335,20 @@ def test_fine_tuning_starts_from_a_model_file_and_refuses_a_mismatch(tmp_path, d
     wrong = tiny_config(tmp_path / "c", data_dir, "tiny", generator={"init_weights": first["model"], "options": {"features": 8, "num_blocks": 1}})
     with pytest.raises(ValueError, match="init_weights"):
         SRModule(wrong.model_dump(mode="json"))
+
+
+def test_ddp_with_two_cpu_processes_trains_and_reports_once(tmp_path, data_dir):
+    config = tiny_config(
+        tmp_path, data_dir, "tiny",
+        schedule={"pretrain_steps": 4, "steps_per_epoch": 2, "log_every": 1},
+        trainer={"accelerator": "cpu", "devices": 2, "strategy": "ddp"},
+    )  # fmt: skip
+    path = save_config(config, tmp_path / "ddp.yaml")
+    proc = subprocess.run(
+        [sys.executable, "-m", "training", "fit", str(path), "--quiet"], capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    events = read_events(config.run_dir / "events.jsonl")
+    assert [e["event"] for e in events].count("start") == 1  # rank 0 alone writes events
+    assert [e["step"] for e in events if e["event"] == "step"] == [1, 2, 3, 4]
+    assert events[-1]["status"] == "finished" and load_model(events[-1]["model"]).scale == (2, 2, 2)

@@ -29,6 +29,10 @@ def _fit(args: argparse.Namespace) -> int:
 
     config = load_config(args.config, _overrides(args.set))
     result = fit(config, resume=args.resume, events=args.events, install=args.install, progress_bar=not args.quiet)
+    from lightning.pytorch.utilities import rank_zero_only
+
+    if rank_zero_only.rank != 0:  # other DDP ranks: rank 0 reports
+        return 0 if result["status"] != "error" else 1
     if result["status"] == "error":
         print(result["message"], file=sys.stderr)
         return 1

@@ -21,6 +21,7 @@ from typing import IO, Any
 
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 __all__ = ["EventLog", "EventsCallback", "EventfulCheckpoint", "read_events"]
@@ -34,6 +35,8 @@ class EventLog:
         self._stream: IO[str] | None = None
 
     def emit(self, event: str, **fields: Any) -> None:
+        if rank_zero_only.rank != 0:  # one stream of events per run, written by rank 0 under DDP
+            return
         record = {"event": event, "time": round(time.time(), 3), **fields}
         line = json.dumps(record, default=_plain)
         if self.path is None:

@@ -13,6 +13,7 @@ from pathlib import Path
 import lightning.pytorch as pl
 import torch
 
+from napari_mrisr.inference import _channels_last
 from napari_mrisr.models import build_model
 
 from . import losses
@@ -56,6 +57,13 @@ class SRModule(pl.LightningModule):
                 f"not the configured {self.generator.architecture} with {self.generator.config}."
             )
         self.generator.load_state_dict(source.state_dict())
+
+    def setup(self, stage: str) -> None:
+        # On CPU, the inference engine (run by validation) switches the generator to
+        # channels_last_3d; doing it before DDP wraps the module keeps DDP's gradient buckets
+        # matching, and it is oneDNN's fast Conv3d layout for training as well.
+        if self.trainer is not None and self.trainer.strategy.root_device.type == "cpu":
+            _channels_last(self.generator)
 
     # -- schedule ---------------------------------------------------------------------------
     def step_number(self, batch_idx: int) -> int:
