@@ -88,3 +88,20 @@ def test_metrics_accept_volumes_and_refuse_mismatches(pair):
         metrics.psnr(x, np.ones_like(ref))
     np.testing.assert_array_equal(metrics.difference(x, ref), (x - ref).astype(np.float32))
     assert metrics.psnr(ref, ref) == float("inf")
+
+
+def test_gradient_similarity_rewards_the_right_edges():
+    from napari_mrisr.metrics import gradient_similarity
+
+    ref = np.zeros((16, 16, 16), np.float32)
+    ref[:, :, 8:] = 100.0  # one sharp edge
+    assert gradient_similarity(ref, ref) == pytest.approx(1.0)
+    blurred = scipy.ndimage.gaussian_filter(ref, 2)
+    ringing = ref + 10 * np.sin(np.arange(16))[None, None, :]
+    assert gradient_similarity(blurred, ref) < 0.9 and gradient_similarity(ringing, ref) < 0.95
+    # One edge voxel pair by hand: at the edge g_ref = 50 (central difference), g_x = 0.
+    flat = np.full_like(ref, 50.0)
+    c = (0.0026 * 100) ** 2
+    mask = np.zeros(ref.shape, bool)
+    mask[4, 4, 7] = True
+    assert gradient_similarity(flat, ref, mask=mask) == pytest.approx(c / (50**2 + c))
