@@ -66,8 +66,9 @@ def volume_from_layer(data: Any, attributes: dict) -> Volume:
 
     The geometry is the layer's full data-to-world transform (scale, translate, rotate, shear
     and affine), so a layer moved in napari is saved where it is shown. The data axes are
-    reversed back to the usual (R, A, S)-like order, so a layer read from a file saves with
-    that file's axis order and affine.
+    put back in the file's axis order when ``metadata["affine"]`` records it (else reversed to
+    the usual (R, A, S)-like order), so a layer read from a file saves with that file's axis
+    order and affine.
     """
     from napari.utils.transforms import Affine
 
@@ -86,9 +87,24 @@ def volume_from_layer(data: Any, attributes: dict) -> Volume:
         shear=attributes.get("shear"),
         ndim=3,
     ).affine_matrix
-    world = np.asarray(attributes.get("affine", np.eye(4)), dtype=np.float64)
-    if world.shape != (4, 4):  # napari passes an Affine in some versions
-        world = np.asarray(world.affine_matrix)
-    return Volume(
+    world = attributes.get("affine", np.eye(4))
+    world = np.asarray(getattr(world, "affine_matrix", world), dtype=np.float64)  # Affine or array
+    volume = Volume(
         data=array.transpose(2, 1, 0), affine=_REVERSE @ world @ physical @ _REVERSE, name=name
     )
+    file_affine = (attributes.get("metadata") or {}).get("affine")
+    return volume if file_affine is None else _in_file_axis_order(volume, np.asarray(file_affine))
+
+
+def _in_file_axis_order(volume: Volume, file_affine: np.ndarray) -> Volume:
+    """Put a layer's volume back in the axis order of the file it came from.
+
+    Per-axis factors (degradation, model scale) are stated in file voxel axes, so a sagittal
+    file must come back sagittal, not in napari's display order. The geometry is unchanged:
+    the affine's columns are permuted with the data axes.
+    """
+    order = napari_axis_order(file_affine)  # layer axis k holds file axis order[k]
+    volume_axis = [2 - order.index(a) for a in range(3)]  # the volume's axes are reversed layer axes
+    to_volume = np.eye(4)
+    to_volume[:3, :3] = np.eye(3)[:, volume_axis]  # file voxel index -> volume voxel index
+    return Volume(volume.data.transpose(volume_axis), volume.affine @ to_volume, volume.name)

@@ -91,6 +91,7 @@ def save_model(module: torch.nn.Module, path: str | os.PathLike, meta: dict | No
     os.close(fd)
     try:
         save_file(tensors, tmp, metadata={_META_KEY: json.dumps(document)})
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a model file is meant to be shared
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -118,7 +118,8 @@ def test_predict_writes_the_sr_volume(tmp_path, model, volume, capsys):
     assert "wrote" in capsys.readouterr().out
 
 
-def test_predict_refuses_bad_input_with_exit_code_2(tmp_path, model, volume, capsys, user_dir):
+def test_predict_refuses_bad_input_with_exit_code_2(tmp_path, model, volume, capsys, user_dir, monkeypatch):
+    monkeypatch.setattr(zoo, "bundled_models_dir", lambda: tmp_path / "no-bundled-models")
     source = tmp_path / "in.nii.gz"
     save_volume(volume, source)
     original = source.read_bytes()

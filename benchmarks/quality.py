@@ -1,0 +1,155 @@
+"""Quality on the held-out slabs of the MNI152 sample: interpolation vs trained models.
+
+For each task (x2 isotropic k-space, x4 through-plane thick-slice), the held-out slab is the
+one the shipped configs hold out (central 15% axial slab, never seen in training). Every
+method super-resolves that slab's simulated LR acquisition; PSNR, SSIM, NRMSE (brain mask and
+whole slab) and the gradient-magnitude similarity (GMSM, sharpness that rewards real detail)
+are computed against the slab. Writes a Markdown table and one figure per task:
+
+    python benchmarks/quality.py [--models FILE ...] [--out docs] [--time]
+
+Models: the bundled ones, plus any model files given; each is scored on the task whose
+degradation its metadata declares. ``--time`` also times the shipped x2 model on the whole
+sample (LR x2, 98x116x94 -> 196x232x188).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+from napari_mrisr import metrics, sample
+from napari_mrisr.geometry import superior_axis
+from napari_mrisr.inference import pick_device, super_resolve
+from napari_mrisr.interpolate import upsample
+from napari_mrisr.zoo import list_models, load_model
+from training.config import DataConfig, DegradationConfig
+from training.data import make_validation_pair, split_volumes
+
+TASKS = {
+    "x2 iso k-space": DegradationConfig(method="kspace", factors=[2, 2, 2]),
+    "x4 thick-slice (S-I)": DegradationConfig(method="thick_slice", factors=[1, 1, 4]),
+}
+SPLIT = DataConfig(validation_fraction=0.15, slab_gap=8)
+
+
+def held_out_pair(degradation: DegradationConfig):
+    _, (slab,) = split_volumes([sample.mni152_hr()], SPLIT, tuple(degradation.factors))
+    return make_validation_pair(slab, degradation)
+
+
+def scores(x, pair) -> dict[str, float]:
+    out = {}
+    for suffix, mask in ((" brain", pair.mask), (" whole", None)):
+        out["PSNR" + suffix] = metrics.psnr(x, pair.hr, mask=mask)
+        out["SSIM" + suffix] = metrics.ssim(x, pair.hr, mask=mask)
+        out["NRMSE" + suffix] = metrics.nrmse(x, pair.hr, mask=mask)
+    out["GMSM brain"] = metrics.gradient_similarity(x, pair.hr, mask=pair.mask)
+    return out
+
+
+def task_of(meta: dict) -> str | None:
+    d = meta.get("degradation") or {}
+    for task, degradation in TASKS.items():
+        if d.get("method") == degradation.method and list(d.get("factors", [])) == degradation.factors:
+            return task
+    return None
+
+
+def describe(meta: dict) -> str:
+    training = (meta.get("training") or {}).get("config") or {}
+    disc = (training.get("discriminator") or {}).get("architecture", "none")
+    arch = meta.get("architecture", "?")
+    return f"{arch}, {'content only' if disc in ('none', None) else disc + ' GAN'}"
+
+
+def figure(path: Path, pair, results: dict, slice_index: int | None = None) -> None:
+    """Row 1: GT, LR (nearest), each method; row 2: |method - GT| (x4 gain), labelled."""
+    from PIL import Image, ImageDraw
+
+    axis = superior_axis(pair.hr.affine)
+    k = pair.hr.shape[axis] // 2 if slice_index is None else slice_index
+    top = float(np.percentile(pair.hr.data, 99.5))
+
+    def view(data):
+        return np.rot90(np.take(data, k, axis=axis))
+
+    factors = tuple(h // l for h, l in zip(pair.hr.shape, pair.lr.shape, strict=True))
+    images = {"ground truth": pair.hr.data, "LR (nearest)": upsample(pair.lr, factors, order="nearest").data}
+    images.update({name: v.data for name, v in results.items() if name != "nearest"})
+    tiles, errors = [], []
+    for name, data in images.items():
+        tiles.append((name, np.clip(view(data) / top, 0, 1)))
+        err = np.abs(view(data) - view(pair.hr.data)) / top * 4
+        errors.append(("" if name == "ground truth" else f"|{name} - GT| x4", np.clip(err, 0, 1)))
+    h, w = tiles[0][1].shape
+    canvas = Image.new("L", (w * len(tiles), 2 * (h + 16)), 0)
+    draw = ImageDraw.Draw(canvas)
+    for row, items in enumerate((tiles, errors)):
+        for i, (name, img) in enumerate(items):
+            y = row * (h + 16)
+            canvas.paste(Image.fromarray((img * 255).astype(np.uint8)), (i * w, y + 16))
+            draw.text((i * w + 3, y + 2), name[:34], fill=255)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    canvas.save(path)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="*", default=[], help="extra model files to score")
+    parser.add_argument("--out", type=Path, default=Path("docs"))
+    parser.add_argument("--time", action="store_true", help="time the shipped x2 model on the whole sample")
+    args = parser.parse_args()
+
+    models = {info.name: info.path for info in list_models() if info.bundled}
+    models.update({Path(p).stem: Path(p) for p in args.models})
+    lines = []
+    for task, degradation in TASKS.items():
+        pair = held_out_pair(degradation)
+        factors = tuple(degradation.factors)
+        results, rows = {}, []
+        for method in ("nearest", "trilinear", "cubic"):
+            results[method] = upsample(pair.lr, factors, order=method)
+            rows.append((method, "interpolation", scores(results[method], pair)))
+        for name, path in models.items():
+            net = load_model(path)
+            if task_of(net.meta) != task:
+                continue
+            results[name] = super_resolve(pair.lr, net)
+            rows.append((name, describe(net.meta), scores(results[name], pair)))
+        keys = list(rows[0][2])
+        lines += [
+            f"### {task}: held-out slab {pair.hr.shape}, brain mask {pair.mask.mean():.0%} of voxels",
+            "",
+            "| method | kind | " + " | ".join(keys) + " |",
+            "| --- | --- | " + " | ".join("---:" for _ in keys) + " |",
+        ]
+        cubic = rows[2][2]["PSNR brain"]
+        for name, kind, s in rows:
+            cells = [f"{s[k]:.2f}" if k.startswith("PSNR") else f"{s[k]:.4f}" for k in keys]
+            gain = "" if kind == "interpolation" else f" ({s['PSNR brain'] - cubic:+.2f} dB vs cubic)"
+            lines.append(f"| {name}{gain} | {kind} | " + " | ".join(cells) + " |")
+        lines.append("")
+        slug = "x2" if factors == (2, 2, 2) else "x4"
+        figure(args.out / f"quality_{slug}.png", pair, results)
+        lines.append(f"![{task}](quality_{slug}.png)")
+        lines.append("")
+    if args.time:
+        x2 = [name for name, path in models.items() if task_of(load_model(path).meta) == "x2 iso k-space"]
+        if x2:
+            net = load_model(models[x2[0]])
+            lr = sample.mni152_lr_x2()
+            start = time.perf_counter()
+            super_resolve(lr, net)
+            seconds = time.perf_counter() - start
+            lines.append(f"Inference of {x2[0]} on the whole sample LR x2 {lr.shape} on {pick_device('auto')}: {seconds:.1f} s.")
+    text = "\n".join(lines)
+    (args.out / "quality.md").write_text(text + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

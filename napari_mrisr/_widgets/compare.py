@@ -1,0 +1,312 @@
+"""Compare widget: LR, SR, cubic baseline and ground truth side by side, with maps and metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from magicgui.widgets import Container, Label, PushButton
+from napari.layers import Image, Layer
+from napari.qt.threading import thread_worker
+from napari.utils.notifications import show_error
+from qtpy.QtCore import Qt
+from qtpy.QtWidgets import QAbstractItemView, QFileDialog, QHeaderView, QTableWidget, QTableWidgetItem
+from qtpy.QtWidgets import QVBoxLayout, QWidget
+
+from ..compare import Comparison, MetricRow, iter_compare, table_csv
+from ..layers import RADIOLOGICAL_ORIENTATION, layer_data
+from ._common import camera, grid, layer_combo, layer_volume, show_failure, write_text_atomic
+
+if TYPE_CHECKING:
+    import napari
+
+__all__ = ["CompareWidget"]
+
+#: Metadata key marking the layers a comparison made, so the next one replaces them.
+RESULT_KEY = "mrisr_compare"
+
+COLUMNS = ("method", "region", "PSNR (dB)", "SSIM", "NRMSE")
+_FORMATS = ("{:.2f}", "{:.4f}", "{:.4f}")
+_RESIZE = (
+    QHeaderView.ResizeMode.ResizeToContents,
+    QHeaderView.ResizeMode.ResizeToContents,
+    QHeaderView.ResizeMode.Stretch,
+)
+
+
+def diverging_colormap():
+    """Blue - black - red: zero is black like the background of every other cell.
+
+    Rather than "bwr", whose white zero turns a signed map into a glaring white square
+    beside dark MR images, and hides small differences against it.
+    """
+    from napari.utils.colormaps import Colormap
+
+    return Colormap(
+        [[0.3, 0.65, 1.0, 1.0], [0.0, 0.0, 0.0, 1.0], [1.0, 0.4, 0.25, 1.0]],
+        name="blue-black-red",
+        display_name="blue-black-red (diverging)",
+    )
+
+
+def grid_shape(
+    n: int, canvas_hw: tuple[float, float], image_hw: tuple[float, float]
+) -> tuple[int, int]:
+    """Rows and columns that show ``n`` images of aspect ``image_hw`` largest on the canvas."""
+
+    def zoom(rows: int) -> float:
+        cols = -(-n // rows)
+        return min(canvas_hw[0] / rows / image_hw[0], canvas_hw[1] / cols / image_hw[1])
+
+    rows = max(range(1, n + 1), key=zoom)
+    return rows, -(-n // rows)
+
+
+def canvas_size(viewer: napari.viewer.Viewer) -> tuple[int, int]:
+    """The canvas (height, width) in pixels (``viewer.canvas.size`` since napari 0.9)."""
+    canvas = getattr(viewer, "canvas", None)
+    size = getattr(canvas, "size", None) or getattr(viewer, "_canvas_size", None)
+    return tuple(size) if size else (800, 600)
+
+
+class CompareWidget(QWidget):
+    """Pick LR, SR and (optionally) ground-truth layers; one click shows the whole comparison."""
+
+    def __init__(self, viewer: napari.viewer.Viewer) -> None:
+        super().__init__()
+        self.viewer = viewer
+        self.worker = None
+        self.rows: list[MetricRow] = []
+        self.result_layers: list[Layer] = []
+
+        self.lr = layer_combo(viewer, "LR input")
+        self.sr = layer_combo(viewer, "SR result")
+        self.gt = layer_combo(viewer, "ground truth", optional=True)
+        self.compare_button = PushButton(text="Compare")
+        self.status = Label(value="")
+        self.status.native.setWordWrap(True)  # long layer names must not widen the dock
+        self.status.native.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        self.export_button = PushButton(text="Export table (CSV)...")
+        self.save_button = PushButton(text="Save view (PNG)...")
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setWordWrap(True)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setMinimumHeight(150)
+        self.table.setMaximumHeight(190)  # a header and four rows; the view gets the rest
+        self._show_table_note("Compare to see PSNR, SSIM and NRMSE (these need a ground truth).")
+
+        self.container = Container(
+            widgets=[self.lr, self.sr, self.gt, self.compare_button, self.status]
+        )
+        exports = Container(
+            widgets=[self.export_button, self.save_button], layout="horizontal", labels=False
+        )
+        self.setLayout(QVBoxLayout())
+        self.layout().addWidget(self.container.native)
+        self.layout().addWidget(self.table)
+        self.layout().addWidget(exports.native)
+        self.layout().addStretch()
+
+        self.sr.changed.connect(self._prefill)
+        viewer.layers.events.inserted.connect(self._on_inserted)
+        self.compare_button.changed.connect(self.compare)
+        self.export_button.changed.connect(self.export_table)
+        self.save_button.changed.connect(self.save_view)
+        latest = next((c for c in self.sr.choices if c is not None and "model" in c.metadata), None)
+        if latest is not None:
+            self.sr.value = latest
+        self._prefill()
+
+    # -- picking layers ---------------------------------------------------------------------
+    def _on_inserted(self, event) -> None:
+        """A new SR layer becomes the one to compare, with its LR and ground truth."""
+        layer = event.value
+        if isinstance(layer, Image) and "model" in layer.metadata and RESULT_KEY not in layer.metadata:
+            try:
+                self.sr.value = layer
+            except (ValueError, RuntimeError):  # not a choice yet, or the widget is gone
+                pass
+
+    def _prefill(self, *_args) -> None:
+        """Select the LR input and ground truth that the SR layer's metadata names."""
+        sr = self.sr.value
+        if sr is None:
+            return
+        by_name = {layer.name: layer for layer in self.viewer.layers}
+        lr = by_name.get(sr.metadata.get("input"))
+        gt = by_name.get(sr.metadata.get("ground_truth"))
+        if lr in self.lr.choices:
+            self.lr.value = lr
+        if gt in self.gt.choices:
+            self.gt.value = gt
+
+    # -- comparing --------------------------------------------------------------------------
+    def compare(self) -> None:
+        """Compute the comparison in a worker, then show it (replacing the previous one)."""
+        lr_layer, sr_layer, gt_layer = self.lr.value, self.sr.value, self.gt.value
+        if lr_layer is None or sr_layer is None:
+            show_error("Pick an LR layer and an SR layer to compare.")
+            return
+        if lr_layer is sr_layer or gt_layer in (lr_layer, sr_layer):
+            show_error("Pick different layers for LR, SR and ground truth.")
+            return
+        try:
+            lr, sr = layer_volume(lr_layer), layer_volume(sr_layer)
+            gt = layer_volume(gt_layer) if gt_layer is not None else None
+        except ValueError as exc:
+            show_failure(exc, "Comparing")
+            return
+        degradation = lr_layer.metadata.get("degradation") or sr_layer.metadata.get("degradation")
+        label = sr_layer.metadata.get("model", "SR")
+
+        def work() -> Iterator[str]:
+            result = None
+            for step in iter_compare(lr, sr, gt, degradation=degradation, sr_label=label):
+                if isinstance(step, Comparison):
+                    result = step
+                else:
+                    yield step
+            return result
+
+        self.worker = thread_worker(
+            work, progress={"desc": "Comparing"}, ignore_errors=True, start_thread=False
+        )()
+        self.worker.yielded.connect(lambda step: setattr(self.status, "value", f"computing {step}..."))
+        self.worker.returned.connect(lambda result: self._show(result, lr_layer, sr_layer, gt_layer))
+        self.worker.errored.connect(lambda exc: show_failure(exc, "Comparing"))
+        self.worker.errored.connect(lambda _exc: setattr(self.status, "value", ""))
+        self.worker.finished.connect(self._on_finished)
+        self.compare_button.enabled = False
+        self.worker.start()
+
+    def _on_finished(self) -> None:
+        self.worker = None
+        self.compare_button.enabled = True
+
+    def _show(self, result: Comparison, lr: Image, sr: Image, gt: Image | None) -> None:
+        viewer = self.viewer
+        for layer in self.result_layers:  # the previous comparison's layers, not the user's
+            if layer in viewer.layers:
+                viewer.layers.remove(layer)
+        limits = result.intensity_limits
+        cubic = self._add(
+            layer_data(result.cubic, contrast_limits=limits, metadata={RESULT_KEY: "cubic"})
+        )
+        maps = [
+            self._add(
+                layer_data(
+                    m.volume,
+                    colormap=diverging_colormap() if m.colormap == "diverging" else m.colormap,
+                    contrast_limits=m.limits,
+                    metadata={RESULT_KEY: m.key},
+                )
+            )
+            for m in result.maps
+        ]
+        self.result_layers = [cubic, *maps]
+        for layer in (lr, sr, gt):
+            if layer is not None:
+                layer.contrast_limits = limits
+        shown = [lr, sr, cubic, *([gt] if gt is not None else []), *maps]
+        self._arrange(shown)
+        for layer in maps:
+            layer.colorbar.size = (12, 90)  # small, in the corner opposite the name overlay
+            layer.colorbar.position = "bottom_right"
+            layer.colorbar.visible = True
+        self.rows = list(result.rows)
+        self._fill_table()
+        # Long layer names are cut in the grid cells' titles: say which cell is which.
+        roles = ["LR", "SR", "cubic", *(["ground truth"] if gt is not None else [])]
+        roles += [m.name for m in maps]
+        self.status.value = "Grid, row by row: " + " | ".join(roles) + (
+            "" if gt is not None else " (no ground truth: no error maps)"
+        )
+
+    def _add(self, data: tuple) -> Layer:
+        return self.viewer.add_layer(Layer.create(*data))
+
+    def _arrange(self, shown: list[Layer]) -> None:
+        """Grid of ``shown`` in reading order (top of the layer list top left); hide the rest."""
+        viewer = self.viewer
+        for layer in reversed(shown):
+            viewer.layers.move(viewer.layers.index(layer), len(viewer.layers))
+        for layer in viewer.layers:
+            layer.visible = layer in shown
+            layer.name_overlay.visible = layer in shown
+        extent = np.asarray(shown[-1].extent.world)  # (min, max) x (S, A, R) in mm
+        image_hw = tuple(extent[1, 1:] - extent[0, 1:])  # an axial slice: A-P tall, R-L wide
+        grid(viewer).stride = -1  # the top of the layer list is the top-left cell, as listed
+        grid(viewer).enabled = True
+        grid(viewer).shape = grid_shape(len(shown), canvas_size(viewer), image_hw)
+        grid(viewer).spacing = 10  # pixels: the cells read as separate images
+        viewer.canvas.overlays.scale_bar.visible = True
+        viewer.canvas.overlays.scale_bar.gridded = True
+        camera(viewer).orientation = RADIOLOGICAL_ORIENTATION
+        viewer.reset_view()
+
+    # -- table and exports ------------------------------------------------------------------
+    def _fill_table(self) -> None:
+        if not self.rows:
+            self._show_table_note("Metrics need a ground truth: pick one and compare again.")
+            return
+        self.table.clearSpans()
+        header = self.table.horizontalHeader()
+        for column in range(len(COLUMNS)):  # names as wide as they need, numbers share the rest
+            header.setSectionResizeMode(column, _RESIZE[min(column, 2)])
+        self.table.setRowCount(len(self.rows))
+        for r, row in enumerate(self.rows):
+            values = (row.psnr, row.ssim, row.nrmse)
+            numbers = [f.format(v) for f, v in zip(_FORMATS, values, strict=True)]
+            cells = [row.method, row.region, *numbers]
+            for c, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                if c >= 2:
+                    item.setData(Qt.ItemDataRole.UserRole, values[c - 2])  # full precision
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                self.table.setItem(r, c, item)
+        self.table.resizeRowsToContents()
+
+    def _show_table_note(self, text: str) -> None:
+        self.table.clearContents()
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.setRowCount(1)
+        self.table.setSpan(0, 0, 1, len(COLUMNS))
+        self.table.setItem(0, 0, QTableWidgetItem(text))
+        self.table.resizeRowsToContents()
+
+    def _ask_save_path(self, caption: str, file_filter: str, suffix: str) -> str:
+        """The file the user picks to save to ('' if cancelled), with ``suffix`` added if missing."""
+        path, _ = QFileDialog.getSaveFileName(self, caption, "", file_filter)
+        if path and not path.lower().endswith(suffix):
+            path += suffix
+        return path
+
+    def export_table(self) -> Path | None:
+        """Write the metrics table as CSV (full precision)."""
+        if not self.rows:
+            show_error("There are no metrics to export: compare with a ground truth first.")
+            return None
+        path = self._ask_save_path("Export metrics table", "CSV (*.csv)", ".csv")
+        if not path:
+            return None
+        try:
+            return write_text_atomic(path, table_csv(self.rows))
+        except OSError as exc:
+            show_failure(exc, "Exporting the table")
+            return None
+
+    def save_view(self) -> Path | None:
+        """Save the canvas (all grid cells, as shown) as a PNG."""
+        path = self._ask_save_path("Save view", "PNG image (*.png)", ".png")
+        if not path:
+            return None
+        try:
+            self.viewer.screenshot(path, canvas_only=True)
+        except (OSError, ValueError) as exc:
+            show_failure(exc, "Saving the view")
+            return None
+        return Path(path)

@@ -1,0 +1,301 @@
+"""Train widget: pick data and a preset, edit the main fields, train in a subprocess, watch it live.
+
+Training runs as ``python -m training fit`` (:class:`training.runner.TrainingRun`), so napari
+stays responsive and a crash on either side loses nothing on the other. The widget polls the
+run's JSON-lines events, plots losses and validation PSNR against the cubic baseline, and at
+the end the exported model appears in the Super-resolve widget's list. Stop (or closing
+napari) sends SIGTERM: training finishes its step, writes its last checkpoint and exits.
+"""
+
+from __future__ import annotations
+
+import atexit
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from magicgui.widgets import (
+    ComboBox,
+    Container,
+    FileEdit,
+    FloatSpinBox,
+    Label,
+    LineEdit,
+    ProgressBar,
+    PushButton,
+    Select,
+    SpinBox,
+)
+from napari.utils.notifications import show_error, show_info
+from qtpy.QtCore import QTimer
+from qtpy.QtWidgets import QApplication, QVBoxLayout, QWidget
+
+from ..io import save_volume
+from ..zoo import user_models_dir
+from ._common import image_layers, layer_volume
+from .plot import LinePlot
+from .super_resolve import available_devices
+
+if TYPE_CHECKING:
+    import napari
+
+__all__ = ["TrainWidget"]
+
+SAMPLE, FOLDER, LAYERS = "MNI152 sample", "folder", "image layers"
+_RUNNING: set = set()  # runs to stop if Python exits while they train
+
+
+@atexit.register
+def _stop_all() -> None:
+    for run in list(_RUNNING):
+        run.stop(timeout=20)
+
+
+def _stop_run(run, *_args) -> None:
+    run.stop(timeout=20)
+    _RUNNING.discard(run)
+
+
+def runs_dir() -> Path:
+    """Where runs started from napari are written: beside the user's model folder."""
+    return user_models_dir().parent / "runs"
+
+
+def _format_eta(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    minutes, s = divmod(int(seconds), 60)
+    hours, m = divmod(minutes, 60)
+    return f"{hours}h {m:02d}m" if hours else f"{m}m {s:02d}s"
+
+
+class TrainWidget(QWidget):
+    """Configure a training run from a preset, start and stop it, and follow its progress."""
+
+    def __init__(self, viewer: napari.viewer.Viewer) -> None:
+        super().__init__()
+        from training.config import list_presets
+
+        self.viewer = viewer
+        self.run = None
+        self.source = ComboBox(label="data", choices=[SAMPLE, FOLDER, LAYERS], value=SAMPLE)
+        self.folder = FileEdit(label="folder", mode="d", visible=False)
+        self.layers = Select(label="layers", choices=self._layer_choices, visible=False)
+        self.preset = ComboBox(label="preset", choices=list_presets(), value="tiny")
+        self.name = LineEdit(label="name", value="tiny")
+        self.method = ComboBox(label="degradation", choices=["kspace", "gaussian", "thick_slice"])
+        self.factors = Container(
+            label="factors",
+            layout="horizontal",
+            labels=False,
+            widgets=[SpinBox(min=1, max=8, value=2) for _ in range(3)],
+        )
+        self.pretrain = SpinBox(label="pretrain steps", min=0, max=10_000_000, step=50)
+        self.adversarial = SpinBox(label="GAN steps", min=0, max=10_000_000, step=50)
+        self.batch = SpinBox(label="batch size", min=1, max=256)
+        self.patch = SpinBox(label="patch edge", min=8, max=256, step=8)
+        self.lr = FloatSpinBox(label="learning rate", min=1e-6, max=1.0, step=1e-4, value=1e-4)
+        self.device = ComboBox(label="device", choices=available_devices(), value="auto")
+        self.start_button = PushButton(text="Start")
+        self.stop_button = PushButton(text="Stop", enabled=False)
+        buttons = Container(widgets=[self.start_button, self.stop_button], layout="horizontal", labels=False)
+        self.progress = ProgressBar(label="progress", min=0, max=1, value=0)
+        self.status = Label(value="")
+        self.form = Container(
+            widgets=[
+                self.source, self.folder, self.layers, self.preset, self.name, self.method,
+                self.factors, self.pretrain, self.adversarial, self.batch, self.patch, self.lr,
+                self.device, buttons, self.progress, self.status,
+            ]
+        )  # fmt: skip
+        self.losses = LinePlot("training losses (log)", log_y=True)
+        self.psnr = LinePlot("validation PSNR in brain mask (dB)")
+        self.setLayout(QVBoxLayout())
+        self.layout().addWidget(self.form.native)
+        self.layout().addWidget(self.losses)
+        self.layout().addWidget(self.psnr)
+
+        self.timer = QTimer(self)
+        self.timer.setInterval(500)
+        self.timer.timeout.connect(self.poll)
+        self.source.changed.connect(self._on_source)
+        self.preset.changed.connect(self._on_preset)
+        self.start_button.changed.connect(self.start)
+        self.stop_button.changed.connect(self.stop)
+        viewer.layers.events.inserted.connect(lambda _e: self._reset_layers())
+        viewer.layers.events.removed.connect(lambda _e: self._reset_layers())
+        app = QApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(self._on_quit)
+        self._on_preset(self.preset.value)
+
+    # -- form ---------------------------------------------------------------------------------
+    def _layer_choices(self, _widget=None):
+        return [(layer.name, layer) for layer in image_layers(self.viewer)]
+
+    def _reset_layers(self) -> None:
+        try:
+            self.layers.reset_choices()
+        except RuntimeError:  # widget already deleted (viewer closing)
+            pass
+
+    def _on_source(self, value: str) -> None:
+        self.folder.visible = value == FOLDER
+        self.layers.visible = value == LAYERS
+
+    def _on_preset(self, name: str) -> None:
+        from training.config import load_config
+
+        c = load_config(name)
+        self.name.value = c.name
+        self.method.value = c.degradation.method
+        for box, f in zip(self.factors, c.degradation.factors, strict=True):
+            box.value = f
+        self.pretrain.value = c.schedule.pretrain_steps
+        self.adversarial.value = c.schedule.adversarial_steps
+        self.adversarial.enabled = c.discriminator.architecture != "none"
+        self.batch.value = c.data.batch_size
+        self.patch.value = max(c.data.patch_size)
+        self.lr.value = c.optim.lr_generator
+
+    def build_config(self):
+        """The preset with the form's fields applied, validated (ConfigError names a bad field)."""
+        from training.config import load_config, validate_config
+        from training.runner import unique_run_name
+
+        base = load_config(self.preset.value)
+        doc = base.model_dump(mode="json")
+        factors = [box.value for box in self.factors]
+        doc["name"] = self.name.value.strip() or base.name
+        doc["output_dir"] = str(runs_dir())
+        doc["degradation"].update(method=self.method.value, factors=factors)
+        doc["schedule"].update(pretrain_steps=self.pretrain.value, adversarial_steps=self.adversarial.value)
+        edge = self.patch.value
+        # Keep the preset's patch shape (e.g. thin slabs for srgan2d), scaled to the edge, as
+        # multiples of the factors.
+        top = max(base.data.patch_size)
+        doc["data"].update(
+            batch_size=self.batch.value,
+            patch_size=[max(f, round(p * edge / top / f) * f) for p, f in zip(base.data.patch_size, factors, strict=True)],
+            paths=self._data_paths(),
+        )
+        doc["optim"]["lr_generator"] = self.lr.value
+        device = self.device.value
+        doc["trainer"]["accelerator"] = {"auto": "auto", "cuda": "gpu"}.get(device, device)
+        config = validate_config(doc, "training settings")
+        return validate_config({**doc, "name": unique_run_name(config)}, "training settings")
+
+    def _data_paths(self) -> list[str]:
+        if self.source.value == FOLDER:
+            folder = Path(self.folder.value)
+            if not folder.is_dir():
+                raise ValueError("Choose a folder of NIfTI/MGZ volumes to train on.")
+            return [str(folder)]
+        if self.source.value == LAYERS:
+            layers = self.layers.value
+            if not layers:
+                raise ValueError("Select at least one image layer to train on.")
+            folder = runs_dir() / "layer-data"
+            folder.mkdir(parents=True, exist_ok=True)
+            paths = []
+            for layer in layers:  # the subprocess reads files, so layers are saved first
+                safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in layer.name)
+                paths.append(str(save_volume(layer_volume(layer), folder / f"{safe}.nii.gz")))
+            return paths
+        return []
+
+    # -- running ----------------------------------------------------------------------------
+    def start(self) -> None:
+        """Validate the settings and start training in a subprocess."""
+        from training.runner import TrainingRun
+
+        if self.run is not None and self.run.running:
+            return
+        try:
+            config = self.build_config()
+        except (ValueError, OSError) as exc:
+            show_error(str(exc))
+            return
+        self.run = TrainingRun(config, install=True)
+        self.run.start()
+        _RUNNING.add(self.run)
+        # If napari deletes this widget (viewer closed) while training, stop the subprocess:
+        # the slot holds the run, not the widget, so it is safe after the widget is gone.
+        self.destroyed.connect(partial(_stop_run, self.run))
+        self.losses.clear()
+        self.psnr.clear()
+        self.progress.max, self.progress.value = max(1, config.schedule.total_steps), 0
+        self.status.value = f"starting {config.name} (run folder {config.run_dir})"
+        self.start_button.enabled, self.stop_button.enabled = False, True
+        self.timer.start()
+
+    def stop(self) -> None:
+        """Ask training to stop after its current step; its last checkpoint is kept."""
+        if self.run is not None and self.run.running:
+            self.status.value = "stopping after the current step..."
+            self.stop_button.enabled = False
+            self.run.request_stop()
+
+    def poll(self) -> None:
+        """Read new progress events; finish up when the subprocess has ended."""
+        run = self.run
+        if run is None:
+            return
+        for event in run.new_events():
+            self._on_event(event)
+        if not run.running:
+            for event in run.new_events():
+                self._on_event(event)
+            self.timer.stop()
+            _RUNNING.discard(run)
+            self.start_button.enabled, self.stop_button.enabled = True, False
+            if run.returncode not in (0, None) and "finished" not in self.status.value:
+                show_error(f"Training ended with an error: {run.log_tail(1) or run.returncode}")
+
+    def _on_event(self, event: dict) -> None:
+        kind = event.get("event")
+        if kind == "start":
+            self.status.value = f"training on {event.get('device')}..."
+        elif kind == "step":
+            self.progress.max = max(1, event["total_steps"])
+            self.progress.value = min(event["step"], event["total_steps"])
+            for name, value in event["losses"].items():
+                if name != "loss":
+                    self.losses.add_point(name.removeprefix("loss_"), event["step"], value)
+            self.status.value = (
+                f"step {event['step']}/{event['total_steps']} ({event['phase']}), "
+                f"{event.get('patches_per_s', 0):.1f} patches/s, ETA {_format_eta(event.get('eta_s'))}"
+            )
+        elif kind == "validation":
+            metrics = event["metrics"]
+            self.psnr.add_point("model", event["step"], metrics["model"]["psnr_brain"])
+            self.psnr.add_point("cubic", event["step"], metrics["cubic"]["psnr_brain"], dashed=True)
+        elif kind == "end":
+            self._on_end(event)
+
+    def _on_end(self, event: dict) -> None:
+        status = event.get("status")
+        if status == "finished" and event.get("model"):
+            self.status.value = f"finished: model {Path(event['model']).stem} installed"
+            show_info(f"Training finished; {Path(event['model']).stem!r} is in the Super-resolve model list.")
+            self._refresh_model_lists()
+        elif status == "stopped":
+            self.status.value = f"stopped; last checkpoint kept in {self.run.run_dir / 'checkpoints'}"
+        else:
+            self.status.value = "failed"
+            show_error(event.get("message") or "Training failed.")
+
+    def _refresh_model_lists(self) -> None:
+        for widget in self.viewer.window.dock_widgets.values():
+            refresh = getattr(widget, "refresh_models", None)
+            if callable(refresh):
+                refresh()
+
+    def _on_quit(self) -> None:
+        if self.run is not None and self.run.running:
+            self.run.stop(timeout=20)
+            _RUNNING.discard(self.run)
+
+    def closeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        self._on_quit()
+        super().closeEvent(event)

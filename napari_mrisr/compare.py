@@ -1,0 +1,247 @@
+"""The maths of comparing an SR result with its LR input, the cubic baseline and a ground truth.
+
+Everything the Compare widget shows is computed here, with the package's one forward model
+(:func:`napari_mrisr.degrade.simulate_lr`), one baseline (:func:`napari_mrisr.interpolate.upsample`)
+and one metric implementation (:mod:`napari_mrisr.metrics`). No Qt or napari: the widget runs
+:func:`iter_compare` in a worker and turns :class:`Comparison` into layers and a table.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import metrics
+from .degrade import simulate_lr
+from .geometry import Factors, upsampled_affine
+from .interpolate import upsample
+from .io import Volume
+
+__all__ = [
+    "Comparison",
+    "Map",
+    "MetricRow",
+    "REGIONS",
+    "cubic_baseline",
+    "data_consistency",
+    "intensity_limits",
+    "iter_compare",
+    "match_grid",
+    "metric_rows",
+    "scale_factors",
+    "symmetric_limits",
+    "table_csv",
+]
+
+#: Where metrics are computed: inside the brain mask of the ground truth, then everywhere.
+REGIONS = ("brain mask", "whole volume")
+
+#: Grid tolerance in mm: voxels of two volumes closer than this are the same voxels.
+GRID_TOLERANCE_MM = 1e-3
+
+
+@dataclass
+class Map:
+    """One derived volume to display: its data and how to colour it.
+
+    ``colormap`` is a sequential colormap name (``"inferno"``) or ``"diverging"`` for a signed
+    map whose ``limits`` are centred on zero; the viewer picks the actual diverging colours.
+    """
+
+    key: str
+    volume: Volume
+    colormap: str
+    limits: tuple[float, float]
+
+
+@dataclass(frozen=True)
+class MetricRow:
+    """PSNR (dB), SSIM and NRMSE of one method against the ground truth, in one region."""
+
+    method: str
+    region: str
+    psnr: float
+    ssim: float
+    nrmse: float
+
+
+@dataclass
+class Comparison:
+    """Everything a comparison shows: the cubic baseline, the maps and the metrics table."""
+
+    cubic: Volume
+    intensity_limits: tuple[float, float]
+    maps: list[Map] = field(default_factory=list)
+    rows: list[MetricRow] = field(default_factory=list)
+
+
+def scale_factors(lr_shape: Sequence[int], sr_shape: Sequence[int]) -> Factors:
+    """Per-axis integer factors from LR to SR shape; refused unless each is an exact multiple."""
+    if len(lr_shape) != 3 or len(sr_shape) != 3 or any(
+        s % n or s < n for n, s in zip(lr_shape, sr_shape, strict=True)
+    ):
+        raise ValueError(
+            f"The SR shape {tuple(sr_shape)} is not an integer multiple of the LR shape "
+            f"{tuple(lr_shape)}; pick the LR volume the SR was made from."
+        )
+    return tuple(s // n for n, s in zip(lr_shape, sr_shape, strict=True))  # type: ignore[return-value]
+
+
+def cubic_baseline(lr: Volume, factors: Factors) -> Volume:
+    """The cubic B-spline upsampling of ``lr``, on exactly the grid an SR model produces."""
+    cubic = upsample(lr, factors, order="cubic")
+    cubic.name = "cubic baseline"
+    return cubic
+
+
+def match_grid(volume: Volume, reference: Volume, what: str) -> Volume:
+    """``volume`` on ``reference``'s voxel grid, cropped if it extends further; else refused.
+
+    A ground truth is often the uncropped HR scan: the SR grid covers its first ``f*(n//f)``
+    voxels, so cropping (never resampling) lines the two up voxel for voxel.
+    """
+    same_affine = np.allclose(volume.affine, reference.affine, atol=GRID_TOLERANCE_MM)
+    bigger = all(n >= m for n, m in zip(volume.shape, reference.shape, strict=True))
+    if not same_affine or not bigger:
+        raise ValueError(
+            f"{what} {volume.name!r} is not on the voxel grid of {reference.name!r}; "
+            "metrics need the same voxels in the same place."
+        )
+    if volume.shape == reference.shape:
+        return volume
+    crop = tuple(slice(0, n) for n in reference.shape)
+    return Volume(volume.data[crop], volume.affine, volume.name)
+
+
+def data_consistency(sr: Volume, lr: Volume, degradation: Mapping[str, Any] | None = None) -> Volume:
+    """The SR volume degraded by the LR's forward model, minus the LR: zero where SR explains it.
+
+    Uses the method recorded in ``degradation`` (default ``kspace``), with the factors taken from
+    the two shapes and no noise, so what is left is what SR added that the LR did not measure.
+    """
+    method = (degradation or {}).get("method", "kspace")
+    factors = scale_factors(lr.shape, sr.shape)
+    simulated = simulate_lr(sr, factors, method=method, noise=0.0)
+    return Volume(
+        metrics.difference(simulated, lr), lr.affine, f"data consistency: degraded SR - LR ({method})"
+    )
+
+
+def intensity_limits(volume: Volume) -> tuple[float, float]:
+    """Contrast limits shared by every intensity layer: 0 (or the minimum) to the 99.9th percentile.
+
+    A percentile rather than the maximum, so one hot voxel does not darken the whole display.
+    """
+    low = min(0.0, float(volume.data.min()))
+    high = float(np.percentile(volume.data, 99.9))
+    return low, high if high > low else low + 1.0
+
+
+def symmetric_limits(*arrays: np.ndarray, percentile: float = 99.5) -> tuple[float, float]:
+    """Limits ``(-m, m)`` centred on zero, ``m`` the percentile of ``|values|`` over all arrays."""
+    values = np.concatenate([np.abs(np.asarray(a, dtype=np.float32)).ravel() for a in arrays])
+    m = float(np.percentile(values, percentile))
+    m = m if m > 0 else float(values.max()) or 1.0
+    return -m, m
+
+
+def metric_rows(
+    candidates: Mapping[str, Volume], gt: Volume, mask: np.ndarray | None = None
+) -> Iterator[MetricRow]:
+    """PSNR, SSIM and NRMSE of each candidate against ``gt``, in the brain mask then everywhere.
+
+    The data range is the ground truth's (``metrics``' default), the same for every candidate.
+    """
+    mask = metrics.brain_mask(gt) if mask is None else mask
+    for region, region_mask in zip(REGIONS, (mask, None), strict=True):
+        for name, volume in candidates.items():
+            yield MetricRow(
+                method=name,
+                region=region,
+                psnr=metrics.psnr(volume, gt, mask=region_mask),
+                ssim=metrics.ssim(volume, gt, mask=region_mask),
+                nrmse=metrics.nrmse(volume, gt, mask=region_mask),
+            )
+
+
+def iter_compare(
+    lr: Volume,
+    sr: Volume,
+    gt: Volume | None = None,
+    degradation: Mapping[str, Any] | None = None,
+    sr_label: str = "SR",
+) -> Iterator[str | Comparison]:
+    """Compute a comparison step by step, yielding step descriptions and finally a :class:`Comparison`.
+
+    Parameters
+    ----------
+    lr, sr : Volume
+        The LR input and the SR result made from it (on ``upsampled_affine(lr.affine, f)``).
+    gt : Volume, optional
+        The ground truth on the SR grid (or a larger grid starting at the same voxel).
+        Without it, only the maps that need no ground truth are made and there are no rows.
+    degradation : mapping, optional
+        The LR's recorded degradation (``method``); default ``kspace``.
+    sr_label : str
+        Name of the SR method in the metrics rows.
+
+    Raises
+    ------
+    ValueError
+        If SR is not on the LR's upsampled grid, or GT not on SR's grid.
+    """
+    factors = scale_factors(lr.shape, sr.shape)
+    expected = upsampled_affine(lr.affine, factors)
+    if not np.allclose(sr.affine, expected, atol=GRID_TOLERANCE_MM):
+        raise ValueError(
+            f"{sr.name!r} is not on the grid of {lr.name!r} upsampled by {factors}; "
+            "pick the LR volume the SR was made from."
+        )
+    if gt is not None:
+        gt = match_grid(gt, sr, "The ground truth")
+
+    yield "cubic baseline"
+    cubic = cubic_baseline(lr, factors)
+    result = Comparison(cubic=cubic, intensity_limits=intensity_limits(gt if gt is not None else lr))
+
+    if gt is not None:
+        yield "difference maps"
+        sr_error = np.abs(metrics.difference(sr, gt))
+        cubic_error = np.abs(metrics.difference(cubic, gt))
+        _, top = symmetric_limits(sr_error, cubic_error)
+        result.maps += [
+            Map("sr_error", Volume(sr_error, sr.affine, "|SR - GT|"), "inferno", (0.0, top)),
+            Map("cubic_error", Volume(cubic_error, sr.affine, "|cubic - GT|"), "inferno", (0.0, top)),
+        ]
+
+    yield "SR - cubic"
+    gain = metrics.difference(sr, cubic)
+    gain_volume = Volume(gain, sr.affine, "SR - cubic")
+    result.maps.append(Map("sr_minus_cubic", gain_volume, "diverging", symmetric_limits(gain)))
+
+    yield "data consistency"
+    consistency = data_consistency(sr, lr, degradation)
+    result.maps.append(Map("consistency", consistency, "diverging", symmetric_limits(consistency.data)))
+
+    if gt is not None:
+        yield "brain mask"
+        mask = metrics.brain_mask(gt)
+        for row in metric_rows({sr_label: sr, "cubic": cubic}, gt, mask):
+            yield f"metrics: {row.method}, {row.region}"
+            result.rows.append(row)
+    yield result
+
+
+def table_csv(rows: Sequence[MetricRow]) -> str:
+    """The metrics table as CSV text (full precision, one row per method and region)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["method", "region", "psnr_db", "ssim", "nrmse"])
+    for row in rows:
+        writer.writerow([row.method, row.region, repr(row.psnr), repr(row.ssim), repr(row.nrmse)])
+    return out.getvalue()

@@ -1,0 +1,112 @@
+"""The Train widget in real napari: configure from a preset, train in a subprocess, follow its
+events live, stop it, and find the exported model in the Super-resolve widget."""
+
+from __future__ import annotations
+
+import nibabel as nib
+import pytest
+
+from napari_mrisr.zoo import list_models
+
+from .conftest import head_phantom, oblique_affine
+
+
+@pytest.fixture
+def scans(tmp_path):
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    for i in range(3):
+        nib.save(nib.Nifti1Image(head_phantom((32, 36, 32), seed=i), oblique_affine()), folder / f"s{i}.nii.gz")
+    return folder
+
+
+@pytest.fixture
+def train_widget(make_napari_viewer, tmp_path, monkeypatch, scans):
+    monkeypatch.setenv("NAPARI_MRISR_MODELS", str(tmp_path / "models"))
+    from napari_mrisr._widgets.super_resolve import SuperResolveWidget
+    from napari_mrisr._widgets.train import FOLDER, TrainWidget
+
+    viewer = make_napari_viewer()
+    sr = SuperResolveWidget(viewer)
+    viewer.window.add_dock_widget(sr, name="Super-resolve")
+    widget = TrainWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="Train")
+    widget.preset.value = "tiny"
+    widget.source.value = FOLDER
+    widget.folder.value = scans
+    widget.patch.value = 16
+    widget.name.value = "widget-run"
+    yield viewer, widget, sr
+    if widget.run is not None:
+        widget.run.stop(timeout=20)
+
+
+def test_preset_fields_are_editable_and_validated(train_widget):
+    _, widget, _ = train_widget
+    widget.preset.value = "srgan3d_lsgan"
+    assert widget.adversarial.enabled and widget.adversarial.value == 5000
+    widget.preset.value = "tiny"
+    assert not widget.adversarial.enabled
+    widget.patch.value, widget.pretrain.value, widget.lr.value = 16, 7, 5e-4
+    config = widget.build_config()
+    assert config.data.patch_size == [16, 16, 16] and config.schedule.pretrain_steps == 7
+    assert config.optim.lr_generator == pytest.approx(5e-4) and config.generator.architecture == "edsr3d"
+    widget.factors[2].value = 3  # 16 is not a multiple of 3: rounded to 15
+    assert widget.build_config().data.patch_size == [16, 16, 15]
+
+
+def test_a_run_reports_live_and_its_model_appears_in_super_resolve(train_widget, qtbot):
+    viewer, widget, sr = train_widget
+    widget.pretrain.value = 6
+    assert NO_MODEL_LISTED(sr)
+    widget.start_button.clicked.emit() if hasattr(widget.start_button, "clicked") else widget.start()
+    assert widget.run is not None and widget.run.running and not widget.start_button.enabled
+    qtbot.waitUntil(lambda: not widget.run.running and not widget.timer.isActive(), timeout=180_000)
+    assert widget.status.value.startswith("finished"), widget.run.log_tail(20)
+    assert widget.progress.value == 6
+    assert widget.losses.series["content"] and set(widget.psnr.series) == {"model", "cubic"}
+    assert "widget-run" in [m.name for m in list_models()]
+    assert "widget-run" in [getattr(c, "name", None) for c in sr.model.choices]
+
+
+def NO_MODEL_LISTED(sr) -> bool:  # noqa: N802
+    return "widget-run" not in [getattr(c, "name", None) for c in sr.model.choices]
+
+
+def test_stop_ends_training_cleanly_with_its_last_checkpoint(train_widget, qtbot):
+    _, widget, _ = train_widget
+    widget.pretrain.value = 100_000
+    widget.start()
+    qtbot.waitUntil(lambda: widget.progress.value >= 10, timeout=120_000)
+    widget.stop_button.changed.emit(True)
+    qtbot.waitUntil(lambda: not widget.run.running and not widget.timer.isActive(), timeout=60_000)
+    assert widget.run.returncode == 0
+    assert widget.status.value.startswith("stopped")
+    assert (widget.run.run_dir / "checkpoints" / "last.ckpt").is_file()
+    assert widget.start_button.enabled
+
+
+def test_bad_settings_give_one_sentence_and_start_nothing(train_widget, tmp_path, monkeypatch):
+    _, widget, _ = train_widget
+    errors = []
+    monkeypatch.setattr("napari_mrisr._widgets.train.show_error", errors.append)
+    widget.folder.value = tmp_path / "nowhere"
+    widget.start()
+    assert widget.run is None and errors == ["Choose a folder of NIfTI/MGZ volumes to train on."]
+
+
+def test_closing_napari_stops_the_training_process(make_napari_viewer, tmp_path, monkeypatch, scans, qtbot):
+    monkeypatch.setenv("NAPARI_MRISR_MODELS", str(tmp_path / "models"))
+    from napari_mrisr._widgets.train import FOLDER, TrainWidget
+
+    viewer = make_napari_viewer()
+    widget = TrainWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="Train")
+    widget.source.value, widget.folder.value, widget.patch.value = FOLDER, scans, 16
+    widget.pretrain.value = 100_000
+    widget.start()
+    run = widget.run
+    qtbot.waitUntil(lambda: widget.progress.value >= 2, timeout=120_000)
+    viewer.close()
+    qtbot.waitUntil(lambda: not run.running, timeout=60_000)
+    assert (run.run_dir / "checkpoints" / "last.ckpt").is_file()

@@ -1,0 +1,360 @@
+"""The Load, Super-resolve and Compare dock widgets, driven through their real Qt controls."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from napari.layers import Layer
+from napari.utils.notifications import notification_manager
+
+from napari_mrisr import metrics
+from napari_mrisr._widgets._common import camera, grid, layer_volume
+from napari_mrisr.compare import REGIONS, table_csv
+from napari_mrisr.degrade import simulate_lr
+from napari_mrisr.interpolate import upsample
+from napari_mrisr.io import Volume
+from napari_mrisr.layers import RADIOLOGICAL_ORIENTATION, layer_data, napari_axis_order
+from napari_mrisr.models import build_model
+from napari_mrisr.pipeline import BASELINE
+from napari_mrisr.zoo import save_model
+
+from .conftest import head_phantom, oblique_affine
+
+TIMEOUT_MS = 30_000
+
+
+@pytest.fixture
+def viewer(make_napari_viewer):
+    return make_napari_viewer()
+
+
+@pytest.fixture(autouse=True)
+def bundled_dir(tmp_path, monkeypatch):
+    """An empty stand-in for the bundled model folder, so each test decides which models exist."""
+    folder = tmp_path / "bundled"
+    folder.mkdir()
+    monkeypatch.setattr("napari_mrisr.zoo.bundled_models_dir", lambda: folder)
+    return folder
+
+
+@pytest.fixture
+def models_dir(tmp_path, monkeypatch):
+    """A user model folder holding one tiny x2 model (random weights: geometry, not quality)."""
+    folder = tmp_path / "models"
+    save_model(build_model("srgan3d", 2, features=4, num_blocks=1), folder / "tiny-x2.safetensors")
+    monkeypatch.setenv("NAPARI_MRISR_MODELS", str(folder))
+    return folder
+
+
+@pytest.fixture
+def errors():
+    """Error notifications shown from now on (their one-sentence messages)."""
+    start = len(notification_manager.records)
+
+    def messages() -> list[str]:
+        return [
+            n.message
+            for n in notification_manager.records[start:]
+            if str(n.severity).lower().endswith("error")
+        ]
+
+    return messages
+
+
+def dock(viewer, widget_class):
+    widget = widget_class(viewer)
+    viewer.window.add_dock_widget(widget, name=widget_class.__name__)
+    return widget
+
+
+def wait_idle(qtbot, widget) -> None:
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=TIMEOUT_MS)
+
+
+def world_mm(layer, file_index) -> np.ndarray:
+    """RAS mm of a file voxel as napari shows it (napari's world axes are S, A, R)."""
+    order = napari_axis_order(layer.metadata["affine"])
+    return np.asarray(layer.data_to_world(np.asarray(file_index)[list(order)]))[::-1]
+
+
+def add_volume(viewer, volume: Volume, **metadata) -> Layer:
+    return viewer.add_layer(Layer.create(*layer_data(volume, metadata=metadata)))
+
+
+def test_load_super_resolve_compare(viewer, qtbot, write_nifti, models_dir, bundled_dir, tmp_path):
+    from napari_mrisr._widgets.compare import CompareWidget
+    from napari_mrisr._widgets.load import LoadWidget
+    from napari_mrisr._widgets.super_resolve import SuperResolveWidget
+
+    affine = oblique_affine()
+    path = write_nifti(head_phantom((25, 28, 21)), affine, name="scan.nii.gz")
+
+    # Load: file -> simulate LR x2 (k-space), HR cropped to the even grid.
+    load = dock(viewer, LoadWidget)
+    load.file.value = path
+    load.simulate.value = True
+    assert [spin.label for spin in load.factors] == ["L-R", "A-P", "S-I"]
+    for spin in load.factors:
+        spin.value = 2
+    load.load_button.native.click()
+    wait_idle(qtbot, load)
+    gt_layer, lr_layer = viewer.layers
+    assert gt_layer.name == "scan ground truth"
+    assert gt_layer.data.shape == (20, 28, 24)  # napari shows (S, A, R); file (24, 28, 20)
+    assert lr_layer.name == "scan LR kspace x2"
+    assert lr_layer.metadata["degradation"] == {"method": "kspace", "factors": [2, 2, 2], "noise": 0.0}
+    assert lr_layer.metadata["ground_truth"] == "scan ground truth"
+    expected = (affine @ [2.5, 2.5, 2.5, 1])[:3]  # LR voxel 1 covers HR voxels 2 and 3
+    np.testing.assert_allclose(world_mm(lr_layer, (1, 1, 1)), expected, atol=1e-4)
+    assert tuple(str(o) for o in camera(viewer).orientation) == RADIOLOGICAL_ORIENTATION
+
+    # Super-resolve with the tiny model from the user folder.
+    sr_widget = dock(viewer, SuperResolveWidget)
+    labels = [sr_widget.model.native.itemText(i) for i in range(sr_widget.model.native.count())]
+    assert labels == ["tiny-x2", BASELINE, "open model file..."]
+    # A bundled model comes first (read when the widget is shown or refreshed).
+    tiny = build_model("srgan3d", 2, features=4, num_blocks=1)
+    save_model(tiny, bundled_dir / "bundled-x2.safetensors")
+    sr_widget.refresh_models()
+    labels = [sr_widget.model.native.itemText(i) for i in range(sr_widget.model.native.count())]
+    assert labels == ["bundled-x2", "tiny-x2", BASELINE, "open model file..."]
+    sr_widget.input.value = lr_layer
+    sr_widget.model.value = sr_widget.model.choices[1]
+    sr_widget.device.value = "cpu"
+    sr_widget.tile.value = 6  # several tiles
+    sr_widget.run_button.native.click()
+    wait_idle(qtbot, sr_widget)
+    sr_layer = viewer.layers[-1]
+    assert sr_layer.name == "scan LR kspace x2 SR tiny-x2"
+    assert sr_layer.metadata["model"] == "tiny-x2"
+    assert sr_layer.metadata["model_meta"]["architecture"] == "srgan3d"
+    assert sr_layer.metadata["ground_truth"] == "scan ground truth"
+    assert sr_layer.metadata["degradation"]["factors"] == [2, 2, 2]
+    assert sr_widget.progress.value == sr_widget.progress.max > 1
+    # Every SR voxel sits on the ground truth's voxel, in mm.
+    assert sr_layer.data.shape == gt_layer.data.shape
+    for index in [(0, 0, 0), (23, 27, 19), (7, 13, 4)]:
+        np.testing.assert_allclose(world_mm(sr_layer, index), world_mm(gt_layer, index), atol=1e-4)
+        np.testing.assert_allclose(world_mm(sr_layer, index), (affine @ [*index, 1])[:3], atol=1e-4)
+
+    # Compare: pre-filled from the SR layer's metadata.
+    compare = dock(viewer, CompareWidget)
+    assert (compare.lr.value, compare.sr.value, compare.gt.value) == (lr_layer, sr_layer, gt_layer)
+    user_layers = list(viewer.layers)
+    compare.compare_button.native.click()
+    wait_idle(qtbot, compare)
+    names = [layer.name for layer in viewer.layers]
+    for name in ["cubic baseline", "|SR - GT|", "|cubic - GT|", "SR - cubic"]:
+        assert name in names
+    consistency = next(layer for layer in viewer.layers if layer.name.startswith("data consistency"))
+    by_name = {layer.name: layer for layer in viewer.layers}
+    assert all(layer in viewer.layers for layer in user_layers)  # nothing of the user's deleted
+    assert grid(viewer).enabled
+    assert all(layer.visible for layer in viewer.layers)  # every layer here is in the comparison
+    # Shared scales: intensities, errors (inferno, from 0), signed maps (diverging, centred at 0).
+    limits = tuple(gt_layer.contrast_limits)
+    for name in ["scan LR kspace x2", "cubic baseline", sr_layer.name]:
+        assert tuple(by_name[name].contrast_limits) == limits
+    assert by_name["|SR - GT|"].contrast_limits == by_name["|cubic - GT|"].contrast_limits
+    assert by_name["|SR - GT|"].colormap.name == "inferno"
+    for layer in (by_name["SR - cubic"], consistency):
+        low, high = layer.contrast_limits
+        assert low == -high and high > 0
+        assert layer.colormap.name == "blue-black-red"
+        np.testing.assert_allclose(layer.colormap.map([0.5])[0, :3], 0)  # zero is black
+    # The cubic baseline and SR - cubic lie on the ground truth's grid; data consistency on the LR's.
+    for name in ["cubic baseline", "|SR - GT|", "SR - cubic"]:
+        shown = world_mm(by_name[name], (7, 13, 4))
+        np.testing.assert_allclose(shown, (affine @ [7, 13, 4, 1])[:3], atol=1e-4)
+    shown = world_mm(consistency, (1, 1, 1))
+    np.testing.assert_allclose(shown, world_mm(lr_layer, (1, 1, 1)), atol=1e-4)
+
+    # Table numbers are napari_mrisr.metrics computed directly.
+    gt, sr, lr = layer_volume(gt_layer), layer_volume(sr_layer), layer_volume(lr_layer)
+    cubic = upsample(lr, 2, order="cubic")
+    np.testing.assert_array_equal(by_name["cubic baseline"].data, cubic.data.transpose(2, 1, 0))
+    mask = metrics.brain_mask(gt)
+    expected = {}
+    for region, region_mask in zip(REGIONS, (mask, None), strict=True):
+        for method, volume in (("tiny-x2", sr), ("cubic", cubic)):
+            expected[method, region] = (
+                metrics.psnr(volume, gt, mask=region_mask),
+                metrics.ssim(volume, gt, mask=region_mask),
+                metrics.nrmse(volume, gt, mask=region_mask),
+            )
+    table = compare.table
+    assert table.rowCount() == 4
+    from qtpy.QtCore import Qt
+
+    for row in range(4):
+        key = (table.item(row, 0).text(), table.item(row, 1).text())
+        values = tuple(table.item(row, c).data(Qt.ItemDataRole.UserRole) for c in (2, 3, 4))
+        assert values == pytest.approx(expected.pop(key), rel=1e-12)
+        assert table.item(row, 2).text() == f"{values[0]:.2f}"
+    assert not expected
+
+    # Again: the comparison's own layers are replaced, not duplicated.
+    count = len(viewer.layers)
+    compare.compare_button.native.click()
+    wait_idle(qtbot, compare)
+    assert len(viewer.layers) == count
+    assert not any("[" in layer.name for layer in viewer.layers)
+
+    # Exports.
+    csv_path, png_path = tmp_path / "metrics.csv", tmp_path / "view"
+    compare._ask_save_path = lambda caption, file_filter, suffix: str(
+        csv_path if suffix == ".csv" else png_path.with_suffix(suffix)
+    )
+    compare.export_button.native.click()
+    assert csv_path.read_text() == table_csv(compare.rows)
+    compare.save_button.native.click()
+    assert (tmp_path / "view.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cubic_baseline_and_compare_without_ground_truth(viewer, qtbot, tmp_path, monkeypatch):
+    from qtpy.QtCore import Qt
+
+    from napari_mrisr._widgets.compare import CompareWidget
+    from napari_mrisr._widgets.super_resolve import NO_MODEL, SuperResolveWidget
+
+    monkeypatch.setenv("NAPARI_MRISR_MODELS", str(tmp_path / "empty"))
+    hr = Volume(head_phantom((16, 24, 20)), oblique_affine(), "hr")
+    lr = simulate_lr(hr, (1, 2, 2), method="gaussian")
+    other = add_volume(viewer, Volume(head_phantom((8, 8, 8)), np.eye(4), "unrelated"))
+    degradation = {"method": "gaussian", "factors": [1, 2, 2], "noise": 0.0}
+    lr_layer = add_volume(viewer, lr, degradation=degradation)
+
+    widget = dock(viewer, SuperResolveWidget)
+    assert widget.model.value == NO_MODEL
+    assert not widget.run_button.enabled and not widget.hint.native.isHidden()
+    widget.model.value = next(c for c in widget.model.choices if getattr(c, "name", "") == BASELINE)
+    assert widget.run_button.enabled
+    widget.run_button.native.click()
+    wait_idle(qtbot, widget)
+    sr_layer = viewer.layers[-1]
+    assert sr_layer.name == f"{lr.name} SR {BASELINE}"
+    # Factors from the degradation record: (1, 2, 2), back on the HR grid.
+    assert sr_layer.data.shape == hr.shape[::-1]
+    for index in [(0, 0, 0), (15, 23, 19), (3, 8, 11)]:
+        np.testing.assert_allclose(world_mm(sr_layer, index), (hr.affine @ [*index, 1])[:3], atol=1e-4)
+
+    compare = dock(viewer, CompareWidget)
+    assert compare.lr.value is lr_layer and compare.gt.value is None
+    compare.compare_button.native.click()
+    wait_idle(qtbot, compare)
+    names = [layer.name for layer in viewer.layers]
+    assert "cubic baseline" in names and "SR - cubic" in names
+    assert not any(name.startswith("|") for name in names)
+    assert other in viewer.layers and not other.visible  # hidden, not deleted
+    assert compare.table.rowCount() == 1
+    assert "need a ground truth" in compare.table.item(0, 0).text()
+    assert compare.table.item(0, 0).data(Qt.ItemDataRole.UserRole) is None
+    # The baseline used as "SR" is the cubic baseline itself.
+    assert np.abs(viewer.layers["SR - cubic"].data).max() == 0
+
+
+def test_cancel_adds_no_layer(viewer, qtbot, models_dir):
+    from napari_mrisr._widgets.super_resolve import SuperResolveWidget
+
+    lr_layer = add_volume(viewer, Volume(head_phantom((40, 40, 40)), oblique_affine(), "big"))
+    widget = dock(viewer, SuperResolveWidget)
+    widget.input.value = lr_layer
+    widget.device.value = "cpu"
+    widget.tile.value = 2  # 8000 tiles: far longer than the test waits
+    widget.run_button.native.click()
+    assert widget.cancel_button.enabled and not widget.run_button.enabled
+    qtbot.waitUntil(lambda: widget.progress.value >= 2, timeout=TIMEOUT_MS)
+    widget.cancel_button.native.click()
+    wait_idle(qtbot, widget)
+    assert len(viewer.layers) == 1
+    assert widget.progress.value < widget.progress.max
+    assert "cancelled" in widget.status.value
+    assert widget.run_button.enabled
+
+
+def test_bad_file_and_bad_model_give_one_sentence_and_change_nothing(
+    viewer, qtbot, tmp_path, models_dir, errors
+):
+    from napari_mrisr._widgets.load import LoadWidget
+    from napari_mrisr._widgets.super_resolve import OPEN_FILE, SuperResolveWidget
+
+    layer = add_volume(viewer, Volume(head_phantom((12, 12, 12)), oblique_affine(), "scan"))
+    before = layer.data.copy()
+
+    broken = tmp_path / "broken.nii.gz"
+    broken.write_bytes(b"not a nifti" * 50)
+    load = dock(viewer, LoadWidget)
+    load.file.value = broken
+    load.load_button.native.click()
+    wait_idle(qtbot, load)
+    (message,) = errors()
+    assert message.startswith(f"{broken.name!r} is not a readable NIfTI or MGH/MGZ image")
+    assert list(viewer.layers) == [layer]
+
+    # A model file whose tensors do not match its declared architecture.
+    mismatched = tmp_path / "mismatched.safetensors"
+    save_model(
+        build_model("srgan3d", 2, features=4, num_blocks=1),
+        mismatched,
+        meta={"config": {**build_model("srgan3d", 2, features=4, num_blocks=1).config, "features": 8}},
+    )
+    widget = dock(viewer, SuperResolveWidget)
+    widget.input.value = layer
+    widget._ask_model_file = lambda: str(mismatched)
+    widget.model.value = OPEN_FILE
+    assert widget.model.value.name == "mismatched"
+    labels = [widget.model.native.itemText(i) for i in range(widget.model.native.count())]
+    assert labels == ["tiny-x2", "mismatched", BASELINE, OPEN_FILE]
+    widget.run_button.native.click()
+    wait_idle(qtbot, widget)
+    assert "does not match its declared architecture" in errors()[-1]
+    assert list(viewer.layers) == [layer]
+    np.testing.assert_array_equal(layer.data, before)
+
+    # A pickle checkpoint is refused before loading; the combo goes back to the last model.
+    pickle = tmp_path / "checkpoint.pt"
+    pickle.write_bytes(b"\x80\x04junk")
+    previous = widget.model.value
+    widget._ask_model_file = lambda: str(pickle)
+    widget.model.value = OPEN_FILE
+    assert "never unpickles" in errors()[-1]
+    assert widget.model.value == previous
+    assert len(errors()) == 3
+
+
+def test_comparison_maths_without_a_gui():
+    import csv
+    import io
+
+    from napari_mrisr.compare import (
+        data_consistency,
+        iter_compare,
+        match_grid,
+        metric_rows,
+        scale_factors,
+    )
+
+    hr = Volume(head_phantom((17, 24, 20)), oblique_affine(), "hr")
+    lr = simulate_lr(hr, (1, 2, 2))
+    gt = Volume(hr.data[:, :24, :20], hr.affine, "gt")
+    # The ground truth's own degradation is perfectly data-consistent; a shift is not.
+    assert np.abs(data_consistency(gt, lr).data).max() < 1e-3
+    shifted = Volume(np.roll(gt.data, 1, axis=0), gt.affine, "shifted")
+    assert np.abs(data_consistency(shifted, lr).data).max() > 1
+    assert scale_factors(lr.shape, gt.shape) == (1, 2, 2)
+    with pytest.raises(ValueError, match="not an integer multiple"):
+        scale_factors(lr.shape, (17, 25, 20))
+    # An uncropped HR lines up by cropping; a moved one is refused.
+    assert match_grid(Volume(head_phantom((18, 25, 21)), hr.affine), gt, "GT").shape == gt.shape
+    moved = hr.affine.copy()
+    moved[:3, 3] += 0.5
+    with pytest.raises(ValueError, match="not on the voxel grid"):
+        match_grid(Volume(gt.data, moved), gt, "GT")
+    with pytest.raises(ValueError, match="pick the LR volume the SR was made from"):
+        list(iter_compare(lr, Volume(gt.data, moved, "sr"), gt))
+    # CSV carries the rows at full precision.
+    rows = list(metric_rows({"same": gt}, gt))
+    parsed = list(csv.DictReader(io.StringIO(table_csv(rows))))
+    assert [r["region"] for r in parsed] == list(REGIONS)
+    assert float(parsed[0]["ssim"]) == rows[0].ssim == pytest.approx(1.0)
+    assert parsed[0]["psnr_db"] == "inf"
