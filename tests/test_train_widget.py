@@ -23,6 +23,7 @@ def scans(tmp_path):
 @pytest.fixture
 def train_widget(make_napari_viewer, tmp_path, monkeypatch, scans):
     monkeypatch.setenv("NAPARI_MRISR_MODELS", str(tmp_path / "models"))
+    monkeypatch.setenv("NAPARI_MRISR_RUNS", str(tmp_path / "runs"))
     from napari_mrisr._widgets.super_resolve import SuperResolveWidget
     from napari_mrisr._widgets.train import FOLDER, TrainWidget
 
@@ -97,6 +98,7 @@ def test_bad_settings_give_one_sentence_and_start_nothing(train_widget, tmp_path
 
 def test_closing_napari_stops_the_training_process(make_napari_viewer, tmp_path, monkeypatch, scans, qtbot):
     monkeypatch.setenv("NAPARI_MRISR_MODELS", str(tmp_path / "models"))
+    monkeypatch.setenv("NAPARI_MRISR_RUNS", str(tmp_path / "runs"))
     from napari_mrisr._widgets.train import FOLDER, TrainWidget
 
     viewer = make_napari_viewer()

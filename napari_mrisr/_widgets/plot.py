@@ -76,14 +76,22 @@ class LinePlot(QWidget):
             p.drawText(QRectF(0, area.top() - 2 if align == Qt.AlignTop else area.bottom() - 14, 50, 16), Qt.AlignRight | align, label)
         p.drawText(QRectF(area.left(), area.bottom() + 2, area.width(), 16), Qt.AlignLeft, f"{x0:g}")
         p.drawText(QRectF(area.left(), area.bottom() + 2, area.width(), 16), Qt.AlignRight, f"step {x1:g}")
-        for i, (name, series) in enumerate(self.series.items()):
-            pen = QPen(QColor(COLORS[i % len(COLORS)]), 2, self.styles.get(name, Qt.SolidLine))
+        pens = [
+            QPen(QColor(COLORS[i % len(COLORS)]), 2, self.styles.get(name, Qt.SolidLine))
+            for i, name in enumerate(self.series)
+        ]
+        for pen, series in zip(pens, self.series.values(), strict=True):
             p.setPen(pen)
             for a, b in zip(series, series[1:]):
                 p.drawLine(at(*a), at(*b))
             if len(series) == 1:
                 p.drawEllipse(at(*series[0]), 2, 2)
+        backdrop = self.palette().color(self.backgroundRole())
+        backdrop.setAlpha(210)  # the legend stays readable over the lines
+        for i, (pen, name) in enumerate(zip(pens, self.series, strict=True)):
             y = area.top() + 4 + 14 * i
+            p.fillRect(QRectF(area.left() + 3, y, 7 * len(name) + 30, 14), backdrop)
+            p.setPen(pen)
             p.drawLine(QPointF(area.left() + 6, y + 7), QPointF(area.left() + 22, y + 7))
             p.setPen(fg)
             p.drawText(QRectF(area.left() + 26, y, area.width() - 30, 14), Qt.AlignLeft | Qt.AlignVCenter, name)

@@ -10,9 +10,12 @@ napari) sends SIGTERM: training finishes its step, writes its last checkpoint an
 from __future__ import annotations
 
 import atexit
+import os
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import platformdirs
 
 from magicgui.widgets import (
     ComboBox,
@@ -31,7 +34,6 @@ from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QApplication, QVBoxLayout, QWidget
 
 from ..io import save_volume
-from ..zoo import user_models_dir
 from ._common import image_layers, layer_volume
 from .plot import LinePlot
 from .super_resolve import available_devices
@@ -42,7 +44,15 @@ if TYPE_CHECKING:
 __all__ = ["TrainWidget"]
 
 SAMPLE, FOLDER, LAYERS = "MNI152 sample", "folder", "image layers"
-_RUNNING: set = set()  # runs to stop if Python exits while they train
+_RUNNING: set = set()
+_LOSS_LABELS = {
+    "loss_content": "content",
+    "loss_gradient": "gradient",
+    "loss_feature": "feature",
+    "loss_adversarial": "adversarial (G)",
+    "loss_d": "discriminator",
+    "loss_g": "generator total",
+}  # runs to stop if Python exits while they train
 
 
 @atexit.register
@@ -57,8 +67,9 @@ def _stop_run(run, *_args) -> None:
 
 
 def runs_dir() -> Path:
-    """Where runs started from napari are written: beside the user's model folder."""
-    return user_models_dir().parent / "runs"
+    """Where runs started from napari are written: ``$NAPARI_MRISR_RUNS`` or the user data folder."""
+    env = os.environ.get("NAPARI_MRISR_RUNS")
+    return Path(env) if env else Path(platformdirs.user_data_dir("napari-mrisr")) / "runs"
 
 
 def _format_eta(seconds: float | None) -> str:
@@ -259,9 +270,11 @@ class TrainWidget(QWidget):
         elif kind == "step":
             self.progress.max = max(1, event["total_steps"])
             self.progress.value = min(event["step"], event["total_steps"])
-            for name, value in event["losses"].items():
-                if name != "loss":
-                    self.losses.add_point(name.removeprefix("loss_"), event["step"], value)
+            losses = event["losses"]
+            for name, value in losses.items():
+                label = _LOSS_LABELS.get(name)
+                if label and not (name == "loss_g" and set(losses) <= {"loss", "loss_g", "loss_content"}):
+                    self.losses.add_point(label, event["step"], value)  # (total = content: not twice)
             self.status.value = (
                 f"step {event['step']}/{event['total_steps']} ({event['phase']}), "
                 f"{event.get('patches_per_s', 0):.1f} patches/s, ETA {_format_eta(event.get('eta_s'))}"
