@@ -25,7 +25,7 @@ from napari_mrisr import metrics, sample
 from napari_mrisr.geometry import superior_axis
 from napari_mrisr.inference import pick_device, super_resolve
 from napari_mrisr.interpolate import upsample
-from napari_mrisr.zoo import list_models, load_model
+from napari_mrisr.zoo import list_models, load_model, read_metadata
 from training.config import DataConfig, DegradationConfig
 from training.data import make_validation_pair, split_volumes
 
@@ -77,8 +77,7 @@ def figure(path: Path, pair, results: dict, slice_index: int | None = None) -> N
     def view(data):
         return np.rot90(np.take(data, k, axis=axis))
 
-    factors = tuple(h // l for h, l in zip(pair.hr.shape, pair.lr.shape, strict=True))
-    images = {"ground truth": pair.hr.data, "LR (nearest)": upsample(pair.lr, factors, order="nearest").data}
+    images = {"ground truth": pair.hr.data, "LR (nearest)": upsample(pair.lr, pair.factors, order="nearest").data}
     images.update({name: v.data for name, v in results.items() if name != "nearest"})
     tiles, errors = [], []
     for name, data in images.items():
@@ -115,9 +114,9 @@ def main() -> None:
             results[method] = upsample(pair.lr, factors, order=method)
             rows.append((method, "interpolation", scores(results[method], pair)))
         for name, path in models.items():
-            net = load_model(path)
-            if task_of(net.meta) != task:
+            if task_of(read_metadata(path)) != task:  # metadata only: weights load just for its task
                 continue
+            net = load_model(path)
             results[name] = super_resolve(pair.lr, net)
             rows.append((name, describe(net.meta), scores(results[name], pair)))
         keys = list(rows[0][2])
@@ -138,7 +137,7 @@ def main() -> None:
         lines.append(f"![{task}](quality_{slug}.png)")
         lines.append("")
     if args.time:
-        x2 = [name for name, path in models.items() if task_of(load_model(path).meta) == "x2 iso k-space"]
+        x2 = [name for name, path in models.items() if task_of(read_metadata(path)) == "x2 iso k-space"]
         if x2:
             net = load_model(models[x2[0]])
             lr = sample.mni152_lr_x2()

@@ -74,7 +74,10 @@ def tiny_config(tmp_path, data_dir, preset="tiny", **sections):
     doc["validation"].update(tile=16, sample_slices=1)
     doc["trainer"]["accelerator"] = "cpu"
     for section, fields in sections.items():
-        doc[section].update(fields) if isinstance(fields, dict) else doc.__setitem__(section, fields)
+        if isinstance(fields, dict):
+            doc[section].update(fields)
+        else:
+            doc[section] = fields
     return validate_config(doc)
 
 

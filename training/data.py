@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from napari_mrisr.compare import scale_factors
 from napari_mrisr.degrade import simulate_lr
 from napari_mrisr.geometry import as_factors, crop_to_multiple, superior_axis
 from napari_mrisr.inference import intensity_range
@@ -186,6 +187,10 @@ class ValidationPair:
     hr: Volume
     lr: Volume
     mask: np.ndarray
+
+    @property
+    def factors(self) -> tuple[int, int, int]:
+        return scale_factors(self.lr.shape, self.hr.shape)
 
 
 def make_validation_pair(volume: Volume, degradation: DegradationConfig, seed: int = 0) -> ValidationPair:

@@ -9,6 +9,7 @@ and best checkpoints, CSV and TensorBoard logs, JSON-lines events, resume, and D
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -140,31 +141,37 @@ def fit(
     result = FitResult(status="finished", message="", last=str(last), best=None, model=None, validation=None)
     try:
         trainer.fit(module, datamodule=data, ckpt_path=str(last) if resume else None)
-        if trainer.received_sigterm:
-            raise _Stopped
     except NonFiniteLossError as exc:
         result.update(status="error", message=str(exc))
-    except (SIGTERMException, _Stopped):
-        result.update(status="stopped", message="Stopped on request; the last checkpoint is kept.")
+    except SIGTERMException:
+        pass  # reported below: SIGTERM during the last step ends fit() without raising
     except Exception as exc:
         log.emit("end", status="error", message=f"{type(exc).__name__}: {exc}")
         raise
+    if trainer.received_sigterm and result["status"] == "finished":
+        result.update(status="stopped", message="Stopped on request; the last checkpoint is kept.")
     best = run_dir / "checkpoints" / "best.ckpt"
     if best.is_file() and trainer.is_global_zero:
         result["best"] = str(best)
         if result["status"] == "finished":
             model_path = export(best, run_dir / f"{config.name}.safetensors")
-            result["model"] = str(model_path)
             if install:
-                result["model"] = str(export(best, user_models_dir() / f"{config.name}.safetensors"))
+                model_path = _install(model_path)
+            result["model"] = str(model_path)
     result["validation"] = module.last_validation
     if trainer.is_global_zero:
         log.emit("end", **result)
     return result
 
 
-class _Stopped(Exception):
-    pass
+def _install(model_path: Path) -> Path:
+    """Copy an exported model into the user's model folder (atomically, like every write)."""
+    target = user_models_dir() / model_path.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    shutil.copyfile(model_path, tmp)
+    os.replace(tmp, target)
+    return target
 
 
 def _read_checkpoint(path: Path) -> dict:

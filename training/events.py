@@ -101,12 +101,11 @@ class EventsCallback(Callback):
         # (after the module's on_validation_epoch_end has computed the table)
         if trainer.sanity_checking or module.last_validation is None or not trainer.is_global_zero:
             return
-        samples = Path(trainer.default_root_dir) / "samples" / f"step_{module.steps_done:07d}.png"
         self.events.emit(
             "validation",
             step=module.steps_done,
             metrics=module.last_validation,
-            samples=str(samples) if samples.exists() else None,
+            samples=str(module.last_samples) if module.last_samples else None,
         )
 
 

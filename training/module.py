@@ -45,6 +45,7 @@ class SRModule(pl.LightningModule):
             self.discriminator = build_discriminator(c.discriminator.architecture, **c.discriminator.options)
         self.validation_results: list[dict] = []
         self.last_validation: dict | None = None
+        self.last_samples: Path | None = None  # PNG of the last validation's slices
 
     def _load_generator(self, path: str) -> None:
         """Start from a model file's weights (fine-tuning, e.g. GAN training of a content model)."""
@@ -165,15 +166,15 @@ class SRModule(pl.LightningModule):
     # -- validation ---------------------------------------------------------------------------
     def on_validation_epoch_start(self) -> None:
         self.validation_results = []
+        self.last_samples = None
 
     def validation_step(self, index, batch_idx: int) -> None:
         pair = self.trainer.datamodule.validation[int(index)]
         result, volumes = evaluate_pair(self.generator, pair, device=self.device, tile=self.config.validation.tile)
         self.validation_results.append(result)
         if batch_idx == 0 and self.trainer.is_global_zero and self.logger is not None:
-            run_dir = Path(self.trainer.default_root_dir)
-            save_slices(
-                run_dir / "samples" / f"step_{self.steps_done:07d}.png",
+            self.last_samples = save_slices(
+                Path(self.trainer.default_root_dir) / "samples" / f"step_{self.steps_done:07d}.png",
                 pair,
                 volumes,
                 self.config.validation.sample_slices,

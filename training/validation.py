@@ -38,9 +38,8 @@ def evaluate_pair(
     model: torch.nn.Module, pair: ValidationPair, device: str | torch.device = "auto", tile: int | None = None
 ) -> tuple[dict[str, dict[str, float]], dict[str, Volume]]:
     """Metrics of the model and of cubic interpolation on one held-out pair, and their volumes."""
-    factors = tuple(h // l for h, l in zip(pair.hr.shape, pair.lr.shape, strict=True))
     sr = super_resolve(pair.lr, model, device=device, tile=tile)
-    cubic = upsample(pair.lr, factors, order="cubic")
+    cubic = upsample(pair.lr, pair.factors, order="cubic")
     return {"model": _scores(sr, pair), "cubic": _scores(cubic, pair)}, {"sr": sr, "cubic": cubic}
 
 
@@ -73,8 +72,7 @@ def save_slices(path: Path, pair: ValidationPair, volumes: dict[str, Volume], co
     if count <= 0:
         return None
     axis = superior_axis(pair.hr.affine)
-    factors = tuple(h // l for h, l in zip(pair.hr.shape, pair.lr.shape, strict=True))
-    nearest = upsample(pair.lr, factors, order="nearest")
+    nearest = upsample(pair.lr, pair.factors, order="nearest")
     columns = [pair.hr.data, nearest.data, volumes["cubic"].data, volumes["sr"].data]
     n = pair.hr.shape[axis]
     picks = np.linspace(n * 0.2, n * 0.8, count).astype(int) if n > count else np.arange(n)

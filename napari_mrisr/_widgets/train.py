@@ -252,11 +252,10 @@ class TrainWidget(QWidget):
         run = self.run
         if run is None:
             return
+        ended = not run.running  # checked first, so the read below holds its last events
         for event in run.new_events():
             self._on_event(event)
-        if not run.running:
-            for event in run.new_events():
-                self._on_event(event)
+        if ended:
             self.timer.stop()
             _RUNNING.discard(run)
             self.start_button.enabled, self.stop_button.enabled = True, False
@@ -306,8 +305,7 @@ class TrainWidget(QWidget):
 
     def _on_quit(self) -> None:
         if self.run is not None and self.run.running:
-            self.run.stop(timeout=20)
-            _RUNNING.discard(self.run)
+            _stop_run(self.run)
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         self._on_quit()
