@@ -105,8 +105,11 @@ def read_metadata(path: str | os.PathLike) -> dict:
     if not path.is_file():
         raise ModelError(f"No model file at {str(path)!r}.")
     with open(path, "rb") as f:
-        head = f.read(8)
-    if path.suffix.lower() in _PICKLE_SUFFIXES or head[:2] == b"PK" or head[:1] == b"\x80":
+        head = f.read(9)
+    # safetensors: an 8-byte little-endian header length, then the JSON header's "{". Its
+    # first byte can be 0x80 like a pickle's, so the "{" tells the two apart.
+    pickled = head[:2] == b"PK" or (head[:1] == b"\x80" and head[8:9] != b"{")
+    if path.suffix.lower() in _PICKLE_SUFFIXES or pickled:
         raise ModelError(
             f"{path.name!r} is a PyTorch/pickle checkpoint; napari-mrisr never unpickles a file it "
             f"is given (it can run code), so export it to {SUFFIX} with `python -m training export`."

@@ -18,7 +18,7 @@ import torch
 from napari_mrisr.geometry import as_factors, upsampled_affine
 from napari_mrisr.inference import super_resolve
 from napari_mrisr.io import Volume
-from napari_mrisr.zoo import load_model
+from napari_mrisr.zoo import load_model, read_metadata
 from training import losses
 from training.cli import main as train_cli
 from training.config import ConfigError, list_presets, load_config, save_config, validate_config
@@ -258,6 +258,20 @@ def test_nan_loss_stops_cleanly_and_keeps_the_last_good_checkpoint(tmp_path, dat
     assert state["steps_done"] == 2
     assert all(torch.isfinite(v).all() for v in state["state_dict"].values() if v.is_floating_point())
     assert read_events(config.run_dir / "events.jsonl")[-1]["status"] == "error"
+
+
+def test_a_run_cut_by_max_time_records_the_steps_it_did(tmp_path, data_dir):
+    config = tiny_config(
+        tmp_path, data_dir, "tiny",
+        schedule={"pretrain_steps": 100_000, "steps_per_epoch": 100_000, "log_every": 1},
+        trainer={"accelerator": "cpu", "max_time": "00:00:00:02"},
+    )
+    result = fit(config, progress_bar=False)
+    assert result["status"] == "finished" and result["validation"]  # validated where it stopped
+    done = max(e["step"] for e in read_events(config.run_dir / "events.jsonl") if e["event"] == "step")
+    assert 0 < done < 100_000
+    assert torch.load(config.run_dir / "checkpoints" / "last.ckpt", weights_only=True)["steps_done"] == done
+    assert read_metadata(result["model"])["training"]["steps"] == done
 
 
 def _run_cli(config_path, *extra):

@@ -193,10 +193,10 @@ class SRModule(pl.LightningModule):
 
     @property
     def steps_done(self) -> int:
-        """Generator steps done at the end of this epoch (Lightning's global_step counts the
-        steps of every optimizer, so it is not used for the schedule)."""
-        s = self.config.schedule
-        return min(s.total_steps, (self.current_epoch + 1) * s.steps_per_epoch)
+        """Generator steps done so far: earlier epochs plus this epoch's batches (Lightning's
+        global_step counts the steps of every optimizer; an epoch may be cut by max_time)."""
+        batches = self.trainer.fit_loop.epoch_loop.batch_progress.current.completed
+        return self.current_epoch * self.config.schedule.steps_per_epoch + batches
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["validation"] = self.last_validation
