@@ -314,6 +314,7 @@ def test_resume_after_a_kill_continues_from_the_last_checkpoint(tmp_path, data_d
     assert after[start]["resumed"] is True
     resumed_steps = [e["step"] for e in after[start:] if e["event"] == "step"]
     assert resumed_steps[0] == killed_at + 1 and resumed_steps[-1] == 40
+    assert all(e["patches_per_s"] > 0 for e in after[start:] if e["event"] == "step")  # rate of this process
     assert after[-1]["status"] == "finished"
 
 

@@ -71,19 +71,21 @@ class EventsCallback(Callback):
 
     def __init__(self, log: EventLog) -> None:
         self.events = log
-        self._t0 = 0.0
+        self._t0: float | None = None
         self._step0 = 0
 
-    def on_train_start(self, trainer: pl.Trainer, module) -> None:
-        self._t0 = time.perf_counter()
-        self._step0 = module.step_number(trainer.fit_loop.epoch_loop.batch_idx)
+    def on_train_batch_start(self, trainer: pl.Trainer, module, batch, batch_idx: int) -> None:
+        # The rate counts from the first step this process runs (a resumed run starts mid-way).
+        if self._t0 is None:
+            self._t0 = time.perf_counter()
+            self._step0 = module.step_number(batch_idx)
 
     def on_train_batch_end(self, trainer: pl.Trainer, module, outputs, batch, batch_idx: int) -> None:
         schedule = module.config.schedule
         step = module.step_number(batch_idx) + 1
         if step % schedule.log_every and step != schedule.total_steps:
             return
-        elapsed = time.perf_counter() - self._t0
+        elapsed = time.perf_counter() - (self._t0 or time.perf_counter())
         rate = (step - self._step0) / elapsed if elapsed > 0 else 0.0
         metrics = trainer.callback_metrics
         self.events.emit(
