@@ -112,7 +112,7 @@ def _truncated(tmp_path):
 
 def _truncated_gzip(tmp_path):
     path = tmp_path / "truncated.nii.gz"
-    raw = gzip.compress(nib.Nifti1Image(np.random.rand(20, 20, 20), np.eye(4)).to_bytes())
+    raw = gzip.compress(nib.Nifti1Image(np.random.default_rng(0).random((20, 20, 20)), np.eye(4)).to_bytes())
     path.write_bytes(raw[: len(raw) // 2])
     return path
 

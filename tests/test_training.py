@@ -24,7 +24,7 @@ from training.cli import main as train_cli
 from training.config import ConfigError, list_presets, load_config, save_config, validate_config
 from training.data import PatchDataset, TrainingVolume, split_volumes
 from training.discriminators import build_discriminator, haar_dwt
-from training.engine import export, fit
+from training.engine import fit
 from training.events import read_events
 
 from .conftest import head_phantom, oblique_affine

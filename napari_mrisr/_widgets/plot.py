@@ -82,7 +82,7 @@ class LinePlot(QWidget):
         ]
         for pen, series in zip(pens, self.series.values(), strict=True):
             p.setPen(pen)
-            for a, b in zip(series, series[1:]):
+            for a, b in zip(series, series[1:], strict=False):
                 p.drawLine(at(*a), at(*b))
             if len(series) == 1:
                 p.drawEllipse(at(*series[0]), 2, 2)

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import platformdirs
-
 from magicgui.widgets import (
     ComboBox,
     Container,
