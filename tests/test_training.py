@@ -260,6 +260,26 @@ def test_nan_loss_stops_cleanly_and_keeps_the_last_good_checkpoint(tmp_path, dat
     assert read_events(config.run_dir / "events.jsonl")[-1]["status"] == "error"
 
 
+def test_last_checkpoint_is_the_last_state_even_when_validation_got_worse(tmp_path, data_dir, monkeypatch):
+    import training.module
+
+    real = training.module.mean_metrics
+    calls = {"n": 0}
+
+    def worse_each_time(results):
+        table = real(results)
+        calls["n"] += 1
+        table["model"]["psnr_brain"] = 40.0 - calls["n"]
+        return table
+
+    monkeypatch.setattr(training.module, "mean_metrics", worse_each_time)
+    config = tiny_config(tmp_path, data_dir, "tiny", schedule={"pretrain_steps": 6, "steps_per_epoch": 2})
+    fit(config, progress_bar=False)
+    checkpoints = config.run_dir / "checkpoints"
+    assert torch.load(checkpoints / "last.ckpt", weights_only=True)["steps_done"] == 6
+    assert torch.load(checkpoints / "best.ckpt", weights_only=True)["steps_done"] == 2
+
+
 def test_a_run_cut_by_max_time_records_the_steps_it_did(tmp_path, data_dir):
     config = tiny_config(
         tmp_path, data_dir, "tiny",

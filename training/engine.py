@@ -67,9 +67,10 @@ def build_trainer(config: TrainConfig, log: EventLog, progress_bar: bool = True)
         monitor="val_psnr_brain",
         mode="max",
         save_top_k=1,
-        save_last=True,
         enable_version_counter=False,
     )
+    # A separate, unmonitored callback: Lightning's save_last only writes when the best improves.
+    last = EventfulCheckpoint(log, dirpath=checkpoints, filename="last", save_top_k=1, enable_version_counter=False)
     t = config.trainer
     return pl.Trainer(
         default_root_dir=run_dir,
@@ -83,7 +84,7 @@ def build_trainer(config: TrainConfig, log: EventLog, progress_bar: bool = True)
         num_sanity_val_steps=0,
         log_every_n_steps=config.schedule.log_every,
         logger=[CSVLogger(run_dir, name="csv"), TensorBoardLogger(run_dir, name="tensorboard")],
-        callbacks=[EventsCallback(log), best],
+        callbacks=[EventsCallback(log), best, last],
         plugins=[AtomicCheckpointIO()],
         enable_progress_bar=progress_bar,
         use_distributed_sampler=True,

@@ -126,5 +126,5 @@ class EventfulCheckpoint(ModelCheckpoint):
 
     def on_exception(self, trainer: pl.Trainer, module, exception: BaseException) -> None:
         """On SIGTERM (Lightning raises after the current step completes) keep that state."""
-        if isinstance(exception, SIGTERMException) and self.dirpath:
+        if isinstance(exception, SIGTERMException) and self.dirpath and self.monitor is None:
             self._save_checkpoint(trainer, str(Path(self.dirpath) / f"{self.CHECKPOINT_NAME_LAST}.ckpt"))
