@@ -60,18 +60,22 @@ def task_of(meta: dict) -> str | None:
 
 
 def describe(meta: dict) -> str:
-    training = (meta.get("training") or {}).get("config") or {}
-    disc = (training.get("discriminator") or {}).get("architecture", "none")
+    training = meta.get("training") or {}
+    config = training.get("config") or {}
+    disc = (config.get("discriminator") or {}).get("architecture", "none")
     arch = meta.get("architecture", "?")
-    return f"{arch}, {'content only' if disc in ('none', None) else disc + ' GAN'}"
+    kind = "content only" if disc in ("none", None) else f"{disc} GAN"
+    steps = f", {training['steps']} steps" if training.get("steps") else ""
+    return f"{arch}, {kind}{steps}"
 
 
-def figure(path: Path, pair, results: dict, slice_index: int | None = None) -> None:
-    """Row 1: GT, LR (nearest), each method; row 2: |method - GT| (x4 gain), labelled."""
+def figure(path: Path, pair, results: dict, columns: int = 6) -> None:
+    """The middle axial slice of GT, LR (nearest) and each method, each above its |x - GT|
+    (x4 gain), ``columns`` methods per band of two rows."""
     from PIL import Image, ImageDraw
 
     axis = superior_axis(pair.hr.affine)
-    k = pair.hr.shape[axis] // 2 if slice_index is None else slice_index
+    k = pair.hr.shape[axis] // 2
     top = float(np.percentile(pair.hr.data, 99.5))
 
     def view(data):
@@ -79,19 +83,17 @@ def figure(path: Path, pair, results: dict, slice_index: int | None = None) -> N
 
     images = {"ground truth": pair.hr.data, "LR (nearest)": upsample(pair.lr, pair.factors, order="nearest").data}
     images.update({name: v.data for name, v in results.items() if name != "nearest"})
-    tiles, errors = [], []
-    for name, data in images.items():
-        tiles.append((name, np.clip(view(data) / top, 0, 1)))
-        err = np.abs(view(data) - view(pair.hr.data)) / top * 4
-        errors.append(("" if name == "ground truth" else f"|{name} - GT| x4", np.clip(err, 0, 1)))
-    h, w = tiles[0][1].shape
-    canvas = Image.new("L", (w * len(tiles), 2 * (h + 16)), 0)
+    h, w = view(pair.hr.data).shape
+    bands = -(-len(images) // columns)
+    canvas = Image.new("L", (w * min(columns, len(images)), bands * 2 * (h + 16)), 0)
     draw = ImageDraw.Draw(canvas)
-    for row, items in enumerate((tiles, errors)):
-        for i, (name, img) in enumerate(items):
-            y = row * (h + 16)
-            canvas.paste(Image.fromarray((img * 255).astype(np.uint8)), (i * w, y + 16))
-            draw.text((i * w + 3, y + 2), name[:34], fill=255)
+    for i, (name, data) in enumerate(images.items()):
+        x, y = (i % columns) * w, (i // columns) * 2 * (h + 16)
+        image = np.clip(view(data) / top, 0, 1)
+        error = np.clip(np.abs(view(data) - view(pair.hr.data)) / top * 4, 0, 1)
+        for row, (label, tile) in enumerate(((name, image), ("" if i == 0 else "|x - GT| x4", error))):
+            canvas.paste(Image.fromarray((tile * 255).astype(np.uint8)), (x, y + row * (h + 16) + 16))
+            draw.text((x + 3, y + row * (h + 16) + 2), label[:34], fill=255)
     path.parent.mkdir(parents=True, exist_ok=True)
     canvas.save(path)
 

@@ -12,7 +12,7 @@ from napari_mrisr.zoo import list_models, load_model
 from training.config import validate_config
 from training.data import make_validation_pair, split_volumes
 
-SHIPPED = {"mni-x2-iso", "mni-x4-thick"}
+SHIPPED = {"mni-x2-iso", "mni-x2-iso-gan", "mni-x4-thick", "mni-x4-thick-gan"}
 
 
 def test_list_models_returns_the_shipped_models():
