@@ -99,7 +99,7 @@ class GeneratorConfig(_Section):
         default_factory=dict, description="Keyword options of the architecture (see its docstring)."
     )
     init_weights: str | None = Field(
-        None, description="A .safetensors model file to start from (fine-tuning); same architecture."
+        None, description="A model name (list_models) or .safetensors file to start from (fine-tuning); same architecture."
     )
 
 
