@@ -317,12 +317,20 @@ def _wait_for(path, predicate, proc, timeout=120):
     raise AssertionError("timed out waiting for an event")
 
 
-def test_resume_after_a_kill_continues_from_the_last_checkpoint(tmp_path, data_dir):
-    config = tiny_config(tmp_path, data_dir, "tiny", schedule={"pretrain_steps": 40, "steps_per_epoch": 4, "log_every": 1})
+def _start_run(tmp_path, data_dir, schedule, until):
+    """`python -m training fit` of the tiny preset in a subprocess, returned once ``until``
+    matches an event: (config, config file, events file, process)."""
+    config = tiny_config(tmp_path, data_dir, "tiny", schedule={**schedule, "log_every": 1})
     path = save_config(config, tmp_path / "run.yaml")
     events = config.run_dir / "events.jsonl"
     proc = _run_cli(path)
-    _wait_for(events, lambda e: e["event"] == "checkpoint" and e["step"] >= 8, proc)
+    _wait_for(events, until, proc)
+    return config, path, events, proc
+
+
+def test_resume_after_a_kill_continues_from_the_last_checkpoint(tmp_path, data_dir):
+    schedule = {"pretrain_steps": 40, "steps_per_epoch": 4}
+    config, path, events, proc = _start_run(tmp_path, data_dir, schedule, lambda e: e["event"] == "checkpoint" and e["step"] >= 8)
     proc.send_signal(signal.SIGKILL)  # no chance to clean up
     proc.wait()
     killed_at = torch.load(config.run_dir / "checkpoints" / "last.ckpt", weights_only=True)["steps_done"]
@@ -340,11 +348,8 @@ def test_resume_after_a_kill_continues_from_the_last_checkpoint(tmp_path, data_d
 
 
 def test_sigterm_stops_cleanly_with_a_checkpoint(tmp_path, data_dir):
-    config = tiny_config(tmp_path, data_dir, "tiny", schedule={"pretrain_steps": 400, "steps_per_epoch": 100, "log_every": 1})
-    path = save_config(config, tmp_path / "run.yaml")
-    events = config.run_dir / "events.jsonl"
-    proc = _run_cli(path)
-    _wait_for(events, lambda e: e["event"] == "step" and e["step"] >= 3, proc)
+    schedule = {"pretrain_steps": 400, "steps_per_epoch": 100}
+    config, _, events, proc = _start_run(tmp_path, data_dir, schedule, lambda e: e["event"] == "step" and e["step"] >= 3)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=120) == 0
     end = read_events(events)[-1]

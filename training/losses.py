@@ -94,10 +94,7 @@ def discriminator_loss(
     if kind == "wgan_gp":
         return d_fake.mean() - d_real.mean()
     if kind == "relativistic":
-        return (
-            F.binary_cross_entropy_with_logits(d_real - d_fake.mean(), torch.ones_like(d_real))
-            + F.binary_cross_entropy_with_logits(d_fake - d_real.mean(), torch.zeros_like(d_fake))
-        ) / 2
+        return _relativistic(d_real, d_fake)
     raise ValueError(f"Unknown adversarial loss {kind!r}; choose one of {', '.join(ADVERSARIAL)}.")
 
 
@@ -113,8 +110,14 @@ def generator_adversarial_loss(kind: str, d_real: torch.Tensor, d_fake: torch.Te
     if kind == "wgan_gp":
         return -d_fake.mean()
     if kind == "relativistic":
-        return (
-            F.binary_cross_entropy_with_logits(d_fake - d_real.mean(), torch.ones_like(d_fake))
-            + F.binary_cross_entropy_with_logits(d_real - d_fake.mean(), torch.zeros_like(d_real))
-        ) / 2
+        return _relativistic(d_fake, d_real)
     raise ValueError(f"Unknown adversarial loss {kind!r}; choose one of {', '.join(ADVERSARIAL)}.")
+
+
+def _relativistic(more_real: torch.Tensor, less_real: torch.Tensor) -> torch.Tensor:
+    """Relativistic average BCE: ``more_real`` should look more real than ``less_real`` does on
+    average, and the other way round; the discriminator and the generator swap the arguments."""
+    return (
+        F.binary_cross_entropy_with_logits(more_real - less_real.mean(), torch.ones_like(more_real))
+        + F.binary_cross_entropy_with_logits(less_real - more_real.mean(), torch.zeros_like(less_real))
+    ) / 2

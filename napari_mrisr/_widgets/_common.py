@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from magicgui.widgets import ComboBox
+from magicgui.widgets import ComboBox, Label
 from napari.layers import Image
 from napari.utils.notifications import show_error
 
@@ -39,6 +39,16 @@ def layer_combo(viewer: napari.viewer.Viewer, label: str, optional: bool = False
     combo = ComboBox(label=label, choices=choices)
     follow_layers(viewer, lambda: rebuild_choices(combo))
     return combo
+
+
+def status_label() -> Label:
+    """A left-aligned, word-wrapped label: long layer names must not widen the dock."""
+    from qtpy.QtCore import Qt
+
+    label = Label(value="")
+    label.native.setWordWrap(True)
+    label.native.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+    return label
 
 
 def rebuild_choices(combo: ComboBox) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from magicgui.widgets import Container, Label, PushButton
+from magicgui.widgets import Container, PushButton
 from napari.layers import Image, Layer
 from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error
@@ -24,7 +24,15 @@ from qtpy.QtWidgets import (
 
 from ..compare import Comparison, MetricRow, iter_compare, table_csv
 from ..layers import RADIOLOGICAL_ORIENTATION, layer_data
-from ._common import camera, grid, layer_combo, layer_volume, show_failure, write_text_atomic
+from ._common import (
+    camera,
+    grid,
+    layer_combo,
+    layer_volume,
+    show_failure,
+    status_label,
+    write_text_atomic,
+)
 
 if TYPE_CHECKING:
     import napari
@@ -92,9 +100,7 @@ class CompareWidget(QWidget):
         self.sr = layer_combo(viewer, "SR result")
         self.gt = layer_combo(viewer, "ground truth", optional=True)
         self.compare_button = PushButton(text="Compare")
-        self.status = Label(value="")
-        self.status.native.setWordWrap(True)  # long layer names must not widen the dock
-        self.status.native.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        self.status = status_label()
         self.export_button = PushButton(text="Export table (CSV)...")
         self.save_button = PushButton(text="Save view (PNG)...")
         self.table = QTableWidget(0, len(COLUMNS))

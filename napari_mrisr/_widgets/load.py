@@ -12,13 +12,11 @@ from magicgui.widgets import (
     Container,
     FileEdit,
     FloatSpinBox,
-    Label,
     PushButton,
     SpinBox,
 )
 from napari.layers import Layer
 from napari.qt.threading import thread_worker
-from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QVBoxLayout, QWidget
 
 from ..compare import intensity_limits
@@ -26,7 +24,7 @@ from ..degrade import METHODS
 from ..io import SUFFIXES, Volume
 from ..layers import RADIOLOGICAL_ORIENTATION, layer_data
 from ..pipeline import load_and_simulate
-from ._common import camera, show_failure
+from ._common import camera, show_failure, status_label
 
 if TYPE_CHECKING:
     import napari
@@ -60,9 +58,7 @@ class LoadWidget(QWidget):
         self.noise = FloatSpinBox(label="noise", min=0.0, max=0.2, step=0.005, value=0.0)
         self.noise.tooltip = "Rician noise SD as a fraction of the maximum intensity (fixed seed)."
         self.load_button = PushButton(text="Load")
-        self.status = Label(value="")
-        self.status.native.setWordWrap(True)  # long layer names must not widen the dock
-        self.status.native.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        self.status = status_label()
         self.factor_box = Container(widgets=self.factors, layout="horizontal", label="factors")
         self.factor_box.tooltip = "Downsampling factor along each voxel axis of the file."
         self.container = Container(

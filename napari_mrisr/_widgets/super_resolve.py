@@ -10,13 +10,12 @@ from magicgui.widgets import ComboBox, Container, Label, ProgressBar, PushButton
 from napari.layers import Layer
 from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_warning
-from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QFileDialog, QVBoxLayout, QWidget
 
 from ..inference import Progress
 from ..pipeline import BASELINE, Method, SRResult, baseline_factors, iter_run, result_layer_data
 from ..zoo import list_models, read_metadata, user_models_dir
-from ._common import layer_combo, layer_volume, rebuild_choices, show_failure
+from ._common import layer_combo, layer_volume, rebuild_choices, show_failure, status_label
 
 if TYPE_CHECKING:
     import napari
@@ -61,9 +60,7 @@ class SuperResolveWidget(QWidget):
             widgets=[self.run_button, self.cancel_button], layout="horizontal", labels=False
         )
         self.progress = ProgressBar(label="progress", min=0, max=1, value=0)
-        self.status = Label(value="")
-        self.status.native.setWordWrap(True)  # long layer names must not widen the dock
-        self.status.native.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        self.status = status_label()
         self.hint = Label(value="")
         self.hint.native.setWordWrap(True)
         self.container = Container(
