@@ -26,8 +26,8 @@ import time
 from pathlib import Path
 
 from napari_mrisr.zoo import read_metadata
-from training.config import load_config
-from training.engine import export, fit
+from napari_mrisr.training.config import load_config
+from napari_mrisr.training.engine import export, fit
 
 TASKS = {
     "x2": {"method": "kspace", "factors": [2, 2, 2]},

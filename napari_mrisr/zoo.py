@@ -112,7 +112,7 @@ def read_metadata(path: str | os.PathLike) -> dict:
     if path.suffix.lower() in _PICKLE_SUFFIXES or pickled:
         raise ModelError(
             f"{path.name!r} is a PyTorch/pickle checkpoint; napari-mrisr never unpickles a file it "
-            f"is given (it can run code), so export it to {SUFFIX} with `python -m training export`."
+            f"is given (it can run code), so export it to {SUFFIX} with `python -m napari_mrisr.training export`."
         )
     try:
         with safe_open(path, framework="pt") as f:

@@ -9,8 +9,8 @@ from napari_mrisr.inference import super_resolve
 from napari_mrisr.interpolate import upsample
 from napari_mrisr.sample import mni152_hr
 from napari_mrisr.zoo import list_models, load_model
-from training.config import validate_config
-from training.data import make_validation_pair, split_volumes
+from napari_mrisr.training.config import validate_config
+from napari_mrisr.training.data import make_validation_pair, split_volumes
 
 SHIPPED = {"mni-x2-iso", "mni-x2-iso-gan", "mni-x4-thick", "mni-x4-thick-gan"}
 

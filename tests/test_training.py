@@ -19,13 +19,13 @@ from napari_mrisr.geometry import as_factors, upsampled_affine
 from napari_mrisr.inference import super_resolve
 from napari_mrisr.io import Volume
 from napari_mrisr.zoo import load_model, read_metadata
-from training import losses
-from training.cli import main as train_cli
-from training.config import ConfigError, list_presets, load_config, save_config, validate_config
-from training.data import PatchDataset, TrainingVolume, split_volumes
-from training.discriminators import build_discriminator, haar_dwt
-from training.engine import fit
-from training.events import read_events
+from napari_mrisr.training import losses
+from napari_mrisr.training.cli import main as train_cli
+from napari_mrisr.training.config import ConfigError, list_presets, load_config, save_config, validate_config
+from napari_mrisr.training.data import PatchDataset, TrainingVolume, split_volumes
+from napari_mrisr.training.discriminators import build_discriminator, haar_dwt
+from napari_mrisr.training.engine import fit
+from napari_mrisr.training.events import read_events
 
 from .conftest import head_phantom, oblique_affine
 
@@ -262,9 +262,9 @@ def test_nan_loss_stops_cleanly_and_keeps_the_last_good_checkpoint(tmp_path, dat
 
 
 def test_last_checkpoint_is_the_last_state_even_when_validation_got_worse(tmp_path, data_dir, monkeypatch):
-    import training.module
+    import napari_mrisr.training.module
 
-    real = training.module.mean_metrics
+    real = napari_mrisr.training.module.mean_metrics
     calls = {"n": 0}
 
     def worse_each_time(results):
@@ -298,7 +298,7 @@ def test_a_run_cut_by_max_time_records_the_steps_it_did(tmp_path, data_dir):
 def _run_cli(config_path, *extra):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(
-        [sys.executable, "-m", "training", "fit", str(config_path), "--quiet", *extra],
+        [sys.executable, "-P", "-m", "napari_mrisr.training", "fit", str(config_path), "--quiet", *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         env=env,
@@ -318,7 +318,7 @@ def _wait_for(path, predicate, proc, timeout=120):
 
 
 def _start_run(tmp_path, data_dir, schedule, until):
-    """`python -m training fit` of the tiny preset in a subprocess, returned once ``until``
+    """`python -m napari_mrisr.training fit` of the tiny preset in a subprocess, returned once ``until``
     matches an event: (config, config file, events file, process)."""
     config = tiny_config(tmp_path, data_dir, "tiny", schedule={**schedule, "log_every": 1})
     path = save_config(config, tmp_path / "run.yaml")
@@ -371,7 +371,7 @@ def test_evaluate_prints_model_and_cubic_on_held_out_data(tmp_path, data_dir, ca
 def test_fine_tuning_starts_from_a_model_file_and_refuses_a_mismatch(tmp_path, data_dir):
     first = fit(tiny_config(tmp_path / "a", data_dir, "tiny"), progress_bar=False)
     config = tiny_config(tmp_path / "b", data_dir, "tiny", generator={"init_weights": first["model"]})
-    from training.module import SRModule
+    from napari_mrisr.training.module import SRModule
 
     module = SRModule(config.model_dump(mode="json"))
     for a, b in zip(module.generator.state_dict().values(), load_model(first["model"]).state_dict().values(), strict=True):
@@ -389,7 +389,7 @@ def test_ddp_with_two_cpu_processes_trains_and_reports_once(tmp_path, data_dir):
     )  # fmt: skip
     path = save_config(config, tmp_path / "ddp.yaml")
     proc = subprocess.run(
-        [sys.executable, "-m", "training", "fit", str(path), "--quiet"], capture_output=True, text=True, timeout=600
+        [sys.executable, "-P", "-m", "napari_mrisr.training", "fit", str(path), "--quiet"], capture_output=True, text=True, timeout=600
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     events = read_events(config.run_dir / "events.jsonl")

@@ -1,4 +1,4 @@
-"""``python -m training`` / ``mrisr-train``: fit, evaluate and export.
+"""``python -m napari_mrisr.training`` / ``mrisr-train``: fit, evaluate and export.
 
 Bad input (a config field, a missing file) ends with exit code 2 and one sentence on stderr;
 a run stopped by a NaN/Inf loss exits with 1, a run stopped by SIGTERM with 0.

@@ -1,6 +1,6 @@
 """Run training, export a checkpoint to a model file, evaluate a model file.
 
-``fit`` wires Lightning: manual-optimisation :class:`~training.module.SRModule`, atomic last
+``fit`` wires Lightning: manual-optimisation :class:`~napari_mrisr.training.module.SRModule`, atomic last
 and best checkpoints, CSV and TensorBoard logs, JSON-lines events, resume, and DDP through
 ``trainer.strategy``/``devices``/``num_nodes`` (multi-node runs are started per node, e.g. by
 ``srun`` or ``torchrun``, with the same config; Lightning reads the cluster environment).
@@ -198,7 +198,7 @@ def export(checkpoint: str | Path, out: str | Path) -> Path:
     try:
         config = validate_config(state["hyper_parameters"]["config"], checkpoint.name)
     except KeyError as exc:
-        raise ModelError(f"{checkpoint.name!r} has no training config; was it written by `python -m training fit`?") from exc
+        raise ModelError(f"{checkpoint.name!r} has no training config; was it written by `python -m napari_mrisr.training fit`?") from exc
     document = config.model_dump(mode="json")
     document["generator"]["init_weights"] = None  # the checkpoint's weights replace them anyway
     module = SRModule(document)

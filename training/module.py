@@ -29,7 +29,7 @@ class NonFiniteLossError(RuntimeError):
 
 
 class SRModule(pl.LightningModule):
-    """Generator (and optional discriminator) of a :class:`~training.config.TrainConfig`."""
+    """Generator (and optional discriminator) of a :class:`~napari_mrisr.training.config.TrainConfig`."""
 
     def __init__(self, config: dict) -> None:
         super().__init__()

@@ -1,4 +1,4 @@
-"""Run ``python -m training fit`` as a subprocess and follow its JSON-lines events.
+"""Run ``python -m napari_mrisr.training fit`` as a subprocess and follow its JSON-lines events.
 
 The napari Train widget uses this (so a crash on either side loses nothing on the other, and
 GPU memory is freed when training ends); it needs no Qt and no napari.
@@ -52,7 +52,7 @@ class TrainingRun:
     def start(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         request = save_config(self.config, self.run_dir / "request.yaml")
-        command = [sys.executable, "-m", "training", "fit", str(request), "--events", str(self.events_path), "--quiet"]
+        command = [sys.executable, "-P", "-m", "napari_mrisr.training", "fit", str(request), "--events", str(self.events_path), "--quiet"]
         if self.install:
             command.append("--install")
         with open(self.log_path, "ab") as log:

@@ -1,6 +1,6 @@
 """Train widget: pick data and a preset, edit the main fields, train in a subprocess, watch it live.
 
-Training runs as ``python -m training fit`` (:class:`training.runner.TrainingRun`), so napari
+Training runs as ``python -m napari_mrisr.training fit`` (:class:`napari_mrisr.training.runner.TrainingRun`), so napari
 stays responsive and a crash on either side loses nothing on the other. The widget polls the
 run's JSON-lines events, plots losses and validation PSNR against the cubic baseline, and at
 the end the exported model appears in the Super-resolve widget's list. Stop (or closing
@@ -84,7 +84,7 @@ class TrainWidget(QWidget):
 
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
         super().__init__()
-        from training.config import list_presets
+        from napari_mrisr.training.config import list_presets
 
         self.viewer = viewer
         self.run = None
@@ -154,7 +154,7 @@ class TrainWidget(QWidget):
         self.layers.visible = value == LAYERS
 
     def _on_preset(self, name: str) -> None:
-        from training.config import load_config
+        from napari_mrisr.training.config import load_config
 
         c = load_config(name)
         self.name.value = c.name
@@ -170,8 +170,8 @@ class TrainWidget(QWidget):
 
     def build_config(self):
         """The preset with the form's fields applied, validated (ConfigError names a bad field)."""
-        from training.config import load_config, validate_config
-        from training.runner import unique_run_name
+        from napari_mrisr.training.config import load_config, validate_config
+        from napari_mrisr.training.runner import unique_run_name
 
         base = load_config(self.preset.value)
         doc = base.model_dump(mode="json")
@@ -217,7 +217,7 @@ class TrainWidget(QWidget):
     # -- running ----------------------------------------------------------------------------
     def start(self) -> None:
         """Validate the settings and start training in a subprocess."""
-        from training.runner import TrainingRun
+        from napari_mrisr.training.runner import TrainingRun
 
         if self.run is not None and self.run.running:
             return
