@@ -119,16 +119,16 @@ def memory_320(device_name: str) -> dict:
     from napari_mrisr.inference import iter_super_resolve
     from napari_mrisr.io import Volume
     from napari_mrisr.models import build_model
+    from napari_mrisr.progress import run_to_end
 
     model = build_model("edsr3d", 2).eval()
     volume = Volume(np.random.default_rng(0).random((160, 160, 160), dtype=np.float32), np.eye(4))
     start = time.perf_counter()
-    tiles = 0
-    for event in iter_super_resolve(volume, model, device=device_name):
-        tiles += 1
+    tiles = []
+    sr = run_to_end(iter_super_resolve(volume, model, device=device_name), tiles.append)
     return {
-        "output": "x".join(map(str, event.shape)),
-        "tiles": tiles - 1,
+        "output": "x".join(map(str, sr.shape)),
+        "tiles": len(tiles),
         "seconds": time.perf_counter() - start,
         "peak_rss_GiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
     }

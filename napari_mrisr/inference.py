@@ -1,9 +1,9 @@
 """Tiled, cancellable 3D super-resolution: the engine the GUI, the CLI, training and benchmarks share.
 
-:func:`iter_super_resolve` is a generator: it yields :class:`Progress` events (one per tile,
-plus notices such as an out-of-memory retry) and finally the SR :class:`~napari_mrisr.io.Volume`.
-Cancelling is simply not iterating further (or calling ``.close()``): the output array is
-local to the generator, so nothing half-made is ever returned.
+:func:`iter_super_resolve` is a generator: it yields :class:`~napari_mrisr.progress.Progress`
+events (one per tile, plus a warning on an out-of-memory retry) and returns the SR
+:class:`~napari_mrisr.io.Volume`. Cancelling is simply not iterating further (or calling
+``.close()``): the output array is local to the generator, so nothing half-made is ever returned.
 
 Tiling is written here rather than with MONAI's ``sliding_window_inference`` because callers
 need an event per tile, cancellation between tiles and an out-of-memory retry. Tiles are
@@ -14,33 +14,26 @@ network's effective receptive field, tiled and whole-volume outputs agree withou
 
 from __future__ import annotations
 
+import copy
 import itertools
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .geometry import upsampled_affine
+from .geometry import per_axis, upsampled_affine
 from .io import Volume, VolumeError, available_bytes
+from .models import is_channels_last, to_channels_last
+from .progress import Progress, ProgressGenerator, run_to_end
 
 __all__ = ["Progress", "auto_tile", "iter_super_resolve", "pick_device", "super_resolve"]
 
 #: Largest default halo (LR voxels per side): bounds the cost of very deep networks, whose
 #: effective receptive field is far smaller than their theoretical one.
 MAX_OVERLAP = 16
-
-
-@dataclass(frozen=True)
-class Progress:
-    """One step of a run: ``done`` of ``total`` tiles, with an optional notice for the user."""
-
-    done: int
-    total: int
-    message: str = ""
 
 
 def pick_device(device: str | torch.device = "auto") -> torch.device:
@@ -51,7 +44,12 @@ def pick_device(device: str | torch.device = "auto") -> torch.device:
         if torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    chosen = torch.device(device)
+    try:
+        chosen = torch.device(device)
+    except (RuntimeError, TypeError):
+        chosen = None
+    if chosen is None or chosen.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"Unknown device {str(device)!r}; use auto, cpu, cuda (or cuda:N) or mps.")
     if chosen.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("CUDA was requested but no CUDA GPU is available; use 'auto' or 'cpu'.")
     if chosen.type == "mps" and not torch.backends.mps.is_available():
@@ -69,10 +67,7 @@ def auto_tile(device: torch.device) -> int:
 
 def super_resolve(volume: Volume, model, **kwargs) -> Volume:
     """Run :func:`iter_super_resolve` to the end and return the SR volume."""
-    for event in iter_super_resolve(volume, model, **kwargs):
-        if isinstance(event, Volume):
-            return event
-    raise RuntimeError("super-resolution ended without a result")  # pragma: no cover
+    return run_to_end(iter_super_resolve(volume, model, **kwargs))
 
 
 def iter_super_resolve(
@@ -82,8 +77,12 @@ def iter_super_resolve(
     tile: int | Sequence[int] | None = None,
     overlap: int | None = None,
     amp: bool = True,
-) -> Iterator[Progress | Volume]:
-    """Super-resolve a volume tile by tile, yielding progress and finally the SR volume.
+) -> ProgressGenerator[Volume]:
+    """Super-resolve a volume tile by tile, yielding progress and returning the SR volume.
+
+    The caller's model is left as it was found: when it must move to another device or
+    memory layout the engine runs a copy, and its train/eval mode is restored at the end.
+    No process-wide flag is changed (cuDNN autotuning is switched on around each forward only).
 
     Parameters
     ----------
@@ -95,7 +94,7 @@ def iter_super_resolve(
     device : {"auto", "cuda", "mps", "cpu"} or torch.device
     tile : int or 3 ints, optional
         Tile core edge in LR voxels; default :func:`auto_tile`. On CUDA out-of-memory the
-        tile is halved and the run restarts, with a :class:`Progress` notice.
+        tile is halved and the run restarts, with a warning :class:`Progress`.
     overlap : int, optional
         Halo in LR voxels around each tile, cropped away after the model runs. Default: the
         model's receptive radius (:func:`receptive_radius`), at most ``MAX_OVERLAP``.
@@ -104,8 +103,13 @@ def iter_super_resolve(
 
     Yields
     ------
-    Progress, then Volume
-        The SR volume is on :func:`napari_mrisr.geometry.upsampled_affine` of the input: an
+    Progress
+        One per tile (``done`` of ``total``), and a warning on an out-of-memory retry.
+
+    Returns
+    -------
+    Volume
+        The SR volume on :func:`napari_mrisr.geometry.upsampled_affine` of the input: an
         HR -> LR -> SR round trip lands on the HR grid. Intensities are in the input's range.
     """
     if isinstance(model, (str, Path)):
@@ -128,47 +132,52 @@ def iter_super_resolve(
     meta = getattr(model, "meta", {})
     low, high = intensity_range(data, meta.get("normalization"))
     normalised = (data - low) / (high - low)
-    model = model.to(dev).eval()
-    if dev.type == "cpu":
-        _channels_last(model)
-    if dev.type == "cuda":
-        torch.backends.cudnn.benchmark = True
+    net = _runnable(model, dev)
     autocast = _autocast(dev, amp)
     core = _tile_shape(tile if tile is not None else auto_tile(dev), data.shape)
-    if overlap is None:
-        overlap = min(receptive_radius(model), MAX_OVERLAP)
+    was_training = net.training
+    net.eval()  # before the receptive-field probe, which must not touch batch-norm statistics
+    try:
+        if overlap is None:
+            overlap = min(receptive_radius(net), MAX_OVERLAP)
+        while True:
+            output = np.empty(out_shape, dtype=np.float32)
+            boxes = list(_tiles(data.shape, core, overlap))
+            try:
+                for done, (inner, outer) in enumerate(boxes, start=1):
+                    patch = torch.from_numpy(np.ascontiguousarray(normalised[outer]))[None, None].to(dev)
+                    if dev.type == "cpu":
+                        patch = patch.to(memory_format=torch.channels_last_3d)
+                    with torch.inference_mode(), autocast, _cudnn_autotune(dev):
+                        result = net(patch)
+                    keep = tuple(
+                        slice((i.start - o.start) * s, (i.stop - o.start) * s)
+                        for i, o, s in zip(inner, outer, scale, strict=True)
+                    )
+                    target = tuple(slice(i.start * s, i.stop * s) for i, s in zip(inner, scale, strict=True))
+                    output[target] = result[0, 0][keep].float().cpu().numpy()
+                    del patch, result
+                    yield Progress(done, len(boxes))
+                break
+            except torch.OutOfMemoryError:
+                if dev.type == "cuda":
+                    torch.cuda.empty_cache()
+                if max(core) <= 8:
+                    raise
+                core = tuple(max(8, c // 2) for c in core)
+                yield Progress(0, 0, f"Out of GPU memory; retrying with {core[0]}-voxel tiles.", warning=True)
+    finally:
+        net.train(was_training)
 
-    while True:
-        output = np.empty(out_shape, dtype=np.float32)
-        boxes = list(_tiles(data.shape, core, overlap))
-        try:
-            for done, (inner, outer) in enumerate(boxes, start=1):
-                patch = torch.from_numpy(np.ascontiguousarray(normalised[outer]))[None, None].to(dev)
-                if dev.type == "cpu":
-                    patch = patch.to(memory_format=torch.channels_last_3d)
-                with torch.inference_mode(), autocast:
-                    result = model(patch)
-                keep = tuple(
-                    slice((i.start - o.start) * s, (i.stop - o.start) * s)
-                    for i, o, s in zip(inner, outer, scale, strict=True)
-                )
-                target = tuple(slice(i.start * s, i.stop * s) for i, s in zip(inner, scale, strict=True))
-                output[target] = result[0, 0][keep].float().cpu().numpy()
-                del patch, result
-                yield Progress(done, len(boxes))
-            break
-        except torch.OutOfMemoryError:
-            if dev.type == "cuda":
-                torch.cuda.empty_cache()
-            if max(core) <= 8:
-                raise
-            core = tuple(max(8, c // 2) for c in core)
-            yield Progress(0, 0, f"Out of GPU memory; retrying with {core[0]}-voxel tiles.")
-
+    if not np.isfinite(output).all():
+        raise ValueError(
+            "The model produced NaN or infinite values; its weights or settings are broken, "
+            "so nothing was written."
+        )
     output *= high - low
     output += low
     name = meta.get("name") or getattr(model, "architecture", "model")
-    yield Volume(output, upsampled_affine(volume.affine, scale), f"{volume.name} SR {name}")
+    return Volume(output, upsampled_affine(volume.affine, scale), f"{volume.name} SR {name}", dict(volume.header))
 
 
 def receptive_radius(model: torch.nn.Module) -> int:
@@ -221,13 +230,32 @@ def _model_scale(model: torch.nn.Module) -> tuple[int, int, int]:
     return tuple(int(s) for s in scale)
 
 
-def _channels_last(model: torch.nn.Module) -> None:
-    """channels_last_3d: oneDNN's fast layout for Conv3d on CPU (1.3-2x measured here).
+def _same_device(a: torch.device, b: torch.device) -> bool:
+    index = torch.cuda.current_device() if torch.cuda.is_available() else 0
+    return a.type == b.type and (a.index if a.index is not None else index) == (
+        b.index if b.index is not None else index
+    )
 
-    Modules with 2D convolutions (slice-wise models) have no 3D layout and keep theirs.
+
+def _runnable(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """The model ready to run on ``device``: itself if it already is, else a prepared copy.
+
+    A copy, so the caller's module (a training generator, say) keeps its device and layout.
     """
-    if all(p.dim() != 4 for p in model.parameters()):
-        model.to(memory_format=torch.channels_last_3d)
+    params = list(model.parameters())
+    here = all(_same_device(p.device, device) for p in params)
+    if here and (device.type != "cpu" or is_channels_last(model)):
+        return model
+    net = copy.deepcopy(model).to(device)
+    return to_channels_last(net) if device.type == "cpu" else net
+
+
+def _cudnn_autotune(device: torch.device):
+    """cuDNN autotuning (fastest kernels for repeated shapes) for one forward, then as before."""
+    if device.type != "cuda":
+        return nullcontext()
+    b = torch.backends.cudnn
+    return b.flags(enabled=b.enabled, benchmark=True, deterministic=b.deterministic, allow_tf32=b.allow_tf32)
 
 
 def _autocast(device: torch.device, amp: bool):
@@ -238,10 +266,7 @@ def _autocast(device: torch.device, amp: bool):
 
 
 def _tile_shape(tile: int | Sequence[int], shape: tuple[int, ...]) -> tuple[int, int, int]:
-    sizes = (tile,) * 3 if isinstance(tile, (int, np.integer)) else tuple(tile)
-    if len(sizes) != 3 or any(int(t) < 1 for t in sizes):
-        raise ValueError(f"Tile must be a positive integer or three of them, got {tile!r}.")
-    return tuple(min(int(t), n) for t, n in zip(sizes, shape, strict=True))
+    return tuple(min(t, n) for t, n in zip(per_axis(tile, "Tile"), shape, strict=True))
 
 
 def _tiles(shape, core, overlap):

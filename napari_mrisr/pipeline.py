@@ -1,24 +1,25 @@
 """The Load and Super-resolve widgets' work as plain functions, for widgets, benchmarks and tests.
 
 :func:`load_and_simulate` reads a volume and optionally simulates its LR acquisition;
-:func:`iter_run` applies a trained model file or the cubic-interpolation baseline, and the
-result carries what the napari layer records about it (model name and metadata). No Qt here:
+:func:`iter_run` applies a trained model file or the cubic-interpolation baseline (yielding
+progress, returning an :class:`SRResult`), and the result carries what the napari layer records about it (model name and metadata). No Qt here:
 the widgets only run these in a worker thread and add the layers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .degrade import simulate_lr
 from .geometry import Factors, as_factors, crop_to_multiple
-from .inference import Progress, iter_super_resolve
+from .inference import iter_super_resolve
 from .interpolate import upsample
 from .io import Volume, load_volume
 from .layers import layer_data
+from .progress import Progress, ProgressGenerator
 
 __all__ = [
     "BASELINE",
@@ -112,8 +113,8 @@ def iter_run(
     device: str = "auto",
     tile: int | None = None,
     factors: Factors | None = None,
-) -> Iterator[Progress | SRResult]:
-    """Super-resolve ``volume``, yielding :class:`Progress` events and finally an :class:`SRResult`.
+) -> ProgressGenerator[SRResult]:
+    """Super-resolve ``volume``, yielding :class:`Progress` events and returning an :class:`SRResult`.
 
     Parameters
     ----------
@@ -136,12 +137,11 @@ def iter_run(
     """
     if method.is_baseline:
         f = as_factors(factors or 2)
-        yield Progress(0, 1, "")
+        yield Progress(0, 1)
         result = upsample(volume, f, order="cubic")
-        yield Progress(1, 1, "")
+        yield Progress(1, 1)
         meta = {"architecture": "cubic B-spline interpolation", "scale": list(f)}
-        yield SRResult(result, method.name, meta)
-        return
+        return SRResult(result, method.name, meta)
 
     from .zoo import load_model  # imports the model zoo (and its registry) only when needed
 
@@ -153,12 +153,10 @@ def iter_run(
             0,
             f"{method.name!r} upsamples by {scale} but {volume.name!r} was degraded by "
             f"{tuple(as_factors(factors))}; the result will not be on the ground truth's grid.",
+            warning=True,
         )
-    for event in iter_super_resolve(volume, model, device=device, tile=tile or None):
-        if isinstance(event, Volume):
-            yield SRResult(event, method.name, dict(model.meta))
-        else:
-            yield event
+    sr = yield from iter_super_resolve(volume, model, device=device, tile=tile or None)
+    return SRResult(sr, method.name, dict(model.meta))
 
 
 def result_layer_data(

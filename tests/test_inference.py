@@ -9,16 +9,11 @@ import torch.nn.functional as F
 
 from napari_mrisr.degrade import simulate_lr
 from napari_mrisr.geometry import crop_to_multiple
-from napari_mrisr.inference import (
-    Progress,
-    intensity_range,
-    iter_super_resolve,
-    pick_device,
-    super_resolve,
-)
+from napari_mrisr.inference import intensity_range, iter_super_resolve, pick_device, super_resolve
 from napari_mrisr.interpolate import upsample
 from napari_mrisr.io import Volume, VolumeError
 from napari_mrisr.models import build_model
+from napari_mrisr.progress import Progress, run_to_end
 
 
 class NearestSR(torch.nn.Module):
@@ -80,12 +75,26 @@ def test_slice_wise_2d_model_runs_on_volumes(volume):
     assert np.abs(tiled.data - whole.data).max() <= 1e-4 * float(np.ptp(whole.data))
 
 
-def test_progress_counts_tiles_then_yields_the_volume(volume):
-    events = list(iter_super_resolve(volume, NearestSR(), device="cpu", tile=(12, 14, 10)))
-    *progress, result = events
+def test_progress_counts_tiles_then_returns_the_volume(volume):
+    progress = []
+    result = run_to_end(iter_super_resolve(volume, NearestSR(), device="cpu", tile=(12, 14, 10)), progress.append)
     assert isinstance(result, Volume)
+    assert all(isinstance(p, Progress) for p in progress)  # one event type, the result returned
     assert [p.done for p in progress] == list(range(1, 9))
     assert {p.total for p in progress} == {8}
+
+
+def test_the_callers_model_is_left_as_it_was_found(volume):
+    model = tiny("srgan3d")  # batch norm: eval mode matters, and running stats must not move
+    model.train()
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    layouts = [p.is_contiguous() for p in model.parameters()]
+    benchmark = torch.backends.cudnn.benchmark
+    super_resolve(volume, model, device="cpu")
+    assert model.training
+    assert [p.is_contiguous() for p in model.parameters()] == layouts  # not switched to channels_last
+    assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
+    assert torch.backends.cudnn.benchmark == benchmark
 
 
 def test_cancel_returns_nothing_and_leaves_the_input_alone(volume):
@@ -103,10 +112,11 @@ def test_cancel_returns_nothing_and_leaves_the_input_alone(volume):
 
 def test_out_of_memory_halves_the_tile_and_tells_the_caller(volume):
     model = NearestSR(fail_above=16**3)  # 16-voxel tiles + halo fail, 8-voxel ones fit
-    events = list(iter_super_resolve(volume, model, device="cpu", tile=16, overlap=2))
-    notices = [e.message for e in events if isinstance(e, Progress) and e.message]
+    events = []
+    result = run_to_end(iter_super_resolve(volume, model, device="cpu", tile=16, overlap=2), events.append)
+    notices = [e.message for e in events if e.warning]
     assert notices == ["Out of GPU memory; retrying with 8-voxel tiles."]
-    np.testing.assert_allclose(events[-1].data, super_resolve(volume, NearestSR(), device="cpu").data)
+    np.testing.assert_allclose(result.data, super_resolve(volume, NearestSR(), device="cpu").data)
 
 
 def test_out_of_memory_at_the_smallest_tile_is_raised(volume):
