@@ -41,14 +41,12 @@ def held_out_pair(degradation: DegradationConfig):
     return make_validation_pair(slab, degradation)
 
 
-def scores(x, pair) -> dict[str, float]:
-    out = {}
-    for suffix, mask in ((" brain", pair.mask), (" whole", None)):
-        out["PSNR" + suffix] = metrics.psnr(x, pair.hr, mask=mask)
-        out["SSIM" + suffix] = metrics.ssim(x, pair.hr, mask=mask)
-        out["NRMSE" + suffix] = metrics.nrmse(x, pair.hr, mask=mask)
-    out["GMSM brain"] = metrics.gradient_similarity(x, pair.hr, mask=pair.mask)
-    return out
+def scores(volumes: dict, pair) -> metrics.Table:
+    """The package's metrics table of each method, plus GMSM in the brain mask (``gmsm_brain``)."""
+    table = metrics.metric_table(volumes, pair.hr, pair.mask)
+    for name, volume in volumes.items():
+        table[name]["gmsm_brain"] = metrics.gradient_similarity(volume, pair.hr, mask=pair.mask)
+    return table
 
 
 def task_of(meta: dict) -> str | None:
@@ -111,29 +109,33 @@ def main() -> None:
     for task, degradation in TASKS.items():
         pair = held_out_pair(degradation)
         factors = tuple(degradation.factors)
-        results, rows = {}, []
+        results, kinds = {}, {}
         for method in ("nearest", "trilinear", "cubic"):
             results[method] = upsample(pair.lr, factors, order=method)
-            rows.append((method, "interpolation", scores(results[method], pair)))
+            kinds[method] = "interpolation"
         for name, path in models.items():
             if task_of(read_metadata(path)) != task:  # metadata only: weights load just for its task
                 continue
             net = load_model(path)
             results[name] = super_resolve(pair.lr, net)
-            rows.append((name, describe(net.meta), scores(results[name], pair)))
-        keys = list(rows[0][2])
+            kinds[name] = describe(net.meta)
+        table = scores(results, pair)
+        cubic = table["cubic"]["psnr_brain"]
+        labels = {  # a model's row says its gain over cubic
+            name: name
+            if kind == "interpolation"
+            else f"{name} ({table[name]['psnr_brain'] - cubic:+.2f} dB vs cubic)"
+            for name, kind in kinds.items()
+        }
         lines += [
             f"### {task}: held-out slab {pair.hr.shape}, brain mask {pair.mask.mean():.0%} of voxels",
             "",
-            "| method | kind | " + " | ".join(keys) + " |",
-            "| --- | --- | " + " | ".join("---:" for _ in keys) + " |",
+            metrics.format_markdown(
+                {labels[name]: values for name, values in table.items()},
+                {"kind": {labels[name]: kind for name, kind in kinds.items()}},
+            ),
+            "",
         ]
-        cubic = rows[2][2]["PSNR brain"]
-        for name, kind, s in rows:
-            cells = [f"{s[k]:.2f}" if k.startswith("PSNR") else f"{s[k]:.4f}" for k in keys]
-            gain = "" if kind == "interpolation" else f" ({s['PSNR brain'] - cubic:+.2f} dB vs cubic)"
-            lines.append(f"| {name}{gain} | {kind} | " + " | ".join(cells) + " |")
-        lines.append("")
         slug = "x2" if factors == (2, 2, 2) else "x4"
         figure(args.out / f"quality_{slug}.png", pair, results)
         lines.append(f"![{task}](quality_{slug}.png)")

@@ -2,15 +2,15 @@
 
 Everything the Compare widget shows is computed here, with the package's one forward model
 (:func:`napari_mrisr.degrade.simulate_lr`), one baseline (:func:`napari_mrisr.interpolate.upsample`)
-and one metric implementation (:mod:`napari_mrisr.metrics`). No Qt or napari: the widget runs
-:func:`iter_compare` in a worker and turns :class:`Comparison` into layers and a table.
+and one metric implementation and table (:func:`napari_mrisr.metrics.metric_table`). No Qt or
+napari: the widget runs :func:`iter_compare` in a worker (it yields
+:class:`~napari_mrisr.progress.Progress` events and returns a :class:`Comparison`) and turns the
+result into layers and a table.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,25 +21,19 @@ from .degrade import simulate_lr
 from .geometry import Factors, upsampled_affine
 from .interpolate import upsample
 from .io import Volume
+from .progress import Progress, ProgressGenerator
 
 __all__ = [
     "Comparison",
     "Map",
-    "MetricRow",
-    "REGIONS",
     "cubic_baseline",
     "data_consistency",
     "intensity_limits",
     "iter_compare",
     "match_grid",
-    "metric_rows",
     "scale_factors",
     "symmetric_limits",
-    "table_csv",
 ]
-
-#: Where metrics are computed: inside the brain mask of the ground truth, then everywhere.
-REGIONS = ("brain mask", "whole volume")
 
 #: Grid tolerance in mm: voxels of two volumes closer than this are the same voxels.
 GRID_TOLERANCE_MM = 1e-3
@@ -59,25 +53,18 @@ class Map:
     limits: tuple[float, float]
 
 
-@dataclass(frozen=True)
-class MetricRow:
-    """PSNR (dB), SSIM and NRMSE of one method against the ground truth, in one region."""
-
-    method: str
-    region: str
-    psnr: float
-    ssim: float
-    nrmse: float
-
-
 @dataclass
 class Comparison:
-    """Everything a comparison shows: the cubic baseline, the maps and the metrics table."""
+    """Everything a comparison shows: the cubic baseline, the maps and the metrics table.
+
+    ``metrics`` is a :func:`napari_mrisr.metrics.metric_table` of the SR and cubic volumes
+    (empty without a ground truth).
+    """
 
     cubic: Volume
     intensity_limits: tuple[float, float]
     maps: list[Map] = field(default_factory=list)
-    rows: list[MetricRow] = field(default_factory=list)
+    metrics: metrics.Table = field(default_factory=dict)
 
 
 def scale_factors(lr_shape: Sequence[int], sr_shape: Sequence[int]) -> Factors:
@@ -150,33 +137,16 @@ def symmetric_limits(*arrays: np.ndarray, percentile: float = 99.5) -> tuple[flo
     return -m, m
 
 
-def metric_rows(
-    candidates: Mapping[str, Volume], gt: Volume, mask: np.ndarray | None = None
-) -> Iterator[MetricRow]:
-    """PSNR, SSIM and NRMSE of each candidate against ``gt``, in the brain mask then everywhere.
-
-    The data range is the ground truth's (``metrics``' default), the same for every candidate.
-    """
-    mask = metrics.brain_mask(gt) if mask is None else mask
-    for region, region_mask in zip(REGIONS, (mask, None), strict=True):
-        for name, volume in candidates.items():
-            yield MetricRow(
-                method=name,
-                region=region,
-                psnr=metrics.psnr(volume, gt, mask=region_mask),
-                ssim=metrics.ssim(volume, gt, mask=region_mask),
-                nrmse=metrics.nrmse(volume, gt, mask=region_mask),
-            )
-
-
 def iter_compare(
     lr: Volume,
     sr: Volume,
     gt: Volume | None = None,
     degradation: Mapping[str, Any] | None = None,
     sr_label: str = "SR",
-) -> Iterator[str | Comparison]:
-    """Compute a comparison step by step, yielding step descriptions and finally a :class:`Comparison`.
+) -> ProgressGenerator[Comparison]:
+    """Compute a comparison step by step: yields :class:`Progress`, returns a :class:`Comparison`.
+
+    Each event's ``message`` names the step about to run (``done`` of ``total`` steps done).
 
     Parameters
     ----------
@@ -184,11 +154,11 @@ def iter_compare(
         The LR input and the SR result made from it (on ``upsampled_affine(lr.affine, f)``).
     gt : Volume, optional
         The ground truth on the SR grid (or a larger grid starting at the same voxel).
-        Without it, only the maps that need no ground truth are made and there are no rows.
+        Without it, only the maps that need no ground truth are made and there are no metrics.
     degradation : mapping, optional
         The LR's recorded degradation (``method``); default ``kspace``.
     sr_label : str
-        Name of the SR method in the metrics rows.
+        Name of the SR method in the metrics table (the baseline's is ``"cubic"``).
 
     Raises
     ------
@@ -205,12 +175,22 @@ def iter_compare(
     if gt is not None:
         gt = match_grid(gt, sr, "The ground truth")
 
-    yield "cubic baseline"
+    # The table is keyed by method: an SR method called "cubic" must not replace the baseline.
+    candidates = (sr_label if sr_label != "cubic" else "cubic (SR)", "cubic")
+    steps = ["cubic baseline"]
+    steps += ["difference maps"] if gt is not None else []
+    steps += ["SR - cubic", "data consistency"]
+    steps += ["brain mask", *(f"metrics: {name}" for name in candidates)] if gt is not None else []
+
+    def step(name: str) -> Progress:
+        return Progress(steps.index(name), len(steps), message=name)
+
+    yield step("cubic baseline")
     cubic = cubic_baseline(lr, factors)
     result = Comparison(cubic=cubic, intensity_limits=intensity_limits(gt if gt is not None else lr))
 
     if gt is not None:
-        yield "difference maps"
+        yield step("difference maps")
         sr_error = np.abs(metrics.difference(sr, gt))
         cubic_error = np.abs(metrics.difference(cubic, gt))
         _, top = symmetric_limits(sr_error, cubic_error)
@@ -219,29 +199,20 @@ def iter_compare(
             Map("cubic_error", Volume(cubic_error, sr.affine, "|cubic - GT|"), "inferno", (0.0, top)),
         ]
 
-    yield "SR - cubic"
+    yield step("SR - cubic")
     gain = metrics.difference(sr, cubic)
     gain_volume = Volume(gain, sr.affine, "SR - cubic")
     result.maps.append(Map("sr_minus_cubic", gain_volume, "diverging", symmetric_limits(gain)))
 
-    yield "data consistency"
+    yield step("data consistency")
     consistency = data_consistency(sr, lr, degradation)
     result.maps.append(Map("consistency", consistency, "diverging", symmetric_limits(consistency.data)))
 
     if gt is not None:
-        yield "brain mask"
+        yield step("brain mask")
         mask = metrics.brain_mask(gt)
-        for row in metric_rows({sr_label: sr, "cubic": cubic}, gt, mask):
-            yield f"metrics: {row.method}, {row.region}"
-            result.rows.append(row)
-    yield result
+        for name, volume in zip(candidates, (sr, cubic), strict=True):
+            yield step(f"metrics: {name}")
+            result.metrics.update(metrics.metric_table({name: volume}, gt, mask))
+    return result
 
-
-def table_csv(rows: Sequence[MetricRow]) -> str:
-    """The metrics table as CSV text (full precision, one row per method and region)."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["method", "region", "psnr_db", "ssim", "nrmse"])
-    for row in rows:
-        writer.writerow([row.method, row.region, repr(row.psnr), repr(row.ssim), repr(row.nrmse)])
-    return out.getvalue()

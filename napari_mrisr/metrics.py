@@ -4,9 +4,18 @@ One implementation for the GUI, the CLI, training validation and the benchmarks.
 mask, values equal scikit-image's ``peak_signal_noise_ratio``, ``structural_similarity`` and
 ``normalized_root_mse`` given the same ``data_range``. When ``data_range`` is None it is the
 reference's intensity range (max - min), not scikit-image's dtype-based default.
+
+Tables of metrics have one shape everywhere (Compare, training validation, model files'
+metadata, training events, benchmarks): ``{method: {"psnr_brain", "ssim_brain", "nrmse_brain",
+"psnr", "ssim", "nrmse"}}``, made by :func:`metric_table`, averaged by :func:`mean_tables` and
+written by :func:`format_markdown` and :func:`table_csv`.
 """
 
 from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
 import scipy.ndimage
@@ -15,7 +24,23 @@ import skimage.metrics
 
 from .io import Volume
 
-__all__ = ["brain_mask", "difference", "gradient_similarity", "nrmse", "psnr", "ssim"]
+__all__ = [
+    "KEYS",
+    "REGIONS",
+    "Table",
+    "brain_mask",
+    "difference",
+    "format_markdown",
+    "gradient_similarity",
+    "mean_tables",
+    "metric_key",
+    "metric_table",
+    "nrmse",
+    "psnr",
+    "ssim",
+    "table_csv",
+    "table_rows",
+]
 
 ArrayOrVolume = np.ndarray | Volume
 
@@ -116,3 +141,102 @@ def brain_mask(volume: ArrayOrVolume) -> np.ndarray:
         sizes[0] = 0
         mask = labels == sizes.argmax()
     return scipy.ndimage.binary_fill_holes(mask)
+
+
+# -- tables ---------------------------------------------------------------------------------------
+#: A metrics table: ``{method: {key: value}}`` with the keys of :data:`KEYS` (and any extras).
+Table = dict[str, dict[str, float]]
+
+#: Where a table's metrics are computed, as users read it: inside the brain mask, then everywhere.
+REGIONS = ("brain mask", "whole volume")
+_SUFFIXES = {"brain mask": "_brain", "whole volume": ""}
+_METRICS = {"psnr": psnr, "ssim": ssim, "nrmse": nrmse}
+_HEADERS = {"_brain": "brain", "": "whole"}
+
+#: One method's keys, in order (the scheme model files and training events store).
+KEYS = tuple(f"{name}{_SUFFIXES[region]}" for region in REGIONS for name in _METRICS)
+
+
+def metric_key(metric: str, region: str) -> str:
+    """The table key of ``metric`` ("psnr", "ssim", "nrmse") in ``region`` (of :data:`REGIONS`)."""
+    return f"{metric}{_SUFFIXES[region]}"
+
+
+def metric_table(candidates: Mapping[str, ArrayOrVolume], gt: ArrayOrVolume, mask=None) -> Table:
+    """PSNR, SSIM and NRMSE of each candidate against ``gt``, in the brain mask and everywhere.
+
+    ``mask`` is the brain mask (default :func:`brain_mask` of ``gt``). The data range is the
+    ground truth's, the same for every candidate. Returns ``{name: {key: value}}`` with the
+    keys of :data:`KEYS`, in that order.
+    """
+    mask = brain_mask(gt) if mask is None else mask
+    regions = {"brain mask": mask, "whole volume": None}
+    return {
+        name: {
+            metric_key(metric, region): float(fn(volume, gt, mask=regions[region]))
+            for region in REGIONS
+            for metric, fn in _METRICS.items()
+        }
+        for name, volume in candidates.items()
+    }
+
+
+def mean_tables(tables: Sequence[Mapping[str, Mapping[str, float]]]) -> Table:
+    """The mean of tables of the same methods and keys (e.g. one per validation volume)."""
+    if not tables:
+        raise ValueError("There are no metrics to average: no volume was scored.")
+    return {
+        method: {key: float(np.mean([t[method][key] for t in tables])) for key in values}
+        for method, values in tables[0].items()
+    }
+
+
+def table_rows(
+    table: Mapping[str, Mapping[str, float]],
+) -> Iterator[tuple[str, str, float, float, float]]:
+    """``(method, region, psnr, ssim, nrmse)`` rows: each method in the brain mask, then all."""
+    for region in REGIONS:
+        for method, values in table.items():
+            yield (method, region, *(values[metric_key(m, region)] for m in _METRICS))
+
+
+def _header(key: str) -> str:
+    name, suffix = (key.removesuffix("_brain"), "_brain") if key.endswith("_brain") else (key, "")
+    return f"{name.upper()} {_HEADERS[suffix]}"
+
+
+def format_markdown(
+    table: Mapping[str, Mapping[str, float]],
+    text_columns: Mapping[str, Mapping[str, str]] | None = None,
+) -> str:
+    """A Markdown table: one row per method, PSNR/SSIM/NRMSE in the brain mask and whole volume.
+
+    Keys beyond :data:`KEYS` (e.g. ``gmsm_brain``) become further columns. ``text_columns``
+    adds text columns after the method's: ``{header: {method: text}}``.
+    """
+    text_columns = text_columns or {}
+    first = next(iter(table.values()), {})
+    keys = [k for k in KEYS if k in first] + [k for k in first if k not in KEYS]
+    headers = ["method", *text_columns, *map(_header, keys)]
+    lines = [
+        "| " + " | ".join(headers) + " |",
+        "| " + " | ".join(["---"] * (1 + len(text_columns)) + ["---:"] * len(keys)) + " |",
+    ]
+    for method, values in table.items():
+        texts = [column.get(method, "") for column in text_columns.values()]
+        numbers = [f"{values[k]:.2f}" if k.startswith("psnr") else f"{values[k]:.4f}" for k in keys]
+        lines.append("| " + " | ".join([method, *texts, *numbers]) + " |")
+    return "\n".join(lines)
+
+
+def table_csv(table: Mapping[str, Mapping[str, float]]) -> str:
+    """The table as CSV text: one row per method and region, full precision.
+
+    Columns ``method, region, psnr_db, ssim, nrmse``; rows as :func:`table_rows` orders them.
+    """
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["method", "region", "psnr_db", "ssim", "nrmse"])
+    for method, region, *values in table_rows(table):
+        writer.writerow([method, region, *map(repr, values)])
+    return out.getvalue()

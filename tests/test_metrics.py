@@ -105,3 +105,51 @@ def test_gradient_similarity_rewards_the_right_edges():
     mask = np.zeros(ref.shape, bool)
     mask[4, 4, 7] = True
     assert gradient_similarity(flat, ref, mask=mask) == pytest.approx(c / (50**2 + c))
+
+
+def test_one_table_scheme_for_compare_validation_and_benchmarks(pair):
+    import csv
+    import io
+    import json
+
+    x, ref = pair
+    mask = metrics.brain_mask(ref)
+    table = metrics.metric_table({"model": x, "cubic": ref + 1.0}, ref, mask)
+    # The scheme model files and training events store: {method: {psnr_brain, ..., nrmse}}.
+    assert list(table) == ["model", "cubic"]
+    assert list(table["model"]) == list(metrics.KEYS) == [
+        "psnr_brain", "ssim_brain", "nrmse_brain", "psnr", "ssim", "nrmse"
+    ]
+    for name, fn in (("psnr", metrics.psnr), ("ssim", metrics.ssim), ("nrmse", metrics.nrmse)):
+        assert table["model"][name + "_brain"] == fn(x, ref, mask=mask)
+        assert table["model"][name] == fn(x, ref)
+    json.dumps(table)  # plain floats
+    assert metrics.metric_table({"model": x}, ref) == {"model": table["model"]}  # default mask
+    # Averages, method by method and key by key.
+    other = {m: {k: v + 2 for k, v in values.items()} for m, values in table.items()}
+    mean = metrics.mean_tables([table, other])
+    assert mean["cubic"]["nrmse"] == pytest.approx(table["cubic"]["nrmse"] + 1)
+    with pytest.raises(ValueError, match="no volume"):
+        metrics.mean_tables([])
+    # Markdown: one row per method; CSV: one row per method and region at full precision.
+    text = metrics.format_markdown(table).splitlines()
+    assert text[0] == (
+        "| method | PSNR brain | SSIM brain | NRMSE brain | PSNR whole | SSIM whole | NRMSE whole |"
+    )
+    model = table["model"]
+    assert text[2].startswith(f"| model | {model['psnr_brain']:.2f} | {model['ssim_brain']:.4f} |")
+    assert len(text) == 4
+    table["model"]["gmsm_brain"] = table["cubic"]["gmsm_brain"] = 0.5
+    extra = metrics.format_markdown(table, {"kind": {"model": "trained"}}).splitlines()
+    assert extra[0].startswith("| method | kind | PSNR brain")
+    assert extra[0].endswith("| GMSM brain |")
+    assert extra[2].startswith("| model | trained | ") and extra[3].startswith("| cubic |  | ")
+    rows = list(csv.DictReader(io.StringIO(metrics.table_csv(table))))
+    assert [(r["method"], r["region"]) for r in rows] == [
+        ("model", "brain mask"),
+        ("cubic", "brain mask"),
+        ("model", "whole volume"),
+        ("cubic", "whole volume"),
+    ]
+    assert list(rows[0]) == ["method", "region", "psnr_db", "ssim", "nrmse"]
+    assert float(rows[3]["nrmse"]) == table["cubic"]["nrmse"]

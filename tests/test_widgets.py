@@ -9,11 +9,11 @@ from napari.utils.notifications import notification_manager
 
 from napari_mrisr import metrics
 from napari_mrisr._widgets._common import camera, grid, layer_volume
-from napari_mrisr.compare import REGIONS, table_csv
 from napari_mrisr.degrade import simulate_lr
 from napari_mrisr.interpolate import upsample
 from napari_mrisr.io import Volume
 from napari_mrisr.layers import RADIOLOGICAL_ORIENTATION, layer_data, napari_axis_order
+from napari_mrisr.metrics import KEYS, REGIONS, metric_table, table_csv
 from napari_mrisr.models import build_model
 from napari_mrisr.pipeline import BASELINE
 from napari_mrisr.zoo import save_model
@@ -206,7 +206,7 @@ def test_load_super_resolve_compare(viewer, qtbot, write_nifti, models_dir, bund
         csv_path if suffix == ".csv" else png_path.with_suffix(suffix)
     )
     compare.export_button.native.click()
-    assert csv_path.read_text() == table_csv(compare.rows)
+    assert csv_path.read_text() == table_csv(compare.metrics)
     compare.save_button.native.click()
     assert (tmp_path / "view.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -327,12 +327,13 @@ def test_comparison_maths_without_a_gui():
     import io
 
     from napari_mrisr.compare import (
+        Comparison,
         data_consistency,
         iter_compare,
         match_grid,
-        metric_rows,
         scale_factors,
     )
+    from napari_mrisr.progress import Progress, run_to_end
 
     hr = Volume(head_phantom((17, 24, 20)), oblique_affine(), "hr")
     lr = simulate_lr(hr, (1, 2, 2))
@@ -351,10 +352,21 @@ def test_comparison_maths_without_a_gui():
     with pytest.raises(ValueError, match="not on the voxel grid"):
         match_grid(Volume(gt.data, moved), gt, "GT")
     with pytest.raises(ValueError, match="pick the LR volume the SR was made from"):
-        list(iter_compare(lr, Volume(gt.data, moved, "sr"), gt))
+        run_to_end(iter_compare(lr, Volume(gt.data, moved, "sr"), gt))
+    # Progress events, one per step, then the Comparison is returned with the metrics table.
+    events = []
+    result = run_to_end(iter_compare(lr, shifted, gt, sr_label="shifted"), events.append)
+    assert isinstance(result, Comparison)
+    assert all(isinstance(e, Progress) and e.total == len(events) for e in events)
+    assert [e.done for e in events] == list(range(len(events)))
+    assert events[0].message == "cubic baseline" and events[-1].message == "metrics: cubic"
+    cubic = upsample(lr, (1, 2, 2), order="cubic")
+    assert result.metrics == metric_table({"shifted": shifted, "cubic": cubic}, gt)
+    assert list(result.metrics["shifted"]) == list(KEYS)
+    assert not run_to_end(iter_compare(lr, shifted)).metrics  # no ground truth, no metrics
     # CSV carries the rows at full precision.
-    rows = list(metric_rows({"same": gt}, gt))
-    parsed = list(csv.DictReader(io.StringIO(table_csv(rows))))
+    table = metric_table({"same": gt}, gt)
+    parsed = list(csv.DictReader(io.StringIO(table_csv(table))))
     assert [r["region"] for r in parsed] == list(REGIONS)
-    assert float(parsed[0]["ssim"]) == rows[0].ssim == pytest.approx(1.0)
+    assert float(parsed[0]["ssim"]) == table["same"]["ssim_brain"] == pytest.approx(1.0)
     assert parsed[0]["psnr_db"] == "inf"

@@ -2,7 +2,8 @@
 
 The model runs through :func:`napari_mrisr.inference.super_resolve` (the engine the plugin
 uses, tiles and all) and cubic through :func:`napari_mrisr.interpolate.upsample`, so a
-validation figure is what a user will see.
+validation figure is what a user will see. Its tables are :mod:`napari_mrisr.metrics` tables
+(averaged by ``mean_tables``, printed by ``format_markdown``).
 """
 
 from __future__ import annotations
@@ -20,49 +21,20 @@ from napari_mrisr.io import Volume
 
 from .data import ValidationPair
 
-__all__ = ["METRIC_KEYS", "evaluate_pair", "format_table", "mean_metrics", "save_slices"]
-
-METRIC_KEYS = ("psnr_brain", "ssim_brain", "nrmse_brain", "psnr", "ssim", "nrmse")
-
-
-def _scores(x: Volume, pair: ValidationPair) -> dict[str, float]:
-    out = {}
-    for suffix, mask in (("_brain", pair.mask), ("", None)):
-        out[f"psnr{suffix}"] = metrics.psnr(x, pair.hr, mask=mask)
-        out[f"ssim{suffix}"] = metrics.ssim(x, pair.hr, mask=mask)
-        out[f"nrmse{suffix}"] = metrics.nrmse(x, pair.hr, mask=mask)
-    return out
+__all__ = ["evaluate_pair", "save_slices"]
 
 
 def evaluate_pair(
     model: torch.nn.Module, pair: ValidationPair, device: str | torch.device = "auto", tile: int | None = None
-) -> tuple[dict[str, dict[str, float]], dict[str, Volume]]:
-    """Metrics of the model and of cubic interpolation on one held-out pair, and their volumes."""
+) -> tuple[metrics.Table, dict[str, Volume]]:
+    """Metrics of the model and of cubic interpolation on one held-out pair, and their volumes.
+
+    The metrics are a :func:`napari_mrisr.metrics.metric_table` of methods ``model`` and ``cubic``.
+    """
     sr = super_resolve(pair.lr, model, device=device, tile=tile)
     cubic = upsample(pair.lr, pair.factors, order="cubic")
-    return {"model": _scores(sr, pair), "cubic": _scores(cubic, pair)}, {"sr": sr, "cubic": cubic}
-
-
-def mean_metrics(results: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
-    """Average per-volume results, method by method."""
-    return {
-        method: {k: float(np.mean([r[method][k] for r in results])) for k in METRIC_KEYS}
-        for method in results[0]
-    }
-
-
-def format_table(table: dict[str, dict[str, float]]) -> str:
-    """A Markdown table: one row per method, PSNR/SSIM/NRMSE in the brain mask and whole volume."""
-    lines = [
-        "| method | PSNR brain | SSIM brain | NRMSE brain | PSNR whole | SSIM whole | NRMSE whole |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    for method, m in table.items():
-        lines.append(
-            f"| {method} | {m['psnr_brain']:.2f} | {m['ssim_brain']:.4f} | {m['nrmse_brain']:.4f} "
-            f"| {m['psnr']:.2f} | {m['ssim']:.4f} | {m['nrmse']:.4f} |"
-        )
-    return "\n".join(lines)
+    table = metrics.metric_table({"model": sr, "cubic": cubic}, pair.hr, pair.mask)
+    return table, {"sr": sr, "cubic": cubic}
 
 
 def save_slices(path: Path, pair: ValidationPair, volumes: dict[str, Volume], count: int) -> Path | None:

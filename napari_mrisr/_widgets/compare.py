@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 from magicgui.widgets import Container, PushButton
 from napari.layers import Image, Layer
-from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
@@ -22,16 +20,20 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ..compare import Comparison, MetricRow, iter_compare, table_csv
+from ..atomic import write_text
+from ..compare import Comparison, iter_compare
 from ..layers import RADIOLOGICAL_ORIENTATION, layer_data
+from ..metrics import Table, table_csv, table_rows
+from ..progress import Progress
 from ._common import (
     camera,
     grid,
     layer_combo,
     layer_volume,
+    rebuild_choices,
     show_failure,
+    start_worker,
     status_label,
-    write_text_atomic,
 )
 
 if TYPE_CHECKING:
@@ -82,7 +84,7 @@ def grid_shape(
 def canvas_size(viewer: napari.viewer.Viewer) -> tuple[int, int]:
     """The canvas (height, width) in pixels (``viewer.canvas.size`` since napari 0.9)."""
     canvas = getattr(viewer, "canvas", None)
-    size = getattr(canvas, "size", None) or getattr(viewer, "_canvas_size", None)
+    size = getattr(canvas, "size", None)
     return tuple(size) if size else (800, 600)
 
 
@@ -93,7 +95,7 @@ class CompareWidget(QWidget):
         super().__init__()
         self.viewer = viewer
         self.worker = None
-        self.rows: list[MetricRow] = []
+        self.metrics: Table = {}  # the last comparison's metrics (empty without a ground truth)
         self.result_layers: list[Layer] = []
 
         self.lr = layer_combo(viewer, "LR input")
@@ -135,11 +137,17 @@ class CompareWidget(QWidget):
         self._prefill()
 
     # -- picking layers ---------------------------------------------------------------------
+    def reset_choices(self, *_event) -> None:
+        """Re-read the layer choices (napari calls this when layers change)."""
+        for combo in (self.lr, self.sr, self.gt):
+            rebuild_choices(combo)
+
     def _on_inserted(self, event) -> None:
         """A new SR layer becomes the one to compare, with its LR and ground truth."""
         layer = event.value
         if isinstance(layer, Image) and "model" in layer.metadata and RESULT_KEY not in layer.metadata:
             try:
+                self.reset_choices()  # napari's own reset may come after this handler
                 self.sr.value = layer
             except (ValueError, RuntimeError):  # not a choice yet, or the widget is gone
                 pass
@@ -176,29 +184,24 @@ class CompareWidget(QWidget):
         degradation = lr_layer.metadata.get("degradation") or sr_layer.metadata.get("degradation")
         label = sr_layer.metadata.get("model", "SR")
 
-        def work() -> Iterator[str]:
-            result = None
-            for step in iter_compare(lr, sr, gt, degradation=degradation, sr_label=label):
-                if isinstance(step, Comparison):
-                    result = step
-                else:
-                    yield step
-            return result
-
-        self.worker = thread_worker(
-            work, progress={"desc": "Comparing"}, ignore_errors=True, start_thread=False
-        )()
-        self.worker.yielded.connect(lambda step: setattr(self.status, "value", f"computing {step}..."))
-        self.worker.returned.connect(lambda result: self._show(result, lr_layer, sr_layer, gt_layer))
-        self.worker.errored.connect(lambda exc: show_failure(exc, "Comparing"))
-        self.worker.errored.connect(lambda _exc: setattr(self.status, "value", ""))
-        self.worker.finished.connect(self._on_finished)
         self.compare_button.enabled = False
-        self.worker.start()
+        self.worker = start_worker(
+            lambda: iter_compare(lr, sr, gt, degradation=degradation, sr_label=label),
+            "Comparing",
+            on_result=lambda result: self._show(result, lr_layer, sr_layer, gt_layer),
+            on_progress=self._on_progress,
+            on_done=self._on_done,
+        )
 
-    def _on_finished(self) -> None:
+    def _on_progress(self, event: Progress) -> None:
+        if event.message and not event.warning:
+            self.status.value = f"computing {event.message}..."
+
+    def _on_done(self, ok: bool) -> None:
         self.worker = None
         self.compare_button.enabled = True
+        if not ok:  # the error was shown; no step is running any more
+            self.status.value = ""
 
     def _show(self, result: Comparison, lr: Image, sr: Image, gt: Image | None) -> None:
         viewer = self.viewer
@@ -230,7 +233,7 @@ class CompareWidget(QWidget):
             layer.colorbar.size = (12, 90)  # small, in the corner opposite the name overlay
             layer.colorbar.position = "bottom_right"
             layer.colorbar.visible = True
-        self.rows = list(result.rows)
+        self.metrics = result.metrics
         self._fill_table()
         # Long layer names are cut in the grid cells' titles: say which cell is which.
         roles = ["LR", "SR", "cubic", *(["ground truth"] if gt is not None else [])]
@@ -263,18 +266,18 @@ class CompareWidget(QWidget):
 
     # -- table and exports ------------------------------------------------------------------
     def _fill_table(self) -> None:
-        if not self.rows:
+        if not self.metrics:
             self._show_table_note("Metrics need a ground truth: pick one and compare again.")
             return
         self.table.clearSpans()
         header = self.table.horizontalHeader()
         for column in range(len(COLUMNS)):  # names as wide as they need, numbers share the rest
             header.setSectionResizeMode(column, _RESIZE[min(column, 2)])
-        self.table.setRowCount(len(self.rows))
-        for r, row in enumerate(self.rows):
-            values = (row.psnr, row.ssim, row.nrmse)
+        rows = list(table_rows(self.metrics))
+        self.table.setRowCount(len(rows))
+        for r, (method, region, *values) in enumerate(rows):
             numbers = [f.format(v) for f, v in zip(_FORMATS, values, strict=True)]
-            cells = [row.method, row.region, *numbers]
+            cells = [method, region, *numbers]
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 if c >= 2:
@@ -300,14 +303,14 @@ class CompareWidget(QWidget):
 
     def export_table(self) -> Path | None:
         """Write the metrics table as CSV (full precision)."""
-        if not self.rows:
+        if not self.metrics:
             show_error("There are no metrics to export: compare with a ground truth first.")
             return None
         path = self._ask_save_path("Export metrics table", "CSV (*.csv)", ".csv")
         if not path:
             return None
         try:
-            return write_text_atomic(path, table_csv(self.rows))
+            return write_text(path, table_csv(self.metrics))
         except OSError as exc:
             show_failure(exc, "Exporting the table")
             return None
