@@ -12,20 +12,14 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 from .config import TrainConfig, save_config
 
-__all__ = ["TrainingRun", "unique_run_name"]
+__all__ = ["LAUNCHER_FILES", "TrainingRun"]
 
-
-def unique_run_name(config: TrainConfig) -> str:
-    """The config's name, or name-2, name-3... so an existing run is never overwritten."""
-    name, n = config.name, 1
-    while (Path(config.output_dir) / name).exists():
-        n += 1
-        name = f"{config.name}-{n}"
-    return name
+#: The files a run folder holds before training starts (the request and the process's output).
+REQUEST, LOG = "request.yaml", "train.log"
+LAUNCHER_FILES = frozenset({REQUEST, LOG})
 
 
 class TrainingRun:
@@ -43,7 +37,7 @@ class TrainingRun:
         self.config = config
         self.run_dir = config.run_dir
         self.events_path = self.run_dir / "events.jsonl"
-        self.log_path = self.run_dir / "train.log"
+        self.log_path = self.run_dir / LOG
         self.install = install
         self.process: subprocess.Popen | None = None
         self._offset = 0
@@ -51,7 +45,7 @@ class TrainingRun:
 
     def start(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        request = save_config(self.config, self.run_dir / "request.yaml")
+        request = save_config(self.config, self.run_dir / REQUEST)
         command = [sys.executable, "-P", "-m", "napari_mrisr.training", "fit", str(request), "--events", str(self.events_path), "--quiet"]
         if self.install:
             command.append("--install")

@@ -1,5 +1,7 @@
 """napari dock widgets: thin Qt front ends over the package's core functions.
 
-Each widget reads its parameters, runs the core in a napari ``thread_worker`` and adds layers;
-no computation lives here (see DESIGN.md, "Layers: who may import whom").
+Each widget reads its parameters, runs a core generator through ``_common.start_worker`` (the
+one place workers are wired) and adds the returned result as layers; no computation lives
+here. Layer choices stay current through ``reset_choices`` (napari calls it on layer
+changes); widgets learn of new models through ``_signals.MODELS``.
 """

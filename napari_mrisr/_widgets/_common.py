@@ -1,19 +1,21 @@
-"""Small pieces every widget shares: image-layer choices, layer <-> volume, one-sentence errors."""
+"""Small pieces every widget shares: image-layer choices, layer <-> volume, one-sentence errors,
+and :func:`start_worker`, the one place a core generator is run in a napari worker."""
 
 from __future__ import annotations
 
-import os
-import tempfile
-from collections.abc import Callable
-from pathlib import Path
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from magicgui.widgets import ComboBox, Label
 from napari.layers import Image
-from napari.utils.notifications import show_error
+from napari.qt.threading import thread_worker
+from napari.utils import progress
+from napari.utils.notifications import show_error, show_warning
 
 from ..io import Volume
 from ..layers import volume_from_layer
+from ..progress import Progress
 
 if TYPE_CHECKING:
     import napari
@@ -30,15 +32,17 @@ def layer_volume(layer: Image) -> Volume:
 
 
 def layer_combo(viewer: napari.viewer.Viewer, label: str, optional: bool = False) -> ComboBox:
-    """A combo box of the viewer's image layers that follows layers being added, removed or renamed."""
+    """A combo box of the viewer's 3D image layers, top first.
+
+    Its widget's ``reset_choices`` keeps it current: napari calls ``reset_choices`` of every
+    dock widget when layers are added, removed, moved or renamed.
+    """
 
     def choices(_widget) -> list[tuple[str, Image | None]]:
         items: list[tuple[str, Image | None]] = [(layer.name, layer) for layer in image_layers(viewer)]
         return ([("(none)", None)] if optional else []) + items
 
-    combo = ComboBox(label=label, choices=choices)
-    follow_layers(viewer, lambda: rebuild_choices(combo))
-    return combo
+    return ComboBox(label=label, choices=choices)
 
 
 def status_label() -> Label:
@@ -68,26 +72,6 @@ def rebuild_choices(combo: ComboBox) -> None:
         combo.changed.emit(combo.value)
 
 
-def follow_layers(viewer: napari.viewer.Viewer, callback: Callable[[], None]) -> None:
-    """Call ``callback`` whenever the viewer's layer list or a layer's name changes."""
-
-    def update(_event=None) -> None:
-        try:
-            callback()
-        except RuntimeError:  # the widget's Qt object is gone (viewer closing): nothing to update
-            pass
-
-    def on_inserted(event) -> None:
-        event.value.events.name.connect(update)
-        update()
-
-    for layer in viewer.layers:
-        layer.events.name.connect(update)
-    viewer.layers.events.inserted.connect(on_inserted)
-    viewer.layers.events.removed.connect(update)
-    viewer.layers.events.moved.connect(update)
-
-
 def camera(viewer: napari.viewer.Viewer):
     """The viewer's camera (``viewer.scene.camera`` since napari 0.9, ``viewer.camera`` before)."""
     scene = getattr(viewer, "scene", None)
@@ -108,15 +92,64 @@ def show_failure(exc: BaseException, what: str) -> None:
         show_error(f"{what} failed: {type(exc).__name__}: {exc}")
 
 
-def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
-    """Write a small text file under its final name only once it is complete."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+@dataclass(frozen=True)
+class _Failed:
+    """What a worker returns when its work raised: the error, reported in the GUI thread."""
+
+    error: BaseException
+
+
+def start_worker(
+    work: Callable[[], Generator[Progress, Any, Any]],
+    what: str,
+    on_result: Callable[[Any], Any],
+    on_progress: Callable[[Progress], Any] | None = None,
+    on_done: Callable[[bool], Any] | None = None,
+):
+    """Run a core generator in a napari worker thread: the one place widgets wire workers.
+
+    Each :class:`Progress` goes to a progress bar in napari's activity dock and to
+    ``on_progress``; a warning becomes a notification. The generator's return value goes to
+    ``on_result``. Any exception, even one superqt would swallow (a RuntimeError such as an
+    out-of-memory), is caught inside the worker and shown as one sentence. ``on_done(ok)``
+    runs last in every case (``ok`` is False after an error or a cancel), so buttons and
+    status lines never stay "running". Returns the started worker (``.quit()`` cancels after
+    the current step).
+    """
+    bar = progress(total=0, desc=what)
+    state = {"ok": False}
+
+    def guarded() -> Generator[Progress, Any, Any]:
+        try:
+            return (yield from work())
+        except Exception as exc:  # noqa: BLE001 (reported to the user in the GUI thread)
+            return _Failed(exc)
+
+    def yielded(event: Progress) -> None:
+        if event.warning:
+            show_warning(event.message)
+        elif event.total:
+            if bar.total != event.total:
+                bar.total = event.total
+            if event.message:
+                bar.set_description(f"{what}: {event.message}")
+            bar.update(event.done - bar.n)
+        if on_progress is not None:
+            on_progress(event)
+
+    def returned(result: Any) -> None:
+        if isinstance(result, _Failed):
+            show_failure(result.error, what)
+            return
+        state["ok"] = True
+        on_result(result)
+
+    def finished() -> None:
+        bar.close()
+        if on_done is not None:
+            on_done(state["ok"])
+
+    return thread_worker(
+        guarded,
+        connect={"yielded": yielded, "returned": returned, "finished": finished},
+    )()

@@ -16,15 +16,15 @@ from magicgui.widgets import (
     SpinBox,
 )
 from napari.layers import Layer
-from napari.qt.threading import thread_worker
 from qtpy.QtWidgets import QVBoxLayout, QWidget
 
 from ..compare import intensity_limits
-from ..degrade import METHODS
-from ..io import SUFFIXES, Volume
+from ..degrade import DegradationMethod
+from ..io import SUFFIXES, Volume, volume_warnings
 from ..layers import RADIOLOGICAL_ORIENTATION, layer_data
 from ..pipeline import load_and_simulate
-from ._common import camera, show_failure, status_label
+from ..progress import Progress
+from ._common import camera, show_failure, start_worker, status_label
 
 if TYPE_CHECKING:
     import napari
@@ -53,7 +53,8 @@ class LoadWidget(QWidget):
         patterns = " ".join(f"*{s}" for s in SUFFIXES)
         self.file = FileEdit(label="file", mode="r", filter=f"MRI volumes ({patterns})")
         self.simulate = CheckBox(text="simulate LR acquisition", value=False)
-        self.method = ComboBox(label="method", choices=list(METHODS), value="kspace")
+        methods = [m.value for m in DegradationMethod]
+        self.method = ComboBox(label="method", choices=methods, value="kspace")
         self.factors = [SpinBox(label=label, min=1, max=8, value=2) for label in ("i", "j", "k")]
         self.noise = FloatSpinBox(label="noise", min=0.0, max=0.2, step=0.005, value=0.0)
         self.noise.tooltip = "Rician noise SD as a fraction of the maximum intensity (fixed seed)."
@@ -128,22 +129,22 @@ class LoadWidget(QWidget):
         }
 
         def work():
-            return load_and_simulate(loader() if loader else source, **kwargs)
+            yield Progress(0, 1, "reading")
+            with volume_warnings() as notes:
+                volumes = load_and_simulate(loader() if loader else source, **kwargs)
+            for note in notes:
+                yield Progress(0, 0, note, warning=True)
+            return volumes
 
         self.load_button.enabled = False
         self.status.value = "loading..."
-        self.worker = thread_worker(
-            work, progress={"desc": "Loading volume"}, ignore_errors=True, start_thread=False
-        )()
-        self.worker.returned.connect(self._add_layers)
-        self.worker.errored.connect(lambda exc: show_failure(exc, "Loading"))
-        self.worker.errored.connect(lambda _exc: setattr(self.status, "value", ""))
-        self.worker.finished.connect(self._on_finished)
-        self.worker.start()
+        self.worker = start_worker(work, "Loading volume", self._add_layers, on_done=self._on_done)
 
-    def _on_finished(self) -> None:
+    def _on_done(self, ok: bool) -> None:
         self.worker = None
         self.load_button.enabled = True
+        if not ok:
+            self.status.value = ""
 
     def _add_layers(self, volumes: list[tuple[Volume, dict]]) -> None:
         limits = intensity_limits(volumes[0][0])

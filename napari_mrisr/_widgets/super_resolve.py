@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from magicgui.widgets import ComboBox, Container, Label, ProgressBar, PushButton, SpinBox
 from napari.layers import Layer
-from napari.qt.threading import thread_worker
-from napari.utils.notifications import show_warning
 from qtpy.QtWidgets import QFileDialog, QVBoxLayout, QWidget
 
-from ..inference import Progress
 from ..pipeline import BASELINE, Method, SRResult, baseline_factors, iter_run, result_layer_data
+from ..progress import Progress
 from ..zoo import list_models, read_metadata, user_models_dir
-from ._common import layer_combo, layer_volume, rebuild_choices, show_failure, status_label
+from ._common import (
+    layer_combo,
+    layer_volume,
+    rebuild_choices,
+    show_failure,
+    start_worker,
+    status_label,
+)
+from ._signals import MODELS
 
 if TYPE_CHECKING:
     import napari
@@ -84,6 +89,7 @@ class SuperResolveWidget(QWidget):
         self.input.changed.connect(self._update_run)
         self.run_button.changed.connect(self.run)
         self.cancel_button.changed.connect(self.cancel)
+        MODELS.changed.connect(self._on_new_model)
         self._update_run()
 
     # -- model choices ----------------------------------------------------------------------
@@ -98,12 +104,22 @@ class SuperResolveWidget(QWidget):
             (OPEN_FILE, OPEN_FILE),
         ]
 
+    def reset_choices(self, *_event) -> None:
+        """Re-read the input layers (napari calls this when layers change)."""
+        rebuild_choices(self.input)
+
     def refresh_models(self) -> None:
         """Re-scan the model folders (a model exported by training appears without a restart)."""
         with self.model.changed.blocked():
             rebuild_choices(self.model)
         self._last_model = self.model.value
         self._update_run()
+
+    def _on_new_model(self, _path: str) -> None:
+        try:
+            self.refresh_models()
+        except RuntimeError:  # this widget's Qt object is gone (viewer closed)
+            MODELS.changed.disconnect(self._on_new_model)
 
     def add_model_file(self, path: str | Path) -> Method | None:
         """Offer a ``.safetensors`` model file and select it; a bad file gives one error sentence."""
@@ -166,31 +182,16 @@ class SuperResolveWidget(QWidget):
             show_failure(exc, "Super-resolution")
             return
         device, tile = self.device.value, self.tile.value or None
-
-        def work() -> Iterator[Progress]:
-            result = None
-            for event in iter_run(volume, method, device=device, tile=tile, factors=factors):
-                if isinstance(event, SRResult):
-                    result = event
-                else:
-                    yield event
-            return result
-
-        self.worker = thread_worker(
-            work,
-            progress={"desc": f"Super-resolving {layer.name}"},
-            ignore_errors=True,
-            start_thread=False,
-        )()
         source = (layer.name, dict(layer.metadata), tuple(layer.contrast_limits))
-        self.worker.yielded.connect(self._on_progress)
-        self.worker.returned.connect(lambda result: self._add_result(result, *source))
-        self.worker.errored.connect(lambda exc: show_failure(exc, "Super-resolution"))
-        self.worker.aborted.connect(lambda: setattr(self.status, "value", "cancelled; no layer added"))
-        self.worker.finished.connect(self._on_finished)
         self.progress.max, self.progress.value = 1, 0
         self.status.value = f"running {method.name} on {layer.name}..."
-        self.worker.start()
+        self.worker = start_worker(
+            lambda: iter_run(volume, method, device=device, tile=tile, factors=factors),
+            f"Super-resolving {layer.name}",
+            on_result=lambda result: self._add_result(result, *source),
+            on_progress=self._on_progress,
+            on_done=self._on_done,
+        )
         self._update_run()
 
     def cancel(self) -> None:
@@ -200,15 +201,9 @@ class SuperResolveWidget(QWidget):
             self.worker.quit()
 
     def _on_progress(self, event: Progress) -> None:
-        if event.message:
-            show_warning(event.message)
-            return
-        self.progress.max = max(event.total, 1)
-        self.progress.value = event.done
-        pbar = getattr(self.worker, "pbar", None)
-        if pbar is not None and event.total:
-            pbar.total = event.total
-            pbar.update(event.done - pbar.n)
+        if event.total and not event.warning:
+            self.progress.max = event.total
+            self.progress.value = event.done
 
     def _add_result(self, result: SRResult | None, name: str, metadata: dict, limits: tuple) -> None:
         if result is None:
@@ -217,6 +212,8 @@ class SuperResolveWidget(QWidget):
         self.viewer.add_layer(Layer.create(*data))
         self.status.value = f"added {data[1]['name']!r}"
 
-    def _on_finished(self) -> None:
+    def _on_done(self, ok: bool) -> None:
+        if not ok:
+            self.status.value = "cancelled; no layer added" if self.worker.abort_requested else "failed; no layer added"
         self.worker = None
         self._update_run()

@@ -1,21 +1,22 @@
 """Train widget: pick data and a preset, edit the main fields, train in a subprocess, watch it live.
 
-Training runs as ``python -m napari_mrisr.training fit`` (:class:`napari_mrisr.training.runner.TrainingRun`), so napari
-stays responsive and a crash on either side loses nothing on the other. The widget polls the
-run's JSON-lines events, plots losses and validation PSNR against the cubic baseline, and at
-the end the exported model appears in the Super-resolve widget's list. Stop (or closing
+Training runs as ``python -P -m napari_mrisr.training fit``
+(:class:`~napari_mrisr.training.runner.TrainingRun`), so napari stays responsive and a crash on
+either side loses nothing on the other. The form's values become a config in
+:func:`~napari_mrisr.training.form.config_from_form` (no Qt). The widget polls the run's
+JSON-lines events, plots losses and validation PSNR against the cubic baseline, and at the end
+announces the exported model on :data:`~napari_mrisr._widgets._signals.MODELS` (the
+Super-resolve widget lists it). Stop (or closing
 napari) sends SIGTERM: training finishes its step, writes its last checkpoint and exits.
 """
 
 from __future__ import annotations
 
 import atexit
-import os
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import platformdirs
 from magicgui.widgets import (
     ComboBox,
     Container,
@@ -32,8 +33,18 @@ from napari.utils.notifications import show_error, show_info
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QApplication, QVBoxLayout, QWidget
 
-from ..io import save_volume
+from ..degrade import DegradationMethod
+from ..training.config import list_presets, load_config
+from ..training.form import (
+    TrainForm,
+    config_from_form,
+    form_from_preset,
+    runs_dir,
+    save_for_training,
+)
+from ..training.runner import TrainingRun
 from ._common import image_layers, layer_volume
+from ._signals import MODELS
 from .plot import LinePlot
 from .super_resolve import available_devices
 
@@ -65,12 +76,6 @@ def _stop_run(run, *_args) -> None:
     _RUNNING.discard(run)
 
 
-def runs_dir() -> Path:
-    """Where runs started from napari are written: ``$NAPARI_MRISR_RUNS`` or the user data folder."""
-    env = os.environ.get("NAPARI_MRISR_RUNS")
-    return Path(env) if env else Path(platformdirs.user_data_dir("napari-mrisr")) / "runs"
-
-
 def _format_eta(seconds: float | None) -> str:
     if seconds is None:
         return "?"
@@ -84,8 +89,6 @@ class TrainWidget(QWidget):
 
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
         super().__init__()
-        from napari_mrisr.training.config import list_presets
-
         self.viewer = viewer
         self.run = None
         self.source = ComboBox(label="data", choices=[SAMPLE, FOLDER, LAYERS], value=SAMPLE)
@@ -93,7 +96,7 @@ class TrainWidget(QWidget):
         self.layers = Select(label="layers", choices=self._layer_choices, visible=False)
         self.preset = ComboBox(label="preset", choices=list_presets(), value="tiny")
         self.name = LineEdit(label="name", value="tiny")
-        self.method = ComboBox(label="degradation", choices=["kspace", "gaussian", "thick_slice"])
+        self.method = ComboBox(label="degradation", choices=[m.value for m in DegradationMethod])
         self.factors = Container(
             label="factors",
             layout="horizontal",
@@ -132,8 +135,6 @@ class TrainWidget(QWidget):
         self.preset.changed.connect(self._on_preset)
         self.start_button.changed.connect(self.start)
         self.stop_button.changed.connect(self.stop)
-        viewer.layers.events.inserted.connect(lambda _e: self._reset_layers())
-        viewer.layers.events.removed.connect(lambda _e: self._reset_layers())
         app = QApplication.instance()
         if app is not None:
             app.aboutToQuit.connect(self._on_quit)
@@ -143,57 +144,43 @@ class TrainWidget(QWidget):
     def _layer_choices(self, _widget=None):
         return [(layer.name, layer) for layer in image_layers(self.viewer)]
 
-    def _reset_layers(self) -> None:
-        try:
-            self.layers.reset_choices()
-        except RuntimeError:  # widget already deleted (viewer closing)
-            pass
+    def reset_choices(self, *_event) -> None:
+        """Re-read the image layers (napari calls this when layers change)."""
+        self.layers.reset_choices()
 
     def _on_source(self, value: str) -> None:
         self.folder.visible = value == FOLDER
         self.layers.visible = value == LAYERS
 
     def _on_preset(self, name: str) -> None:
-        from napari_mrisr.training.config import load_config
-
-        c = load_config(name)
-        self.name.value = c.name
-        self.method.value = c.degradation.method
-        for box, f in zip(self.factors, c.degradation.factors, strict=True):
+        form = form_from_preset(name)
+        self.name.value = form.name
+        self.method.value = form.method
+        for box, f in zip(self.factors, form.factors, strict=True):
             box.value = f
-        self.pretrain.value = c.schedule.pretrain_steps
-        self.adversarial.value = c.schedule.adversarial_steps
-        self.adversarial.enabled = c.discriminator.architecture != "none"
-        self.batch.value = c.data.batch_size
-        self.patch.value = max(c.data.patch_size)
-        self.lr.value = c.optim.lr_generator
+        self.pretrain.value = form.pretrain_steps
+        self.adversarial.value = form.adversarial_steps
+        self.adversarial.enabled = load_config(name).discriminator.architecture != "none"
+        self.batch.value = form.batch_size
+        self.patch.value = form.patch_edge
+        self.lr.value = form.lr
 
     def build_config(self):
-        """The preset with the form's fields applied, validated (ConfigError names a bad field)."""
-        from napari_mrisr.training.config import load_config, validate_config
-        from napari_mrisr.training.runner import unique_run_name
-
-        base = load_config(self.preset.value)
-        doc = base.model_dump(mode="json")
-        factors = [box.value for box in self.factors]
-        doc["name"] = self.name.value.strip() or base.name
-        doc["output_dir"] = str(runs_dir())
-        doc["degradation"].update(method=self.method.value, factors=factors)
-        doc["schedule"].update(pretrain_steps=self.pretrain.value, adversarial_steps=self.adversarial.value)
-        edge = self.patch.value
-        # Keep the preset's patch shape (e.g. thin slabs for srgan2d), scaled to the edge, as
-        # multiples of the factors.
-        top = max(base.data.patch_size)
-        doc["data"].update(
+        """The preset with the form's fields applied (see :func:`config_from_form`)."""
+        form = TrainForm(
+            preset=self.preset.value,
+            name=self.name.value,
+            method=self.method.value,
+            factors=[box.value for box in self.factors],
+            pretrain_steps=self.pretrain.value,
+            adversarial_steps=self.adversarial.value,
             batch_size=self.batch.value,
-            patch_size=[max(f, round(p * edge / top / f) * f) for p, f in zip(base.data.patch_size, factors, strict=True)],
-            paths=self._data_paths(),
+            patch_edge=self.patch.value,
+            lr=self.lr.value,
+            device=self.device.value,
+            data_paths=self._data_paths(),
         )
-        doc["optim"]["lr_generator"] = self.lr.value
-        device = self.device.value
-        doc["trainer"]["accelerator"] = {"auto": "auto", "cuda": "gpu"}.get(device, device)
-        config = validate_config(doc, "training settings")
-        return validate_config({**doc, "name": unique_run_name(config)}, "training settings")
+        return config_from_form(form)
 
     def _data_paths(self) -> list[str]:
         if self.source.value == FOLDER:
@@ -205,20 +192,13 @@ class TrainWidget(QWidget):
             layers = self.layers.value
             if not layers:
                 raise ValueError("Select at least one image layer to train on.")
-            folder = runs_dir() / "layer-data"
-            folder.mkdir(parents=True, exist_ok=True)
-            paths = []
-            for layer in layers:  # the subprocess reads files, so layers are saved first
-                safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in layer.name)
-                paths.append(str(save_volume(layer_volume(layer), folder / f"{safe}.nii.gz")))
-            return paths
+            # The subprocess reads files, so the layers are saved first.
+            return save_for_training([layer_volume(layer) for layer in layers], runs_dir() / "layer-data")
         return []
 
     # -- running ----------------------------------------------------------------------------
     def start(self) -> None:
         """Validate the settings and start training in a subprocess."""
-        from napari_mrisr.training.runner import TrainingRun
-
         if self.run is not None and self.run.running:
             return
         try:
@@ -289,18 +269,12 @@ class TrainWidget(QWidget):
         if status == "finished" and event.get("model"):
             self.status.value = f"finished: model {Path(event['model']).stem} installed"
             show_info(f"Training finished; {Path(event['model']).stem!r} is in the Super-resolve model list.")
-            self._refresh_model_lists()
+            MODELS.changed.emit(event["model"])
         elif status == "stopped":
             self.status.value = f"stopped; last checkpoint kept in {self.run.run_dir / 'checkpoints'}"
         else:
             self.status.value = "failed"
             show_error(event.get("message") or "Training failed.")
-
-    def _refresh_model_lists(self) -> None:
-        for widget in self.viewer.window.dock_widgets.values():
-            refresh = getattr(widget, "refresh_models", None)
-            if callable(refresh):
-                refresh()
 
     def _on_quit(self) -> None:
         if self.run is not None and self.run.running:
