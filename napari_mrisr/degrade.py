@@ -7,22 +7,43 @@ HR voxel ``f*i + (f-1)/2``) and preserves the mean intensity of the (cropped) HR
 from __future__ import annotations
 
 from collections.abc import Sequence
+from enum import StrEnum
 
 import numpy as np
 import scipy.fft
+import scipy.special
 
-from .geometry import as_factors, crop_to_multiple, downsampled_affine
+from .geometry import (
+    as_factors,
+    crop_to_multiple,
+    downsampled_affine,
+    fractional_downsampled_affine,
+    superior_axis,
+)
 from .io import Volume
 
-__all__ = ["METHODS", "simulate_lr"]
+__all__ = [
+    "DegradationMethod",
+    "SliceProfile",
+    "apply_along_axis",
+    "profile_matrix",
+    "simulate_lr",
+    "simulate_slices",
+]
 
-METHODS = ("kspace", "gaussian", "thick_slice")
+
+class DegradationMethod(StrEnum):
+    """The forward models of :func:`simulate_lr` (each member equals its plain string)."""
+
+    KSPACE = "kspace"
+    GAUSSIAN = "gaussian"
+    THICK_SLICE = "thick_slice"
 
 
 def simulate_lr(
     volume: Volume,
     factors: int | Sequence[int] = (2, 2, 2),
-    method: str = "kspace",
+    method: str = DegradationMethod.KSPACE,
     noise: float = 0.0,
     seed: int | None = None,
 ) -> Volume:
@@ -34,7 +55,7 @@ def simulate_lr(
         The high-resolution volume.
     factors : int or sequence of 3 ints
         Per-axis integer downsampling factors, e.g. ``(2, 2, 2)`` or ``(1, 1, 4)``.
-    method : {"kspace", "gaussian", "thick_slice"}
+    method : {"kspace", "gaussian", "thick_slice"} or DegradationMethod
         ``kspace`` keeps the central k-space (what a lower-resolution acquisition measures;
         the DC term, hence the mean, is kept). ``gaussian`` blurs with a Gaussian whose FWHM
         is ``f`` HR voxels, then decimates. ``thick_slice`` averages ``f`` neighbouring
@@ -50,22 +71,28 @@ def simulate_lr(
         The LR volume with its exact affine.
     """
     f = as_factors(factors)
-    if method not in METHODS:
-        raise ValueError(f"Unknown degradation method {method!r}; choose one of {METHODS}.")
+    # The enum itself rather than monai's look_up_option: importing monai takes seconds (it
+    # imports torch), which the sample data and the LR simulation otherwise never need.
+    try:
+        kind = DegradationMethod(method)
+    except ValueError:
+        raise ValueError(
+            f"Unknown degradation method {method!r}; choose one of {', '.join(DegradationMethod)}."
+        ) from None
     if noise < 0:
         raise ValueError(f"Noise must be >= 0, got {noise}.")
     hr = crop_to_multiple(volume.data, f)
     lr = hr
     for axis, fa in enumerate(f):
         if fa > 1:
-            lr = _DEGRADERS[method](lr, axis, fa)
+            lr = _DEGRADERS[kind](lr, axis, fa)
     if noise > 0:
         lr = _rician(lr, noise * float(np.abs(hr).max()), np.random.default_rng(seed))
     label = "x".join(str(v) for v in f) if len(set(f)) > 1 else str(f[0])
     return Volume(
         data=np.ascontiguousarray(lr, dtype=np.float32),
         affine=downsampled_affine(volume.affine, f),
-        name=f"{volume.name} LR {method} x{label}",
+        name=f"{volume.name} LR {kind} x{label}",
     )
 
 
@@ -122,6 +149,127 @@ def _thick_slice_axis(x: np.ndarray, axis: int, f: int) -> np.ndarray:
     return _filter_decimate(x, axis, f, np.arange(f), np.full(f, 1.0 / f))
 
 
+class SliceProfile(StrEnum):
+    """Slice profiles of :func:`profile_matrix` (each member equals its plain string)."""
+
+    RECT = "rect"
+    GAUSSIAN = "gaussian"
+
+
+def profile_matrix(
+    n: int,
+    ratio: float,
+    thickness: float | None = None,
+    profile: str = SliceProfile.RECT,
+    n_out: int | None = None,
+) -> np.ndarray:
+    """The slice-profile forward model along one axis as an ``(n_out, n)`` matrix.
+
+    Slice ``i`` is centred at HR voxel ``ratio*i + (ratio-1)/2`` (the grid rule with a real
+    ratio) and measures the HR signal, taken as constant over each HR voxel, weighted by the
+    slice profile: a box of width ``thickness`` (``rect``) or a Gaussian of FWHM
+    ``thickness``, each weight being the profile's integral over the HR voxel. Weights sum to 1;
+    borders are half-sample symmetric. ``thickness < ratio`` models a slice gap. A ``rect``
+    profile of ``thickness = ratio = f`` is exactly ``simulate_lr``'s ``thick_slice``.
+
+    Parameters
+    ----------
+    n : int
+        HR voxels along the axis.
+    ratio : float
+        Slice spacing in HR voxels (> 0, fractional allowed).
+    thickness : float, optional
+        Slice thickness (rect width or Gaussian FWHM) in HR voxels; default ``ratio``.
+    profile : {"rect", "gaussian"} or SliceProfile
+    n_out : int, optional
+        Slices to make; default ``floor(n / ratio)`` (those inside the HR field of view).
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 weights; ``lr = W @ hr`` along the axis.
+    """
+    try:
+        kind = SliceProfile(profile)
+    except ValueError:
+        raise ValueError(
+            f"Unknown slice profile {profile!r}; choose one of {', '.join(SliceProfile)}."
+        ) from None
+    thickness = float(ratio if thickness is None else thickness)
+    if not ratio > 0 or not thickness > 0:
+        raise ValueError(f"Slice spacing and thickness must be > 0, got {ratio} and {thickness}.")
+    if n_out is None:
+        n_out = int(np.floor(n / ratio + 1e-6))
+    if n_out < 1:
+        raise ValueError(f"{n} voxels are fewer than one slice of spacing {ratio:g} voxels.")
+    centres = ratio * np.arange(n_out) + (ratio - 1) / 2
+    reach = thickness / 2 if kind is SliceProfile.RECT else 2 * thickness  # 4.7 sigma
+    pad = int(np.ceil(reach)) + 1
+    edges = np.arange(-pad, n + pad + 1) - 0.5  # HR voxel j spans [j - 0.5, j + 0.5]
+    rel = edges[None, :] - centres[:, None]
+    if kind is SliceProfile.RECT:
+        cdf = np.clip(rel / thickness + 0.5, 0.0, 1.0)
+    else:
+        sigma = thickness / (2 * np.sqrt(2 * np.log(2)))
+        cdf = 0.5 * (1 + scipy.special.erf(rel / (sigma * np.sqrt(2))))
+    weights = np.diff(cdf, axis=1)  # (n_out, n + 2 pad): integral over each (padded) voxel
+    index = np.arange(-pad, n + pad)
+    index = np.where(index < 0, -1 - index, index)
+    index = np.clip(np.where(index >= n, 2 * n - 1 - index, index), 0, n - 1)
+    matrix = np.zeros((n, n_out))
+    np.add.at(matrix, index, weights.T)
+    return (matrix / matrix.sum(axis=0, keepdims=True)).T
+
+
+def apply_along_axis(data: np.ndarray, matrix: np.ndarray, axis: int) -> np.ndarray:
+    """``matrix @ data`` along ``axis`` (a separable linear map such as :func:`profile_matrix`)."""
+    moved = np.moveaxis(np.asarray(data, dtype=np.float64), axis, -1) @ matrix.T
+    return np.moveaxis(moved, -1, axis)
+
+
+def simulate_slices(
+    volume: Volume,
+    spacing: float,
+    thickness: float | None = None,
+    profile: str = SliceProfile.RECT,
+    axis: int | None = None,
+) -> Volume:
+    """Simulate a 2D multi-slice acquisition: slices of a given spacing, thickness and profile.
+
+    Parameters
+    ----------
+    volume : Volume
+        The high-resolution volume.
+    spacing : float
+        Slice spacing in mm (centre to centre); need not be a multiple of the HR spacing.
+    thickness : float, optional
+        Slice thickness in mm (rect width or Gaussian FWHM); default ``spacing``. Thinner
+        than ``spacing`` leaves a gap between slices.
+    profile : {"rect", "gaussian"} or SliceProfile
+    axis : int, optional
+        The slice axis; default the data axis closest to inferior-superior (axial slices).
+
+    Returns
+    -------
+    Volume
+        ``floor(n / r)`` slices (``r`` = spacing / HR spacing) on the grid rule with a real
+        ratio: slice ``i`` centred at HR voxel ``r*i + (r-1)/2``.
+    """
+    axis = superior_axis(volume.affine) if axis is None else int(axis)
+    hr_spacing = float(volume.spacing[axis])
+    ratio = float(spacing) / hr_spacing
+    thick = None if thickness is None else float(thickness) / hr_spacing
+    matrix = profile_matrix(volume.shape[axis], ratio, thick, profile)
+    ratios = [1.0, 1.0, 1.0]
+    ratios[axis] = ratio
+    label = f"{spacing:g} mm" + ("" if thickness is None else f" / {thickness:g} mm thick")
+    return Volume(
+        data=np.ascontiguousarray(apply_along_axis(volume.data, matrix, axis), dtype=np.float32),
+        affine=fractional_downsampled_affine(volume.affine, ratios),
+        name=f"{volume.name} LR {SliceProfile(profile)} slices {label}",
+    )
+
+
 def _rician(x: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
     """Magnitude of the signal plus complex Gaussian noise: the noise of magnitude MRI."""
     real = x + rng.normal(0.0, sigma, x.shape)
@@ -129,4 +277,8 @@ def _rician(x: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray
     return np.hypot(real, imag)
 
 
-_DEGRADERS = {"kspace": _kspace_axis, "gaussian": _gaussian_axis, "thick_slice": _thick_slice_axis}
+_DEGRADERS = {
+    DegradationMethod.KSPACE: _kspace_axis,
+    DegradationMethod.GAUSSIAN: _gaussian_axis,
+    DegradationMethod.THICK_SLICE: _thick_slice_axis,
+}

@@ -17,7 +17,11 @@ __all__ = [
     "Factors",
     "as_factors",
     "crop_to_multiple",
+    "covering_length",
     "downsampled_affine",
+    "fractional_downsampled_affine",
+    "fractional_upsampled_affine",
+    "per_axis",
     "superior_axis",
     "upsampled_affine",
 ]
@@ -25,14 +29,55 @@ __all__ = [
 Factors = tuple[int, int, int]
 
 
+_COUNTS = {2: "two", 3: "three"}
+
+
+def per_axis(
+    value: int | Sequence[int], name: str, minimum: int = 1, axes: int = 3
+) -> tuple[int, ...]:
+    """One integer per spatial axis; a single integer means the same on every axis.
+
+    Parameters
+    ----------
+    value : int or sequence of int
+        An integer, or ``axes`` of them (bools and floats are refused).
+    name : str
+        What ``value`` is, as the error message should name it (e.g. ``"Factors"``).
+    minimum : int
+        The smallest value allowed on an axis.
+    axes : int
+        The number of spatial axes (3, or 2 for slice-wise models).
+
+    Returns
+    -------
+    tuple of int
+        ``axes`` plain Python integers.
+
+    Raises
+    ------
+    ValueError
+        A sentence naming ``name`` when ``value`` is not such an integer or sequence.
+    """
+    values = (value,) * axes if _is_int(value) else value
+    try:
+        values = tuple(values)  # type: ignore[arg-type]
+    except TypeError:
+        values = ()
+    if len(values) != axes or not all(_is_int(v) and v >= minimum for v in values):
+        raise ValueError(
+            f"{name} must be {_COUNTS.get(axes, axes)} integers >= {minimum} (one per axis) "
+            f"or one integer for all axes, got {value!r}."
+        )
+    return tuple(int(v) for v in values)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
+
+
 def as_factors(factors: int | Sequence[int]) -> Factors:
     """Validate per-axis integer factors; a single integer means the same on every axis."""
-    if isinstance(factors, (int, np.integer)):
-        factors = (int(factors),) * 3
-    values = tuple(factors)
-    if len(values) != 3 or not all(float(f).is_integer() and f >= 1 for f in values):
-        raise ValueError(f"Factors must be three integers >= 1, got {factors!r}.")
-    return tuple(int(f) for f in values)  # type: ignore[return-value]
+    return per_axis(factors, "Factors")  # type: ignore[return-value]
 
 
 def crop_to_multiple(data: np.ndarray, factors: Factors) -> np.ndarray:
@@ -58,6 +103,33 @@ def upsampled_affine(affine: np.ndarray, factors: Factors) -> np.ndarray:
     sr_to_lr[:3, :3] = np.diag(1 / f)
     sr_to_lr[:3, 3] = -(f - 1) / (2 * f)
     return affine @ sr_to_lr
+
+
+def fractional_downsampled_affine(affine: np.ndarray, ratios: Sequence[float]) -> np.ndarray:
+    """:func:`downsampled_affine` for real ratios: LR voxel i centred at HR voxel r*i + (r-1)/2."""
+    r = np.asarray(ratios, dtype=np.float64)
+    lr_to_hr = np.eye(4)
+    lr_to_hr[:3, :3] = np.diag(r)
+    lr_to_hr[:3, 3] = (r - 1) / 2
+    return affine @ lr_to_hr
+
+
+def fractional_upsampled_affine(affine: np.ndarray, ratios: Sequence[float]) -> np.ndarray:
+    """:func:`upsampled_affine` for real ratios (equal to it for integer ones)."""
+    r = np.asarray(ratios, dtype=np.float64)
+    sr_to_lr = np.eye(4)
+    sr_to_lr[:3, :3] = np.diag(1 / r)
+    sr_to_lr[:3, 3] = -(r - 1) / (2 * r)
+    return affine @ sr_to_lr
+
+
+def covering_length(n: int, ratio: float) -> int:
+    """Voxels of spacing ``1/ratio`` (in units of the ``n`` voxels) within the same field of view.
+
+    ``n`` voxels span ``n`` units, so ``floor(ratio * n)`` finer voxels fit (``ratio * n``
+    exactly for an integer ratio); a tolerance keeps rounding error from dropping one.
+    """
+    return max(1, int(np.floor(ratio * n + 1e-6)))
 
 
 def superior_axis(affine: np.ndarray) -> int:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_mrisr.degrade import METHODS, simulate_lr
-from napari_mrisr.geometry import as_factors, crop_to_multiple, superior_axis
+from napari_mrisr.degrade import DegradationMethod, simulate_lr
+from napari_mrisr.geometry import as_factors, crop_to_multiple, per_axis, superior_axis
 from napari_mrisr.interpolate import INTERPOLATORS, upsample
 from napari_mrisr.io import Volume
 
@@ -30,7 +30,7 @@ def cropped(volume: Volume, factors) -> Volume:
     return Volume(crop_to_multiple(volume.data, as_factors(factors)), volume.affine, volume.name)
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", list(DegradationMethod))
 @pytest.mark.parametrize("factors", FACTORS)
 def test_lr_grid_mean_and_centroid(volume, method, factors):
     lr = simulate_lr(volume, factors, method=method)
@@ -98,6 +98,18 @@ def test_rician_noise_is_reproducible_and_scaled(volume):
 def test_simulate_lr_refuses_bad_parameters(volume, kwargs, message):
     with pytest.raises(ValueError, match=message):
         simulate_lr(volume, **kwargs)
+
+
+def test_per_axis_takes_one_integer_or_one_per_axis():
+    assert per_axis(2, "factors") == (2, 2, 2)
+    assert per_axis(np.array([1, 2, 4]), "factors") == (1, 2, 4)
+    assert all(type(v) is int for v in per_axis(np.int64(3), "tile"))
+    assert per_axis((2, 1), "scale", axes=2) == (2, 1)
+    for bad in [(2, 2), (2, 2, 2, 2), (2, 0, 2), (2.0, 2, 2), 1.5, True, (2, True, 2), "222", None]:
+        with pytest.raises(ValueError, match=r"^edge must be three integers >= 1 \(one per axis\)"):
+            per_axis(bad, "edge")
+    with pytest.raises(ValueError, match="integers >= 4"):
+        per_axis((8, 8, 2), "patch_size", minimum=4)
 
 
 @pytest.mark.parametrize("order", list(INTERPOLATORS))

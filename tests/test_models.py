@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from napari_mrisr.models import build_model, list_architectures
+from napari_mrisr.models import Architecture, build_model, list_architectures
 from napari_mrisr.models.blocks import (
     BoxBlur,
     UpsampleStep,
@@ -43,6 +43,10 @@ def expected_shape(shape, scale):
 
 def test_list_architectures():
     assert list_architectures() == ["dcsrn", "edsr3d", "rrdb3d", "srgan2d", "srgan3d"]
+    assert list_architectures() == list(Architecture)
+    assert all(type(name) is str for name in list_architectures())
+    model = build_model(Architecture.EDSR3D, 2, features=4, num_blocks=1)
+    assert model.architecture == "edsr3d" and type(model.architecture) is str
 
 
 @pytest.mark.parametrize("name", VOLUMETRIC)

@@ -13,6 +13,14 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from napari_mrisr.atomic import write_text
+from napari_mrisr.degrade import DegradationMethod
+from napari_mrisr.geometry import per_axis
+from napari_mrisr.models import Architecture
+
+from .discriminators import DiscriminatorArchitecture
+from .losses import AdversarialLoss
+
 __all__ = [
     "CONFIG_DIR",
     "ConfigError",
@@ -47,9 +55,7 @@ class DataConfig(_Section):
     slab_gap: int = Field(
         8, ge=0, description="HR voxels left out between training and validation slabs (one volume)."
     )
-    patch_size: list[int] = Field(
-        [32, 32, 32], min_length=3, max_length=3, description="HR patch edge per axis (voxels)."
-    )
+    patch_size: list[int] = Field([32, 32, 32], description="HR patch edge per axis (voxels).")
     batch_size: int = Field(4, ge=1, description="Patches per step and per device.")
     foreground_fraction: float = Field(
         0.9, ge=0, le=1, description="Share of patches centred on a foreground voxel."
@@ -62,31 +68,28 @@ class DataConfig(_Section):
         "auto", description="Data-loading processes; auto = min(8, CPU cores - 1)."
     )
 
-    @field_validator("patch_size")
+    @field_validator("patch_size", mode="before")
     @classmethod
-    def _positive(cls, value: list[int]) -> list[int]:
-        if any(v < 4 for v in value):
-            raise ValueError("every patch edge must be at least 4 voxels")
-        return value
+    def _patch_size(cls, value: Any) -> list[int]:
+        return list(per_axis(value, "patch_size", minimum=4))
 
 
 class DegradationConfig(_Section):
     """The simulated acquisition the model learns to invert (``napari_mrisr.degrade``)."""
 
-    method: Literal["kspace", "gaussian", "thick_slice"] = Field(
-        "kspace", description="Forward model of napari_mrisr.degrade.simulate_lr."
+    method: DegradationMethod = Field(
+        DegradationMethod.KSPACE, description="Forward model of napari_mrisr.degrade.simulate_lr."
     )
-    factors: list[int] = Field(
-        [2, 2, 2], min_length=3, max_length=3, description="Per-axis factors, file voxel axes."
-    )
+    factors: list[int] = Field([2, 2, 2], description="Per-axis factors, file voxel axes.")
     noise: float = Field(
         0.0, ge=0, le=0.5, description="Rician noise up to this fraction of the HR maximum (random per patch)."
     )
 
-    @field_validator("factors")
+    @field_validator("factors", mode="before")
     @classmethod
-    def _factors(cls, value: list[int]) -> list[int]:
-        if any(v < 1 or v > 8 for v in value) or all(v == 1 for v in value):
+    def _factors(cls, value: Any) -> list[int]:
+        value = list(per_axis(value, "factors"))
+        if any(v > 8 for v in value) or all(v == 1 for v in value):
             raise ValueError("factors must be 1..8 per axis with at least one above 1")
         return value
 
@@ -94,7 +97,7 @@ class DegradationConfig(_Section):
 class GeneratorConfig(_Section):
     """The SR network, built with ``napari_mrisr.models.build_model``."""
 
-    architecture: Literal["dcsrn", "edsr3d", "rrdb3d", "srgan2d", "srgan3d"] = "srgan3d"
+    architecture: Architecture = Architecture.SRGAN3D
     options: dict[str, Any] = Field(
         default_factory=dict, description="Keyword options of the architecture (see its docstring)."
     )
@@ -106,7 +109,7 @@ class GeneratorConfig(_Section):
 class DiscriminatorConfig(_Section):
     """The adversary; ``none`` trains the generator with content losses only."""
 
-    architecture: Literal["none", "srgan", "patch", "wavelet", "wgan"] = "none"
+    architecture: DiscriminatorArchitecture = DiscriminatorArchitecture.NONE
     options: dict[str, Any] = Field(default_factory=dict, description="Keyword options.")
 
 
@@ -121,7 +124,7 @@ class LossConfig(_Section):
     feature_weight: float = Field(
         0.0, ge=0, description="MSE of discriminator features of SR and HR (adversarial phase)."
     )
-    adversarial: Literal["lsgan", "wgan_gp", "relativistic"] = "lsgan"
+    adversarial: AdversarialLoss = AdversarialLoss.LSGAN
     adversarial_weight: float = Field(1e-3, ge=0)
     label_smoothing: bool = Field(
         True, description="LSGAN: real labels ~ U(0.7, 1.2), fake ~ U(0, 0.3), drawn every step."
@@ -171,7 +174,11 @@ class TrainerConfig(_Section):
     precision: Literal["auto", "32-true", "bf16-mixed", "16-mixed"] = Field(
         "auto", description="auto = bf16-mixed on a GPU that supports it, else 32-true."
     )
-    max_time: str | None = Field(None, description="Stop after DD:HH:MM:SS even if steps remain.")
+    max_time: str | None = Field(
+        None,
+        pattern=r"^\d+:\d{1,2}:\d{1,2}:\d{1,2}$",
+        description="Stop after DD:HH:MM:SS even if steps remain.",
+    )
 
 
 class ValidationConfig(_Section):
@@ -185,7 +192,9 @@ class ValidationConfig(_Section):
 class TrainConfig(_Section):
     """A complete training run."""
 
-    name: str = Field("model", pattern=r"^[A-Za-z0-9_.-]+$", description="Run and model name.")
+    name: str = Field(
+        "model", pattern=r"^[A-Za-z0-9_.-]+$", description="Run and model name (a folder under output_dir)."
+    )
     output_dir: str = Field("runs", description="Runs are written to OUTPUT_DIR/NAME.")
     seed: int = 0
     data: DataConfig = Field(default_factory=DataConfig)
@@ -197,6 +206,13 @@ class TrainConfig(_Section):
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     trainer: TrainerConfig = Field(default_factory=TrainerConfig)
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
+
+    @field_validator("name")
+    @classmethod
+    def _own_folder(cls, value: str) -> str:
+        if set(value) == {"."}:  # "." or ".." would write into output_dir or its parent
+            raise ValueError("a name of only dots is not a folder of its own")
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> TrainConfig:
@@ -231,8 +247,10 @@ def load_config(path: str | os.PathLike, overrides: dict[str, Any] | None = None
     for dotted, value in (overrides or {}).items():
         *parents, leaf = dotted.split(".")
         node = document
-        for key in parents:
+        for depth, key in enumerate(parents):
             node = node.setdefault(key, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"--set {dotted}: {'.'.join(parents[: depth + 1])} is not a section.")
         node[leaf] = value
     return validate_config(document, path.name)
 
@@ -244,15 +262,12 @@ def validate_config(document: dict[str, Any], source: str = "config") -> TrainCo
     except ValidationError as exc:
         error = exc.errors()[0]
         field = ".".join(str(p) for p in error["loc"]) or "(top level)"
-        raise ConfigError(f"{source}: {field}: {error['msg']}.") from None
+        raise ConfigError(f"{source}: {field}: {error['msg'].rstrip('.')}.") from None
 
 
 def save_config(config: TrainConfig, path: str | os.PathLike) -> Path:
     """Write a config as YAML (all fields, so the file reproduces the run)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
-    return path
+    return write_text(path, yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
 
 
 def list_presets() -> list[str]:

@@ -8,14 +8,17 @@ its first spatial axis are judged as a batch of 2D images (for the slice-wise sr
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 import torch
 import torch.nn.functional as F
 from monai.networks.layers import Conv, Norm
+from monai.utils import look_up_option
 from torch import nn
 
 __all__ = [
-    "DISCRIMINATORS",
     "Discriminator",
+    "DiscriminatorArchitecture",
     "PatchDiscriminator",
     "SRGANDiscriminator",
     "WGANCritic",
@@ -196,14 +199,22 @@ class WaveletDiscriminator(Discriminator):
                 _conv(dims, cin, cout, 3, stride, spectral), _norm(dims, norm, cout), nn.LeakyReLU(0.2)
             )
 
+        # Registered in this order so that parameters() lists them in the order of earlier
+        # versions, whose checkpoints' optimiser states then resume in place.
         self.enc1 = block(1, f)  # low band, 1/2
         self.enc2 = block(f + 1, 2 * f)  # downsampled enc1 + low band, 1/4
-        self.down = block(f, f, stride=2)
         self.bottom = block(2 * f, 2 * f)
         self.dec2 = block(2 * f + high, 2 * f)  # + high bands, 1/4
         self.dec1 = block(2 * f + f + high, f)  # + enc1 skip + high bands, 1/2
+        self.down = block(f, f, stride=2)
         self.out = _conv(dims, f, 1, 3, 1, spectral)
-        self.stages = nn.ModuleList([self.enc1, self.enc2, self.bottom, self.dec2, self.dec1])
+
+    def _load_from_state_dict(self, state_dict, prefix, *args) -> None:
+        # Checkpoints of earlier versions also held enc1, enc2, bottom, dec2 and dec1 as
+        # ``stages.0`` to ``stages.4``: the same tensors twice. Drop that copy.
+        for key in [k for k in state_dict if k.startswith(f"{prefix}stages.")]:
+            del state_dict[key]
+        super()._load_from_state_dict(state_dict, prefix, *args)
 
     def _run(self, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
         x = self._fold(x)
@@ -225,19 +236,32 @@ class WaveletDiscriminator(Discriminator):
         return self._run(x)[1]
 
 
-DISCRIMINATORS = {
-    "srgan": SRGANDiscriminator,
-    "patch": PatchDiscriminator,
-    "wavelet": WaveletDiscriminator,
-    "wgan": WGANCritic,
+class DiscriminatorArchitecture(StrEnum):
+    """The adversaries of :func:`build_discriminator`; ``none`` (training without one) is
+    accepted by the training config but builds nothing."""
+
+    NONE = "none"
+    SRGAN = "srgan"
+    PATCH = "patch"
+    WAVELET = "wavelet"
+    WGAN = "wgan"
+
+
+_BUILDERS: dict[DiscriminatorArchitecture, type[Discriminator]] = {
+    DiscriminatorArchitecture.SRGAN: SRGANDiscriminator,
+    DiscriminatorArchitecture.PATCH: PatchDiscriminator,
+    DiscriminatorArchitecture.WAVELET: WaveletDiscriminator,
+    DiscriminatorArchitecture.WGAN: WGANCritic,
 }
 
 
 def build_discriminator(name: str, **options) -> Discriminator:
     """A discriminator by name (``srgan``, ``patch``, ``wavelet``, ``wgan``) with its options."""
-    if name not in DISCRIMINATORS:
-        raise ValueError(f"Unknown discriminator {name!r}; choose one of {', '.join(DISCRIMINATORS)}.")
+    builder = look_up_option(name, _BUILDERS, default=None)
+    if builder is None:
+        choices = ", ".join(_BUILDERS)
+        raise ValueError(f"Unknown discriminator {str(name)!r}; choose one of {choices}.")
     try:
-        return DISCRIMINATORS[name](**options)
+        return builder(**options)
     except TypeError as exc:
-        raise ValueError(f"Bad option for discriminator {name!r}: {exc}.") from None
+        raise ValueError(f"Bad option for discriminator {str(name)!r}: {exc}.") from None

@@ -1,19 +1,22 @@
 """Content and adversarial losses of the reference systems, as plain functions.
 
-Adversarial losses return ``(discriminator_loss, generator_loss)`` builders so the module can
-run the two optimisation steps separately. All reductions are means (the references' sums
-made the weights depend on the patch size).
+Each adversarial loss comes as two functions, :func:`discriminator_loss` and
+:func:`generator_adversarial_loss`, so the module can run the two optimisation steps
+separately. All reductions are means (the references' sums made the weights depend on the
+patch size).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from enum import StrEnum
 
 import torch
 import torch.nn.functional as F
+from monai.utils import look_up_option
 
 __all__ = [
-    "ADVERSARIAL",
+    "AdversarialLoss",
     "content_loss",
     "discriminator_loss",
     "feature_loss",
@@ -22,7 +25,21 @@ __all__ = [
     "gradient_penalty",
 ]
 
-ADVERSARIAL = ("lsgan", "wgan_gp", "relativistic")
+
+class AdversarialLoss(StrEnum):
+    """The kinds of :func:`discriminator_loss` and :func:`generator_adversarial_loss`."""
+
+    LSGAN = "lsgan"
+    WGAN_GP = "wgan_gp"
+    RELATIVISTIC = "relativistic"
+
+
+def _adversarial(kind: str) -> AdversarialLoss:
+    found = look_up_option(kind, AdversarialLoss, default=None)
+    if found is None:
+        choices = ", ".join(AdversarialLoss)
+        raise ValueError(f"Unknown adversarial loss {kind!r}; choose one of {choices}.")
+    return found
 
 
 def content_loss(kind: str, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
@@ -86,16 +103,15 @@ def discriminator_loss(
     ``wgan_gp``: ``mean D(SR) - mean D(HR)`` (add :func:`gradient_penalty`).
     ``relativistic``: RaGAN BCE, ``BCE(D(HR) - mean D(SR), 1) + BCE(D(SR) - mean D(HR), 0)``.
     """
+    kind = _adversarial(kind)
     d_real, d_fake = d_real.float(), d_fake.float()
-    if kind == "lsgan":
+    if kind == AdversarialLoss.LSGAN:
         real = _smoothed(d_real, 0.7, 1.2, label_smoothing, 1.0)
         fake = _smoothed(d_fake, 0.0, 0.3, label_smoothing, 0.0)
         return (F.mse_loss(d_real, real) + F.mse_loss(d_fake, fake)) / 2
-    if kind == "wgan_gp":
+    if kind == AdversarialLoss.WGAN_GP:
         return d_fake.mean() - d_real.mean()
-    if kind == "relativistic":
-        return _relativistic(d_real, d_fake)
-    raise ValueError(f"Unknown adversarial loss {kind!r}; choose one of {', '.join(ADVERSARIAL)}.")
+    return _relativistic(d_real, d_fake)
 
 
 def generator_adversarial_loss(kind: str, d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
@@ -104,14 +120,13 @@ def generator_adversarial_loss(kind: str, d_real: torch.Tensor, d_fake: torch.Te
     ``lsgan``: ``(D(SR) - 1)^2``; ``wgan_gp``: ``-mean D(SR)``; ``relativistic`` (ESRGAN's
     symmetric form): ``BCE(D(SR) - mean D(HR), 1) + BCE(D(HR) - mean D(SR), 0)``.
     """
+    kind = _adversarial(kind)
     d_real, d_fake = d_real.float(), d_fake.float()
-    if kind == "lsgan":
+    if kind == AdversarialLoss.LSGAN:
         return F.mse_loss(d_fake, torch.ones_like(d_fake)) / 2
-    if kind == "wgan_gp":
+    if kind == AdversarialLoss.WGAN_GP:
         return -d_fake.mean()
-    if kind == "relativistic":
-        return _relativistic(d_fake, d_real)
-    raise ValueError(f"Unknown adversarial loss {kind!r}; choose one of {', '.join(ADVERSARIAL)}.")
+    return _relativistic(d_fake, d_real)
 
 
 def _relativistic(more_real: torch.Tensor, less_real: torch.Tensor) -> torch.Tensor:

@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..geometry import per_axis
+
 __all__ = ["SRModel", "check_positive_int", "check_spatial_dims", "parse_scale"]
 
 
@@ -33,17 +35,7 @@ def parse_scale(scale: int | Sequence[int], spatial_dims: int = 3) -> tuple[int,
     ValueError
         If ``scale`` is not a positive int or a sequence of ``spatial_dims`` positive ints.
     """
-    values = [scale] * spatial_dims if _is_int(scale) else scale
-    try:
-        values = list(values)
-    except TypeError:
-        values = []
-    if len(values) != spatial_dims or not all(_is_int(v) and v > 0 for v in values):
-        raise ValueError(
-            f"The scale must be a positive integer or {spatial_dims} positive integers "
-            f"(one per spatial axis), got {scale!r}."
-        )
-    return tuple(int(v) for v in values)
+    return per_axis(scale, "The scale", axes=spatial_dims)
 
 
 def check_spatial_dims(spatial_dims: int) -> int:

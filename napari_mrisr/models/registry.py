@@ -4,31 +4,52 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Sequence
+from enum import StrEnum
 from typing import Any
 
 import torch
+from monai.utils import look_up_option
 
 from .base import SRModel, parse_scale
 from .dcsrn import DCSRN
 from .edsr3d import EDSR3D
 from .rrdb3d import RRDB3D
+from .selfsr2d import SelfSR2D
 from .srgan2d import build_srgan2d
 from .srgan3d import SRGAN3D
 
-__all__ = ["build_model", "list_architectures"]
+__all__ = ["Architecture", "build_model", "list_architectures"]
 
-_BUILDERS: dict[str, Callable[..., SRModel]] = {
-    "dcsrn": DCSRN,
-    "edsr3d": EDSR3D,
-    "rrdb3d": RRDB3D,
-    "srgan2d": build_srgan2d,
-    "srgan3d": SRGAN3D,
+
+class Architecture(StrEnum):
+    """The generators :func:`build_model` builds, in alphabetical order (members equal their
+    plain strings, which name them in configs and model files)."""
+
+    DCSRN = "dcsrn"
+    EDSR3D = "edsr3d"
+    RRDB3D = "rrdb3d"
+    SRGAN2D = "srgan2d"
+    SRGAN3D = "srgan3d"
+
+
+_BUILDERS: dict[Architecture, Callable[..., SRModel]] = {
+    Architecture.DCSRN: DCSRN,
+    Architecture.EDSR3D: EDSR3D,
+    Architecture.RRDB3D: RRDB3D,
+    Architecture.SRGAN2D: build_srgan2d,
+    Architecture.SRGAN3D: SRGAN3D,
 }
 
 
+#: Networks trained on one scan by their own pipeline (napari_mrisr.selfsr), not from a data set:
+#: build_model and zoo.load_model build them from model files, but they are no Architecture
+#: (the training config and the tests of trainable generators do not offer them).
+PER_SCAN_BUILDERS: dict[str, Callable[..., SRModel]] = {"selfsr2d": SelfSR2D}
+
+
 def list_architectures() -> list[str]:
-    """Names accepted by :func:`build_model`, sorted."""
-    return sorted(_BUILDERS)
+    """Names accepted by :func:`build_model`, sorted (the values of :class:`Architecture`)."""
+    return [a.value for a in Architecture]
 
 
 def build_model(name: str, scale: int | Sequence[int], **kwargs: Any) -> torch.nn.Module:
@@ -36,8 +57,8 @@ def build_model(name: str, scale: int | Sequence[int], **kwargs: Any) -> torch.n
 
     Parameters
     ----------
-    name : str
-        One of :func:`list_architectures`: ``dcsrn``, ``edsr3d``, ``rrdb3d``, ``srgan2d``,
+    name : str or Architecture
+        One of :class:`Architecture`: ``dcsrn``, ``edsr3d``, ``rrdb3d``, ``srgan2d``,
         ``srgan3d``.
     scale : int or sequence of 3 int
         Upsampling factor per spatial axis ``(s0, s1, s2)``; an int means isotropic. With
@@ -57,17 +78,19 @@ def build_model(name: str, scale: int | Sequence[int], **kwargs: Any) -> torch.n
     ValueError
         For an unknown name, a bad scale, an unknown option or a bad option value.
     """
-    if name not in _BUILDERS:
+    architecture = look_up_option(name, Architecture, default=None)
+    if architecture is None and str(name) in PER_SCAN_BUILDERS:
+        architecture = str(name)  # a per-scan model file (see PER_SCAN_BUILDERS)
+    if architecture is None:
         raise ValueError(
-            f"Unknown architecture {name!r}; known architectures are "
-            f"{', '.join(list_architectures())}."
+            f"Unknown architecture {name!r}; known architectures are {', '.join(Architecture)}."
         )
-    builder = _BUILDERS[name]
+    builder = _BUILDERS.get(architecture) or PER_SCAN_BUILDERS[architecture]
     accepted = [p for p in inspect.signature(builder).parameters if p != "scale"]
     unknown = sorted(set(kwargs) - set(accepted))
     if unknown:
         raise ValueError(
-            f"Unknown option(s) {', '.join(unknown)} for architecture {name!r}; "
+            f"Unknown option(s) {', '.join(unknown)} for architecture {str(architecture)!r}; "
             f"accepted options are {', '.join(accepted)}."
         )
     spatial_dims = kwargs.get("spatial_dims", 3)
