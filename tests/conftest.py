@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import os
+
 import nibabel as nib
 import numpy as np
 import pytest
 
 from napari_mrisr.io import Volume
+
+# pytest-qt picks its own binding (PySide6, PyQt6, PyQt5: the first installed) and qtpy, hence
+# napari, follows the one already imported: QT_API alone would be ignored with several installed.
+if os.environ.get("QT_API"):
+    os.environ.setdefault("PYTEST_QT_API", os.environ["QT_API"])
 
 
 def oblique_affine(spacing=(0.9, 1.1, 1.3), angle=0.2, origin=(-20.0, 15.5, 7.25)) -> np.ndarray:
@@ -45,3 +52,12 @@ def write_nifti(tmp_path):
         return path
 
     return write
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    """Three small phantom 'subjects' on disk (volume split: 2 train, 1 validation)."""
+    folder = tmp_path_factory.mktemp("scans")
+    for i in range(3):
+        nib.save(nib.Nifti1Image(head_phantom((32, 36, 32), seed=i), oblique_affine()), folder / f"sub{i}.nii.gz")
+    return folder

@@ -61,6 +61,57 @@ def test_wheel_contains_the_manifest_and_its_entry_point(wheel):
     assert not re.search(r"Requires-Dist: (PyQt5|PySide6)(?!.*extra ==)", metadata)
 
 
+def test_wheel_holds_training_as_napari_mrisr_training_with_its_presets(wheel):
+    with zipfile.ZipFile(wheel) as zf:
+        names = zf.namelist()
+    modules = {Path(n).name for n in names if n.startswith("napari_mrisr/training/") and n.endswith(".py")}
+    assert {p.name for p in (ROOT / "training").glob("*.py")} <= modules
+    assert {"__init__.py", "__main__.py", "cli.py", "runner.py"} <= modules
+    presets = {n.removeprefix("napari_mrisr/training/configs/") for n in names if n.startswith("napari_mrisr/training/configs/")}
+    assert presets == {p.name for p in (ROOT / "training" / "configs").glob("*.yaml")}
+    # No generic top-level `training` package (or module) that a user's folder could shadow or clash with.
+    assert not [n for n in names if n.split("/")[0] in ("training", "training.py")]
+    top_level = [n for n in names if n.endswith(".dist-info/top_level.txt")]
+    if top_level:
+        with zipfile.ZipFile(wheel) as zf:
+            assert zf.read(top_level[0]).decode().split() == ["napari_mrisr"]
+
+
+def test_the_installed_wheel_runs_training_from_its_own_copy(wheel, tmp_path):
+    site = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "--target", str(site), str(wheel)],
+        check=True,
+        capture_output=True,
+    )
+    probe = (
+        "import napari_mrisr.training.config as c, napari_mrisr.training.cli as cli\n"
+        "print(c.__file__)\n"
+        "print(' '.join(c.list_presets()))\n"
+        "print(c.load_config('tiny').name)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    out = subprocess.run(
+        [sys.executable, "-P", "-c", probe], env=env, capture_output=True, text=True, check=True, cwd=tmp_path
+    ).stdout.splitlines()
+    assert Path(out[0]).is_relative_to(site / "napari_mrisr" / "training")
+    assert out[1].split() == sorted(p.stem for p in (ROOT / "training" / "configs").glob("*.yaml"))
+    assert out[2] == "tiny"
+    assert not (site / "training").exists()
+
+
+def test_import_training_finds_no_generic_top_level_package(tmp_path):
+    """The repository folder training/ is installed as napari_mrisr.training only: from a neutral
+    folder, `import training` fails in this environment (editable or wheel install)."""
+    neutral = tmp_path / "neutral"
+    neutral.mkdir()
+    result = subprocess.run(
+        [sys.executable, "-c", "import training"], cwd=neutral, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 1
+    assert "ModuleNotFoundError: No module named 'training'" in result.stderr, result.stderr
+
+
 def test_napari_finds_the_plugin_from_the_installed_wheel(wheel, tmp_path):
     site = tmp_path / "site"
     subprocess.run(
@@ -91,3 +142,22 @@ def test_ci_runs_the_readme_test_command():
     command = block.group(1).strip()
     assert command in (ROOT / ".ci" / "run").read_text()
     assert command.startswith("pip install torch==2.13.0")
+
+
+def test_napari_and_pytest_qt_drive_one_qt_binding_the_one_qt_api_names(make_napari_viewer, qtbot):
+    """CI runs the suite on PyQt5 and on PyQt6 by setting QT_API (and PYTEST_QT_API: pytest-qt
+    picks its own binding, and qtpy, hence napari, then follows the one already imported)."""
+    import qtpy
+    from pytestqt.qt_compat import qt_api
+    from qtpy.QtWidgets import QApplication
+
+    viewer = make_napari_viewer()
+    loaded = [name for name in ("PyQt5", "PyQt6", "PySide2", "PySide6") if name in sys.modules]
+    assert loaded == [qtpy.API_NAME]
+    assert qt_api.pytest_qt_api == qtpy.API_NAME.lower()
+    assert type(QApplication.instance()).__module__ == f"{qtpy.API_NAME}.QtWidgets"
+    assert any(c.__module__.startswith(f"{qtpy.API_NAME}.") for c in type(viewer.window._qt_window).__mro__)
+    if qtpy.binding_specified:  # QT_API as it was set (qtpy rewrites os.environ["QT_API"] when it falls back)
+        assert qtpy.API_NAME.lower() == qtpy.initial_api, (
+            f"QT_API={qtpy.initial_api} but the tests run on {qtpy.API_NAME}: set PYTEST_QT_API={qtpy.initial_api} too"
+        )

@@ -8,9 +8,9 @@ from napari_mrisr import metrics
 from napari_mrisr.inference import super_resolve
 from napari_mrisr.interpolate import upsample
 from napari_mrisr.sample import mni152_hr
-from napari_mrisr.zoo import list_models, load_model
 from napari_mrisr.training.config import validate_config
 from napari_mrisr.training.data import make_validation_pair, split_volumes
+from napari_mrisr.zoo import list_models, load_model
 
 SHIPPED = {"mni-x2-iso", "mni-x2-iso-gan", "mni-x4-thick", "mni-x4-thick-gan"}
 

@@ -78,10 +78,12 @@ def test_stop_ends_training_cleanly_with_its_last_checkpoint(train_widget, qtbot
     _, widget, _ = train_widget
     widget.pretrain.value = 100_000
     widget.start()
-    qtbot.waitUntil(lambda: widget.progress.value >= 10, timeout=120_000)
+    # Training under way (or a run that ended early: no point waiting for steps that never come).
+    qtbot.waitUntil(lambda: widget.progress.value >= 10 or not widget.run.running, timeout=120_000)
+    assert widget.run.running, widget.run.log_tail(20)
     widget.stop_button.changed.emit(True)
     qtbot.waitUntil(lambda: not widget.run.running and not widget.timer.isActive(), timeout=60_000)
-    assert widget.run.returncode == 0
+    assert widget.run.returncode == 0, widget.run.log_tail(20)
     assert widget.status.value.startswith("stopped")
     assert (widget.run.run_dir / "checkpoints" / "last.ckpt").is_file()
     assert widget.start_button.enabled
@@ -108,7 +110,8 @@ def test_closing_napari_stops_the_training_process(make_napari_viewer, tmp_path,
     widget.pretrain.value = 100_000
     widget.start()
     run = widget.run
-    qtbot.waitUntil(lambda: widget.progress.value >= 2, timeout=120_000)
+    qtbot.waitUntil(lambda: widget.progress.value >= 2 or not run.running, timeout=120_000)
+    assert run.running, run.log_tail(20)
     viewer.close()
     qtbot.waitUntil(lambda: not run.running, timeout=60_000)
     assert (run.run_dir / "checkpoints" / "last.ckpt").is_file()

@@ -3,14 +3,15 @@ generator/discriminator/loss combination, checkpoints, resume, stop, NaN stop an
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
 import time
 
-import nibabel as nib
 import numpy as np
 import pytest
 import torch
@@ -18,14 +19,24 @@ import torch
 from napari_mrisr.geometry import as_factors, upsampled_affine
 from napari_mrisr.inference import super_resolve
 from napari_mrisr.io import Volume
-from napari_mrisr.zoo import load_model, read_metadata
 from napari_mrisr.training import losses
 from napari_mrisr.training.cli import main as train_cli
-from napari_mrisr.training.config import ConfigError, list_presets, load_config, save_config, validate_config
+from napari_mrisr.training.config import (
+    ConfigError,
+    list_presets,
+    load_config,
+    save_config,
+    validate_config,
+)
 from napari_mrisr.training.data import PatchDataset, TrainingVolume, split_volumes
-from napari_mrisr.training.discriminators import build_discriminator, haar_dwt
+from napari_mrisr.training.discriminators import (
+    DiscriminatorArchitecture,
+    build_discriminator,
+    haar_dwt,
+)
 from napari_mrisr.training.engine import fit
 from napari_mrisr.training.events import read_events
+from napari_mrisr.zoo import load_model, read_metadata
 
 from .conftest import head_phantom, oblique_affine
 
@@ -43,15 +54,6 @@ TINY_DISCRIMINATORS = {
     "wavelet": {"features": 2},
     "wgan": {"features": 2},
 }
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    """Three small phantom 'subjects' on disk (volume split: 2 train, 1 validation)."""
-    folder = tmp_path_factory.mktemp("scans")
-    for i in range(3):
-        nib.save(nib.Nifti1Image(head_phantom((32, 36, 32), seed=i), oblique_affine()), folder / f"sub{i}.nii.gz")
-    return folder
 
 
 def tiny_config(tmp_path, data_dir, preset="tiny", **sections):
@@ -189,6 +191,23 @@ def test_discriminators_judge_patches_and_expose_features(name, spatial_dims):
     assert all(f.shape[0] == batch for f in net.features(x))
 
 
+@pytest.mark.parametrize("name", [a for a in DiscriminatorArchitecture if a != "none"])
+def test_discriminator_checkpoints_hold_each_tensor_once(name):
+    state = build_discriminator(name, **TINY_DISCRIMINATORS[name]).state_dict()
+    storages = [t.untyped_storage().data_ptr() for t in state.values()]
+    assert len(storages) == len(set(storages)), sorted(state)
+    if name == "wavelet":  # earlier versions also saved enc1..dec1 as stages.0..4: still loadable
+        blocks = ("enc1", "enc2", "bottom", "dec2", "dec1")
+        twice = {
+            f"stages.{i}.{key[len(block) + 1 :]}": value
+            for i, block in enumerate(blocks)
+            for key, value in state.items()
+            if key.startswith(f"{block}.")
+        }
+        assert len(twice) > 0
+        build_discriminator(name, **TINY_DISCRIMINATORS[name]).load_state_dict({**state, **twice})
+
+
 def test_haar_dwt_is_orthonormal():
     x = torch.rand(1, 1, 8, 6, 4)
     low, high = haar_dwt(x)
@@ -264,7 +283,7 @@ def test_nan_loss_stops_cleanly_and_keeps_the_last_good_checkpoint(tmp_path, dat
 def test_last_checkpoint_is_the_last_state_even_when_validation_got_worse(tmp_path, data_dir, monkeypatch):
     import napari_mrisr.training.module
 
-    real = napari_mrisr.training.module.mean_metrics
+    real = napari_mrisr.training.module.mean_tables
     calls = {"n": 0}
 
     def worse_each_time(results):
@@ -273,7 +292,7 @@ def test_last_checkpoint_is_the_last_state_even_when_validation_got_worse(tmp_pa
         table["model"]["psnr_brain"] = 40.0 - calls["n"]
         return table
 
-    monkeypatch.setattr(training.module, "mean_metrics", worse_each_time)
+    monkeypatch.setattr(napari_mrisr.training.module, "mean_tables", worse_each_time)
     config = tiny_config(tmp_path, data_dir, "tiny", schedule={"pretrain_steps": 6, "steps_per_epoch": 2})
     fit(config, progress_bar=False)
     checkpoints = config.run_dir / "checkpoints"
@@ -306,56 +325,144 @@ def _run_cli(config_path, *extra):
     )
 
 
-def _wait_for(path, predicate, proc, timeout=120):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if path.exists() and any(predicate(e) for e in read_events(path)):
-            return
-        if proc.poll() is not None:
-            raise AssertionError(f"training ended early:\n{proc.stdout.read()}")
-        time.sleep(0.1)
-    raise AssertionError("timed out waiting for an event")
+PIPE_BYTES = 4096  # one page: the least a Linux pipe holds
+
+
+class _PipedRun:
+    """`python -m napari_mrisr.training fit CONFIG --events -` in a subprocess whose output (its
+    events, one JSON object a line, and its log) goes through a pipe of one page that only the
+    test drains.
+
+    While the test does not read, the run blocks on its next write once the pipe is full. So
+    however late the test acts on an event (a loaded machine), the run is at most a page of
+    output past that event when the signal lands: what the test sees bounds what the run did,
+    with no timing window.
+    """
+
+    def __init__(self, config_path, *extra):
+        read_fd, write_fd = os.pipe()
+        if hasattr(fcntl, "F_SETPIPE_SZ"):  # Linux; set before the run can write anything
+            fcntl.fcntl(write_fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-P", "-m", "napari_mrisr.training", "fit", str(config_path), "--quiet", "--events", "-", *extra],
+                stdout=write_fd,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+        finally:
+            os.close(write_fd)  # the run holds the only write end: EOF when it ends
+        self._fd = read_fd
+        self._buffer = b""
+        self._checked = 0
+        self.output: list[str] = []  # every complete line
+        self.events: list[dict] = []  # the JSON event lines among them
+
+    def _read(self, deadline: float) -> bool:
+        """Read what the run has written (waiting until ``deadline``); False at end of output."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            self.proc.kill()
+            raise AssertionError("timed out waiting for the training subprocess:\n" + self.log())
+        ready, _, _ = select.select([self._fd], [], [], min(remaining, 1.0))
+        if not ready:
+            return True
+        chunk = os.read(self._fd, 65536)
+        if not chunk:
+            return False
+        *lines, self._buffer = (self._buffer + chunk).split(b"\n")
+        for raw in lines:
+            line = raw.decode(errors="replace")
+            self.output.append(line)
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(record, dict) and "event" in record:
+                self.events.append(record)
+        return True
+
+    def read_until(self, predicate, timeout: float = 300) -> dict:
+        """Read until an event matches ``predicate`` (in order) and return it; the run then
+        blocks once it has written a page more, until the test reads again."""
+        deadline = time.monotonic() + timeout
+        while True:
+            while self._checked < len(self.events):
+                event = self.events[self._checked]
+                self._checked += 1
+                if predicate(event):
+                    return event
+            if not self._read(deadline):
+                code = self.proc.wait()
+                raise AssertionError(f"training ended (exit code {code}) before the event:\n" + self.log())
+
+    def finish(self, timeout: float = 300) -> int:
+        """Read everything until the run ends; its exit code."""
+        deadline = time.monotonic() + timeout
+        while self._read(deadline):
+            pass
+        os.close(self._fd)
+        return self.proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+
+    def log(self, lines: int = 40) -> str:
+        return "\n".join(self.output[-lines:] + [self._buffer.decode(errors="replace")])
 
 
 def _start_run(tmp_path, data_dir, schedule, until):
-    """`python -m napari_mrisr.training fit` of the tiny preset in a subprocess, returned once ``until``
-    matches an event: (config, config file, events file, process)."""
+    """`python -m napari_mrisr.training fit` of the tiny preset in a subprocess (a :class:`_PipedRun`),
+    returned once ``until`` matches an event: (config, config file, run, the matching event)."""
     config = tiny_config(tmp_path, data_dir, "tiny", schedule={**schedule, "log_every": 1})
     path = save_config(config, tmp_path / "run.yaml")
-    events = config.run_dir / "events.jsonl"
-    proc = _run_cli(path)
-    _wait_for(events, until, proc)
-    return config, path, events, proc
+    run = _PipedRun(path)
+    try:
+        event = run.read_until(until)
+    except BaseException:
+        if run.proc.poll() is None:
+            run.proc.kill()
+        raise
+    return config, path, run, event
 
 
 def test_resume_after_a_kill_continues_from_the_last_checkpoint(tmp_path, data_dir):
-    schedule = {"pretrain_steps": 40, "steps_per_epoch": 4}
-    config, path, events, proc = _start_run(tmp_path, data_dir, schedule, lambda e: e["event"] == "checkpoint" and e["step"] >= 8)
-    proc.send_signal(signal.SIGKILL)  # no chance to clean up
-    proc.wait()
+    schedule = {"pretrain_steps": 60, "steps_per_epoch": 4}  # 60: far more than two pages of events past step 8
+    # The `last` checkpoint (last.ckpt written, then its event): the `best` one comes just before it.
+    config, path, run, seen = _start_run(
+        tmp_path, data_dir, schedule, lambda e: e["event"] == "checkpoint" and e["kind"] == "last" and e["step"] >= 8
+    )
+    run.proc.send_signal(signal.SIGKILL)  # no chance to clean up
+    assert run.finish() == -signal.SIGKILL  # killed mid-run, not finished
     killed_at = torch.load(config.run_dir / "checkpoints" / "last.ckpt", weights_only=True)["steps_done"]
-    assert 8 <= killed_at < 40
+    # last.ckpt holds at least the last checkpoint announced before the kill, at most the last step done.
+    newest_last = max(e["step"] for e in run.events if e["event"] == "checkpoint" and e["kind"] == "last")
+    last_step = max(e["step"] for e in run.events if e["event"] == "step")
+    assert 8 <= seen["step"] <= newest_last <= killed_at <= last_step < 60
+    assert killed_at % schedule["steps_per_epoch"] == 0
 
     proc = _run_cli(path, "--resume")
-    assert proc.wait(timeout=300) == 0, proc.stdout.read()
-    after = read_events(events)
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out
+    after = read_events(config.run_dir / "events.jsonl")  # the resumed run's events (the first went to the pipe)
     start = max(i for i, e in enumerate(after) if e["event"] == "start")
     assert after[start]["resumed"] is True
     resumed_steps = [e["step"] for e in after[start:] if e["event"] == "step"]
-    assert resumed_steps[0] == killed_at + 1 and resumed_steps[-1] == 40
+    assert resumed_steps[0] == killed_at + 1 and resumed_steps[-1] == 60
     assert all(e["patches_per_s"] > 0 for e in after[start:] if e["event"] == "step")  # rate of this process
     assert after[-1]["status"] == "finished"
 
 
 def test_sigterm_stops_cleanly_with_a_checkpoint(tmp_path, data_dir):
     schedule = {"pretrain_steps": 400, "steps_per_epoch": 100}
-    config, _, events, proc = _start_run(tmp_path, data_dir, schedule, lambda e: e["event"] == "step" and e["step"] >= 3)
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=120) == 0
-    end = read_events(events)[-1]
-    assert end["event"] == "end" and end["status"] == "stopped"
+    config, _, run, _ = _start_run(tmp_path, data_dir, schedule, lambda e: e["event"] == "step" and e["step"] >= 3)
+    # The run cannot be more than a page of events (a few steps) past step 3 here: far from 400.
+    run.proc.send_signal(signal.SIGTERM)
+    assert run.finish(timeout=120) == 0, run.log()
+    end = run.events[-1]
+    assert end["event"] == "end" and end["status"] == "stopped", run.log()
+    stopped_at = max(e["step"] for e in run.events if e["event"] == "step")
+    assert 3 <= stopped_at < 400
     state = torch.load(config.run_dir / "checkpoints" / "last.ckpt", weights_only=True)
-    assert state["state_dict"]
+    assert state["state_dict"] and state["steps_done"] == stopped_at
 
 
 def test_evaluate_prints_model_and_cubic_on_held_out_data(tmp_path, data_dir, capsys):
@@ -396,3 +503,71 @@ def test_ddp_with_two_cpu_processes_trains_and_reports_once(tmp_path, data_dir):
     assert [e["event"] for e in events].count("start") == 1  # rank 0 alone writes events
     assert [e["step"] for e in events if e["event"] == "step"] == [1, 2, 3, 4]
     assert events[-1]["status"] == "finished" and load_model(events[-1]["model"]).scale == (2, 2, 2)
+
+
+# -- a user's folder cannot shadow the training code -----------------------------------------
+DECOY_EXIT = 97
+
+
+@pytest.fixture
+def decoy_dir(tmp_path):
+    """A working folder holding decoy `training/` and `napari_mrisr/` packages (with a
+    `napari_mrisr/training/` inside) whose every module appends to a marker file and exits 97."""
+    folder = tmp_path / "decoy"
+    marker = tmp_path / "decoy-ran.txt"
+    code = f"import sys\nwith open({str(marker)!r}, 'a') as f:\n    f.write(__name__ + ' ' + __file__ + '\\n')\nsys.exit({DECOY_EXIT})\n"
+    for package in ("training", "napari_mrisr", "napari_mrisr/training"):
+        (folder / package).mkdir(parents=True)
+        for module in ("__init__.py", "__main__.py", "cli.py"):
+            (folder / package / module).write_text(code)
+    # The decoys work: without -P, `python -m` from that folder runs them (what -P prevents).
+    for name in ("training", "napari_mrisr.training"):
+        plain = subprocess.run([sys.executable, "-m", name, "--help"], cwd=folder, capture_output=True, text=True, timeout=120)
+        assert plain.returncode == DECOY_EXIT, plain.stdout + plain.stderr
+    assert marker.is_file()
+    marker.unlink()
+    return folder, marker
+
+
+def test_training_run_started_from_a_folder_with_decoy_packages_runs_ours(tmp_path, data_dir, decoy_dir, monkeypatch):
+    from napari_mrisr.training.runner import TrainingRun
+
+    folder, marker = decoy_dir
+    monkeypatch.chdir(folder)  # the Train widget's subprocess inherits napari's working folder
+    config = tiny_config(tmp_path, data_dir, "tiny")
+    run = TrainingRun(config, install=False)
+    run.start()
+    events = []
+    deadline = time.monotonic() + 300
+    while run.running and time.monotonic() < deadline:
+        events += run.new_events()
+        time.sleep(0.1)
+    if run.running:
+        run.stop(timeout=10)
+        pytest.fail("the training subprocess did not end within 300 s:\n" + run.log_tail(40))
+    events += run.new_events()  # (read after it ended: every event is there)
+    assert run.returncode == 0, run.log_tail(40)
+    assert not marker.exists(), marker.read_text()
+    assert [e["event"] for e in events][0] == "start" and events[-1]["event"] == "end"
+    assert events[-1]["status"] == "finished" and [e["step"] for e in events if e["event"] == "step"] == [1, 2]
+    assert load_model(events[-1]["model"]).scale == (2, 2, 2)
+
+
+def test_mrisr_train_console_script_from_a_folder_with_decoy_packages_runs_ours(decoy_dir):
+    import shutil
+    from pathlib import Path
+
+    folder, marker = decoy_dir
+    script = Path(sys.executable).with_name("mrisr-train")
+    script = str(script) if script.is_file() else shutil.which("mrisr-train")
+    assert script, "mrisr-train is not installed next to this Python (pip install -e .)"
+    result = subprocess.run([script, "--help"], cwd=folder, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.startswith("usage: mrisr-train") and "fit" in result.stdout
+    assert not marker.exists(), marker.read_text()
+    # A real subcommand too: a bad config is refused by our CLI with its exit code 2 and one sentence.
+    bad = folder / "bad.yaml"
+    bad.write_text("schedule: {steps_per_epoch: 0}\n")
+    result = subprocess.run([script, "fit", str(bad)], cwd=folder, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "schedule.steps_per_epoch" in result.stderr, result.stdout + result.stderr
+    assert not marker.exists(), marker.read_text()
