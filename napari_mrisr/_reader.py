@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .io import is_volume_path, load_volume
+from .io import is_volume_path, load_volume, volume_warnings
 from .layers import layer_data
 
 
@@ -18,5 +18,11 @@ def get_reader(path: str | list[str]) -> Callable | None:
 
 def read_volumes(path: str | list[str]) -> list[tuple]:
     """Read each file as an image layer placed in world space (RAS mm, axial slices)."""
+    from napari.utils.notifications import show_warning
+
     paths = [path] if isinstance(path, str) else list(path)
-    return [layer_data(load_volume(p), metadata={"source": str(p)}) for p in paths]
+    with volume_warnings() as notes:  # e.g. "a 4D series; using the first": shown in napari
+        layers = [layer_data(load_volume(p), metadata={"source": str(p)}) for p in paths]
+    for note in notes:
+        show_warning(note)
+    return layers

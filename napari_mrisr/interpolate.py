@@ -56,4 +56,4 @@ def upsample(volume: Volume, factors: int | Sequence[int], order: int | str = 3)
         output=np.float32,
     )
     method = {v: k for k, v in INTERPOLATORS.items()}[order]
-    return Volume(data=data, affine=upsampled_affine(volume.affine, f), name=f"{volume.name} {method}")
+    return Volume(data, upsampled_affine(volume.affine, f), f"{volume.name} {method}", dict(volume.header))

@@ -8,15 +8,20 @@ large is allocated, so callers (reader, widgets, CLI) only have to show that sen
 
 from __future__ import annotations
 
+import glob
+import math
 import os
-import tempfile
 import warnings
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import psutil
+
+from .atomic import atomic_path
 
 __all__ = [
     "SUFFIXES",
@@ -35,9 +40,36 @@ SUFFIXES = (".nii", ".nii.gz", ".mgz", ".mgh")
 #: A volume is refused if its float32 copy would take more than this share of the free memory.
 MEMORY_FRACTION = 0.5
 
+#: NIfTI header fields a loaded volume carries to its saved derivatives.
+KEPT_HEADER_FIELDS = ("qform_code", "sform_code", "intent_code", "intent_name", "descrip")
+
+#: NIfTI xform code "aligned to another file": what we write when the source said nothing.
+_ALIGNED = 2
+
 
 class VolumeError(ValueError):
     """A file or array that cannot be used as a 3D MRI volume; the message says why."""
+
+
+class VolumeWarning(UserWarning):
+    """A volume was read, but not all of it (e.g. the first volume of a 4D series)."""
+
+
+@contextmanager
+def volume_warnings() -> Iterator[list[str]]:
+    """Collect the :class:`VolumeWarning` messages raised inside, for the GUI to show.
+
+    Other warnings pass through as usual.
+    """
+    messages: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", VolumeWarning)
+        yield messages
+    for w in caught:
+        if issubclass(w.category, VolumeWarning):
+            messages.append(str(w.message))
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
 
 
 @dataclass
@@ -52,11 +84,17 @@ class Volume:
         4x4 float64 voxel-to-world matrix in millimetres (RAS+), as nibabel gives it.
     name : str
         A short name for display (layer names, file names).
+    header : dict
+        NIfTI header fields kept when the volume is saved again (:data:`KEPT_HEADER_FIELDS`):
+        what the coordinates mean (qform/sform codes), the intent and the description.
+        Volumes derived in the same space (LR, SR, interpolations) carry their source's; maps
+        whose values mean something else (differences, errors) start empty.
     """
 
     data: np.ndarray
     affine: np.ndarray
     name: str = "volume"
+    header: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.data = np.asarray(self.data, dtype=np.float32)
@@ -87,6 +125,28 @@ def check_affine(affine: np.ndarray, name: str = "volume") -> None:
 def is_volume_path(path: str | os.PathLike) -> bool:
     """True if the file name ends with a suffix this package reads."""
     return str(path).lower().endswith(SUFFIXES)
+
+
+def find_volumes(paths: Sequence[str | os.PathLike]) -> list[Path]:
+    """The volume files named by ``paths``: files, folders (not recursive) and glob patterns.
+
+    Raises :class:`VolumeError` for a name that matches nothing, or if no volume is found.
+    """
+    found: list[Path] = []
+    for entry in map(str, paths):
+        matches = [Path(m) for m in sorted(glob.glob(entry))] if glob.has_magic(entry) else [Path(entry)]
+        if not matches:
+            raise VolumeError(f"Nothing matches {entry!r}.")
+        for path in matches:
+            if path.is_dir():
+                found += sorted(p for p in path.iterdir() if p.is_file() and is_volume_path(p))
+            elif path.is_file():
+                found.append(path)
+            else:
+                raise VolumeError(f"No file or folder at {entry!r}.")
+    if paths and not found:
+        raise VolumeError(f"No NIfTI/MGZ volumes in {', '.join(map(str, paths))}.")
+    return found
 
 
 def check_volume_path(path: str | os.PathLike) -> Path:
@@ -158,13 +218,14 @@ def load_volume(path: str | os.PathLike, *, max_bytes: int | None = None) -> Vol
     affine = np.array(img.affine, dtype=np.float64)
     check_affine(affine, path.name)
 
-    nbytes = int(np.prod(shape[:3])) * 4
+    nbytes = math.prod(shape[:3]) * 4  # Python integers: no overflow for any declared shape
     limit = max_bytes if max_bytes is not None else available_bytes()
     if nbytes > limit:
         raise VolumeError(
             f"{path.name!r} needs {nbytes / 2**30:.1f} GiB as float32 but only "
             f"{limit / 2**30:.1f} GiB can be used; crop or downsample it first."
         )
+    _check_declared_size(img, path, shape)
 
     try:
         dataobj = img.dataobj
@@ -172,7 +233,7 @@ def load_volume(path: str | os.PathLike, *, max_bytes: int | None = None) -> Vol
             if shape[3] > 1:
                 warnings.warn(
                     f"{path.name!r} is a 4D series of {shape[3]} volumes; using the first.",
-                    UserWarning,
+                    VolumeWarning,
                     stacklevel=2,
                 )
             data = np.asarray(dataobj[..., 0], dtype=np.float32)
@@ -184,11 +245,23 @@ def load_volume(path: str | os.PathLike, *, max_bytes: int | None = None) -> Vol
     bad = int(np.count_nonzero(~np.isfinite(data)))
     if bad:
         raise VolumeError(f"{path.name!r} contains {bad} NaN or infinite voxels.")
-    return Volume(data=data, affine=affine, name=name)
+    return Volume(data=data, affine=affine, name=name, header=_kept_header(img))
 
 
-def save_volume(volume: Volume, path: str | os.PathLike) -> Path:
+def _kept_header(img) -> dict:
+    if not isinstance(img, (nib.Nifti1Image, nib.Nifti2Image)):
+        return {}
+    h = img.header
+    text = {k: h[k].item().decode("latin-1").rstrip("\x00") for k in ("intent_name", "descrip")}
+    return {"qform_code": int(h["qform_code"]), "sform_code": int(h["sform_code"]),
+            "intent_code": int(h["intent_code"]), **text}  # fmt: skip
+
+
+def save_volume(volume: Volume, path: str | os.PathLike, replace: bool = True) -> Path:
     """Write a :class:`Volume` as NIfTI (.nii, .nii.gz) or MGH (.mgz, .mgh), atomically.
+
+    With ``replace=False`` an existing file is never replaced (FileExistsError), even one
+    written by someone else while this volume was being written.
 
     The data is written as float32 with its affine (NIfTI: sform and qform), so saving a
     loaded volume reproduces its data and affine exactly. MGH stores the geometry as float32
@@ -202,20 +275,59 @@ def save_volume(volume: Volume, path: str | os.PathLike) -> Path:
     else:
         img = nib.Nifti1Image(data, volume.affine)
         img.header.set_xyzt_units("mm", "sec")
-        img.set_sform(volume.affine, code="aligned")
-        img.set_qform(volume.affine, code="aligned")
-        img.header["descrip"] = b"napari-mrisr"
+        _set_header(img, volume)
     suffix = next(s for s in sorted(SUFFIXES, key=len, reverse=True) if path.name.lower().endswith(s))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", suffix=suffix, dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=suffix, replace=replace) as tmp:
         nib.save(img, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
+
+
+#: gzip cannot shrink data by more than about 1032:1, so a compressed file declaring more
+#: voxel bytes than this times its size lies about its shape.
+_MAX_GZIP_RATIO = 1100
+
+
+def _check_declared_size(img, path: Path, shape: tuple[int, ...]) -> None:
+    """Refuse a header whose declared voxels cannot be in the file, before reading any voxel."""
+    stored = math.prod(shape) * img.get_data_dtype().itemsize
+    size = path.stat().st_size
+    compressed = path.name.lower().endswith((".gz", ".mgz"))
+    offset = 0 if compressed else int(getattr(img.dataobj, "offset", 0) or 0)
+    room = size * _MAX_GZIP_RATIO if compressed else size - offset
+    if stored > room:
+        raise VolumeError(
+            f"{path.name!r} is truncated or corrupt: its header declares "
+            f"{' x '.join(map(str, shape))} voxels ({stored / 2**20:.1f} MiB) but the file "
+            f"holds {size / 2**20:.2f} MiB."
+        )
+
+
+def _set_header(img: nib.Nifti1Image, volume: Volume) -> None:
+    """The source's qform/sform codes, intent and description, with an honest qform.
+
+    A qform can only hold a rotation, voxel sizes and a shift: for a sheared affine it is
+    written with code 0 (unknown), so no reader places voxels by an approximation; the sform
+    then carries the code. Without a source header both codes are "aligned".
+    """
+    h = volume.header
+    qcode, scode = int(h.get("qform_code", 0)), int(h.get("sform_code", 0))
+    if not qcode and not scode:
+        qcode = scode = _ALIGNED
+    if qcode and not _qform_can_hold(volume.affine):
+        scode, qcode = scode or qcode, 0
+    img.set_sform(volume.affine, code=scode)
+    img.set_qform(volume.affine, code=qcode)
+    if h.get("intent_code"):
+        img.header.set_intent(int(h["intent_code"]), name=h.get("intent_name", ""), allow_unknown=True)
+    img.header["descrip"] = (h.get("descrip") or "napari-mrisr").encode("latin-1", "replace")[:79]
+
+
+def _qform_can_hold(affine: np.ndarray) -> bool:
+    """True if the affine is a rotation times voxel sizes (no shear): what a qform represents."""
+    m = affine[:3, :3]
+    gram = m.T @ m
+    off = gram - np.diag(np.diag(gram))
+    return bool(np.abs(off).max() <= 1e-6 * np.abs(np.diag(gram)).max())
 
 
 def _declared_spacing(img) -> tuple[float, ...]:

@@ -48,7 +48,8 @@ def layer_data(volume: Volume, **kwargs: Any) -> tuple[np.ndarray, dict, str]:
     order = napari_axis_order(volume.affine)
     transpose = np.eye(4)  # napari data index -> file voxel index
     transpose[:3, :3] = np.eye(3)[:, list(order)]
-    metadata = {"affine": volume.affine.copy(), **kwargs.pop("metadata", {})}
+    header = {"header": dict(volume.header)} if volume.header else {}
+    metadata = {"affine": volume.affine.copy(), **header, **kwargs.pop("metadata", {})}
     attributes = {
         "name": volume.name,
         "affine": _REVERSE @ volume.affine @ transpose,
@@ -92,7 +93,9 @@ def volume_from_layer(data: Any, attributes: dict) -> Volume:
     volume = Volume(
         data=array.transpose(2, 1, 0), affine=_REVERSE @ world @ physical @ _REVERSE, name=name
     )
-    file_affine = (attributes.get("metadata") or {}).get("affine")
+    metadata = attributes.get("metadata") or {}
+    volume.header = dict(metadata.get("header") or {})  # the source file's codes, kept on save
+    file_affine = metadata.get("affine")
     return volume if file_affine is None else _in_file_axis_order(volume, np.asarray(file_affine))
 
 
@@ -107,4 +110,4 @@ def _in_file_axis_order(volume: Volume, file_affine: np.ndarray) -> Volume:
     volume_axis = [2 - order.index(a) for a in range(3)]  # the volume's axes are reversed layer axes
     to_volume = np.eye(4)
     to_volume[:3, :3] = np.eye(3)[:, volume_axis]  # file voxel index -> volume voxel index
-    return Volume(volume.data.transpose(volume_axis), volume.affine @ to_volume, volume.name)
+    return Volume(volume.data.transpose(volume_axis), volume.affine @ to_volume, volume.name, volume.header)

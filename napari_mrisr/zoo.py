@@ -10,8 +10,10 @@ given by :func:`user_models_dir` (``$NAPARI_MRISR_MODELS`` overrides it).
 from __future__ import annotations
 
 import json
+import math
 import os
-import tempfile
+import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from . import __version__
+from .atomic import atomic_path
 
 __all__ = [
     "FORMAT_VERSION",
@@ -36,6 +39,8 @@ __all__ = [
 ]
 
 FORMAT_VERSION = 1
+#: Largest per-axis scale a model file may declare (the training config allows 1..8).
+MAX_SCALE = 16
 SUFFIX = ".safetensors"
 _META_KEY = "napari_mrisr"
 _PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".bin", ".tar")
@@ -86,16 +91,8 @@ def save_model(module: torch.nn.Module, path: str | os.PathLike, meta: dict | No
         **(meta or {}),
     }
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in module.state_dict().items()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         save_file(tensors, tmp, metadata={_META_KEY: json.dumps(document)})
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a model file is meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 
@@ -125,23 +122,69 @@ def read_metadata(path: str | os.PathLike) -> dict:
         document = json.loads(metadata[_META_KEY])
     except json.JSONDecodeError as exc:
         raise ModelError(f"{path.name!r} has corrupt napari-mrisr metadata.") from exc
-    if document.get("format_version", 0) > FORMAT_VERSION:
+    return _checked_metadata(document, path.name)
+
+
+def _checked_metadata(document: Any, name: str) -> dict:
+    """The metadata if its fields have the types the engine relies on, else one ModelError."""
+    if not isinstance(document, dict):
+        raise ModelError(f"{name!r} has napari-mrisr metadata that is not a JSON object.")
+    version = document.get("format_version", 0)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise ModelError(f"{name!r} has a format_version that is not a whole number ({version!r}).")
+    if version > FORMAT_VERSION:
+        raise ModelError(f"{name!r} needs a newer napari-mrisr (model format {version}).")
+    if not isinstance(document.get("architecture"), str):
+        raise ModelError(f"{name!r} does not name its architecture.")
+    config = document.get("config", {})
+    if not isinstance(config, dict):
+        raise ModelError(f"{name!r} has an architecture config that is not a JSON object.")
+    if any(isinstance(v, float) and not math.isfinite(v) for v in config.values()):
+        raise ModelError(f"{name!r} has NaN or infinite numbers in its architecture config.")
+    scale = document.get("scale")
+    if (
+        not isinstance(scale, list)
+        or len(scale) != 3
+        or not all(isinstance(s, int) and not isinstance(s, bool) and 1 <= s <= MAX_SCALE for s in scale)
+    ):
+        raise ModelError(f"{name!r} declares scale {scale!r}; expected three whole numbers 1..{MAX_SCALE}.")
+    norm = document.get("normalization", {"kind": "percentile", "low": 0.5, "high": 99.5})
+    numbers = isinstance(norm, dict) and all(
+        isinstance(norm.get(k), (int, float)) and not isinstance(norm.get(k), bool) for k in ("low", "high")
+    )
+    if not numbers or norm.get("kind") != "percentile" or not 0 <= norm["low"] < norm["high"] <= 100:
         raise ModelError(
-            f"{path.name!r} needs a newer napari-mrisr (model format {document['format_version']})."
+            f"{name!r} declares intensity normalisation {norm!r}; expected percentiles "
+            "{'kind': 'percentile', 'low': L, 'high': H} with 0 <= L < H <= 100."
         )
+    for key in ("degradation", "training", "metrics"):
+        if not isinstance(document.get(key, {}), dict | None):
+            raise ModelError(f"{name!r} has {key!r} metadata that is not a JSON object.")
     return document
 
 
 def list_models() -> list[ModelInfo]:
-    """Bundled models, then the user's, by name; unreadable files in the user folder are skipped."""
+    """Bundled models, then the user's, by name.
+
+    A user file that cannot be used, or whose name a bundled model already has, is skipped
+    with one warning naming it: one bad file never hides the others.
+    """
     found: dict[str, ModelInfo] = {}
     for folder, bundled in ((bundled_models_dir(), True), (user_models_dir(), False)):
         for path in sorted(folder.glob(f"*{SUFFIX}")) if folder.is_dir() else []:
             try:
                 meta = read_metadata(path)
-            except ModelError:
+            except ModelError as exc:
+                warnings.warn(f"Skipping model file {str(path)!r}: {exc}", stacklevel=2)
                 continue
-            found.setdefault(path.stem, ModelInfo(path.stem, path, meta, bundled))
+            if path.stem in found:
+                warnings.warn(
+                    f"Skipping model file {str(path)!r}: a bundled model is named {path.stem!r}; "
+                    "rename the file to use it.",
+                    stacklevel=2,
+                )
+                continue
+            found[path.stem] = ModelInfo(path.stem, path, meta, bundled)
     return list(found.values())
 
 
@@ -161,20 +204,57 @@ def load_model(name_or_path: str | os.PathLike) -> torch.nn.Module:
             raise ModelError(f"No model named {str(name_or_path)!r} (known: {known}).")
         path = by_name[str(name_or_path)]
     meta = read_metadata(path)
+    with safe_open(path, framework="pt") as f:
+        shapes = {key: tuple(f.get_slice(key).get_shape()) for key in f.keys()}
+    # Build on the meta device (no memory) with not many more tensors than the file holds (the
+    # exact comparison follows): a declared config can never make us allocate or loop far
+    # beyond what the file bounds.
     try:
-        module = build_model(meta["architecture"], tuple(meta["scale"]), **meta.get("config", {}))
+        with torch.device("meta"), _at_most_tensors(2 * len(shapes) + 16, path.name):
+            skeleton = build_model(meta["architecture"], tuple(meta["scale"]), **meta.get("config", {}))
+    except ModelError:
+        raise
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelError(f"{path.name!r} declares an architecture this version cannot build ({exc}).") from exc
+    _check_tensors(skeleton, shapes, path.name, meta["architecture"])
     tensors = load_file(path)
-    _check_tensors(module, tensors, path.name, meta["architecture"])
+    bad = next((k for k, v in tensors.items() if v.is_floating_point() and not torch.isfinite(v).all()), None)
+    if bad is not None:
+        raise ModelError(f"{path.name!r} holds NaN or infinite weights (first: {bad}); the file is corrupt.")
+    module = build_model(meta["architecture"], tuple(meta["scale"]), **meta.get("config", {}))
     module.load_state_dict(tensors, strict=True)
     module.meta = meta
     return module.eval()
 
 
-def _check_tensors(module: torch.nn.Module, tensors: dict[str, Any], name: str, arch: str) -> None:
+@contextmanager
+def _at_most_tensors(limit: int, name: str):
+    """Refuse (ModelError) as soon as building registers more parameters and buffers than ``limit``."""
+    from torch.nn.modules.module import (
+        register_module_buffer_registration_hook,
+        register_module_parameter_registration_hook,
+    )
+
+    count = [0]
+
+    def counted(*_args):
+        count[0] += 1
+        if count[0] > limit:
+            raise ModelError(f"{name!r} declares a far larger network than its tensors hold.")
+
+    handles = [
+        register_module_parameter_registration_hook(counted),
+        register_module_buffer_registration_hook(counted),
+    ]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def _check_tensors(module: torch.nn.Module, found: dict[str, tuple], name: str, arch: str) -> None:
     expected = {k: tuple(v.shape) for k, v in module.state_dict().items()}
-    found = {k: tuple(v.shape) for k, v in tensors.items()}
     missing = sorted(expected.keys() - found.keys())
     extra = sorted(found.keys() - expected.keys())
     wrong = sorted(k for k in expected.keys() & found.keys() if expected[k] != found[k])

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import yaml
 
+from napari_mrisr.cli import one_line_warnings
+
 
 def _overrides(pairs: list[str]) -> dict:
     out = {}
@@ -37,19 +39,20 @@ def _fit(args: argparse.Namespace) -> int:
         print(result["message"], file=sys.stderr)
         return 1
     if result["validation"]:
-        from .validation import format_table
+        from napari_mrisr.metrics import format_markdown
 
-        print(format_table(result["validation"]))
+        print(format_markdown(result["validation"]))
     print(f"{result['status']}: best checkpoint {result['best']}; model {result['model']}")
     return 0
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    from napari_mrisr.metrics import format_markdown
+
     from .engine import evaluate
-    from .validation import format_table
 
     table = evaluate(args.model, args.data, held_out=not args.all, device=args.device, tile=args.tile)
-    print(format_table(table))
+    print(format_markdown(table))
     return 0
 
 
@@ -86,6 +89,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    one_line_warnings("mrisr-train")
     args = parser().parse_args(argv)
     from napari_mrisr.io import VolumeError
     from napari_mrisr.zoo import ModelError
@@ -94,9 +98,12 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return args.run(args)
-    except (ConfigError, VolumeError, ModelError, FileNotFoundError, FileExistsError, ValueError) as exc:
+    except (ConfigError, VolumeError, ModelError, OSError, ValueError) as exc:
         print(f"mrisr-train: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("mrisr-train: interrupted.", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import lightning.pytorch as pl
 import numpy as np
@@ -20,7 +19,7 @@ from napari_mrisr.compare import scale_factors
 from napari_mrisr.degrade import simulate_lr
 from napari_mrisr.geometry import as_factors, crop_to_multiple, superior_axis
 from napari_mrisr.inference import intensity_range
-from napari_mrisr.io import Volume, VolumeError, is_volume_path, load_volume
+from napari_mrisr.io import Volume, VolumeError, find_volumes, load_volume
 from napari_mrisr.metrics import brain_mask
 
 from .config import DataConfig, DegradationConfig, TrainConfig
@@ -30,7 +29,6 @@ __all__ = [
     "SRDataModule",
     "TrainingVolume",
     "ValidationPair",
-    "find_volumes",
     "load_volumes",
     "make_validation_pair",
     "split_volumes",
@@ -39,21 +37,6 @@ __all__ = [
 # LR voxels of context degraded around each patch and cropped away, so a patch's LR matches
 # the whole-volume LR (k-space truncation and Gaussian blur reach beyond the patch).
 _MARGIN = 4
-
-
-def find_volumes(paths: list[str]) -> list[Path]:
-    """The volume files named by ``paths`` (files, or folders searched non-recursively), sorted."""
-    found: list[Path] = []
-    for entry in map(Path, paths):
-        if entry.is_dir():
-            found += sorted(p for p in entry.iterdir() if is_volume_path(p))
-        elif entry.is_file():
-            found.append(entry)
-        else:
-            raise VolumeError(f"No file or folder at {str(entry)!r}.")
-    if paths and not found:
-        raise VolumeError(f"No NIfTI/MGZ volumes in {', '.join(paths)}.")
-    return found
 
 
 def load_volumes(paths: list[str]) -> list[Volume]:

@@ -8,7 +8,6 @@ and best checkpoints, CSV and TensorBoard logs, JSON-lines events, resume, and D
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
@@ -16,32 +15,43 @@ import lightning.pytorch as pl
 import torch
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.plugins.io import TorchCheckpointIO
+from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+from napari_mrisr.atomic import atomic_path
 from napari_mrisr.geometry import as_factors
+from napari_mrisr.metrics import mean_tables
 from napari_mrisr.zoo import ModelError, load_model, save_model, user_models_dir
 
-from .config import TrainConfig, save_config, validate_config
+from .config import ConfigError, TrainConfig, save_config, validate_config
 from .data import SRDataModule, load_volumes, make_validation_pair, split_volumes
 from .events import EventfulCheckpoint, EventLog, EventsCallback
 from .module import NonFiniteLossError, SRModule
-from .validation import evaluate_pair, mean_metrics
+from .runner import LAUNCHER_FILES
+from .validation import evaluate_pair
 
 __all__ = ["FitResult", "evaluate", "export", "fit"]
 
 
-class AtomicCheckpointIO(TorchCheckpointIO):
-    """Writes a checkpoint to a temporary file, then renames it: a kill never leaves half a file."""
+class SafeCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint I/O, made safe: atomic writes, and weights-only reads.
+
+    A checkpoint is never half written, and reading one (``--resume``) never unpickles code,
+    whatever torch's default for ``weights_only`` is (torch < 2.6, or an environment that
+    forces it off).
+    """
 
     def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        try:
+        with atomic_path(path) as tmp:
             super().save_checkpoint(checkpoint, tmp, storage_options)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+
+    def load_checkpoint(self, path, map_location=None, weights_only=None) -> dict:
+        try:
+            return super().load_checkpoint(path, map_location=map_location or "cpu", weights_only=True)
+        except FileNotFoundError:
+            raise
+        except Exception as exc:  # an UnpicklingError for anything but tensors and plain data
+            raise ModelError(f"{Path(path).name!r} is not a checkpoint this package wrote ({exc}).") from exc
 
 
 class FitResult(dict):
@@ -85,7 +95,7 @@ def build_trainer(config: TrainConfig, log: EventLog, progress_bar: bool = True)
         log_every_n_steps=config.schedule.log_every,
         logger=[CSVLogger(run_dir, name="csv"), TensorBoardLogger(run_dir, name="tensorboard")],
         callbacks=[EventsCallback(log), best, last],
-        plugins=[AtomicCheckpointIO()],
+        plugins=[SafeCheckpointIO()],
         enable_progress_bar=progress_bar,
         use_distributed_sampler=True,
         reload_dataloaders_every_n_epochs=1,  # the last epoch may be shorter
@@ -121,16 +131,19 @@ def fit(
     """
     run_dir = config.run_dir
     last = run_dir / "checkpoints" / "last.ckpt"
-    if resume and not last.is_file():
-        raise FileNotFoundError(f"Nothing to resume: no checkpoint at {last}.")
-    if not resume and last.exists():
-        raise FileExistsError(f"{run_dir} already holds a run; pass --resume to continue it or pick another name.")
-    log = EventLog(events if events is not None else run_dir / "events.jsonl")
-    pl.seed_everything(config.seed, workers=True, verbose=False)
-    save_config(config, run_dir / "config.yaml")
-    module = SRModule(config.model_dump(mode="json"))
-    data = SRDataModule(config)
-    trainer = build_trainer(config, log, progress_bar)
+    _check_run(config, resume)
+    created = not run_dir.exists()
+    try:
+        log = EventLog(events if events is not None else run_dir / "events.jsonl")
+        pl.seed_everything(config.seed, workers=True, verbose=False)
+        save_config(config, run_dir / "config.yaml")
+        module = SRModule(config.model_dump(mode="json"))
+        data = SRDataModule(config)
+        trainer = build_trainer(config, log, progress_bar)
+    except BaseException:
+        if created:  # nothing was trained: leave no empty run folder behind
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
     log.emit(
         "start",
         run_dir=str(run_dir),
@@ -165,24 +178,61 @@ def fit(
     return result
 
 
+def _check_run(config: TrainConfig, resume: bool) -> None:
+    """Refuse, before anything is written, a run that would overwrite or mis-resume another.
+
+    Without ``resume`` the run folder must be new (or empty). With it, the last checkpoint is
+    read weights-only and must hold the same networks and degradation as ``config``.
+    """
+    if config.trainer.accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise ConfigError("trainer.accelerator: a GPU was requested but this machine has no CUDA GPU; use auto or cpu.")
+    if config.trainer.accelerator == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("trainer.accelerator: mps was requested but this machine has no Apple GPU; use auto or cpu.")
+    run_dir = config.run_dir
+    last = run_dir / "checkpoints" / "last.ckpt"
+    if run_dir.exists() and not run_dir.is_dir():
+        raise NotADirectoryError(f"{str(run_dir)!r} is a file, not a run folder; pick another name or output_dir.")
+    if rank_zero_only.rank != 0:  # DDP's other ranks start after rank 0 has checked and begun
+        return
+    if not resume:
+        if run_dir.is_dir() and any(p.name not in LAUNCHER_FILES for p in run_dir.iterdir()):
+            raise FileExistsError(
+                f"{run_dir} already holds a run; pass --resume to continue it or pick another name."
+            )
+        return
+    if not last.is_file():
+        raise FileNotFoundError(f"Nothing to resume: no checkpoint at {last}.")
+    saved = _checkpoint_config(_read_checkpoint(last), last)
+    for field in ("generator", "discriminator", "degradation"):
+        old, new = getattr(saved, field).model_dump(mode="json"), getattr(config, field).model_dump(mode="json")
+        old.pop("init_weights", None), new.pop("init_weights", None)
+        if old != new:
+            raise ConfigError(
+                f"--resume continues the run as it was trained, but {field} differs from its "
+                f"checkpoint ({old} there, {new} now); start a new run to change it."
+            )
+
+
 def _install(model_path: Path) -> Path:
     """Copy an exported model into the user's model folder (atomically, like every write)."""
     target = user_models_dir() / model_path.name
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    shutil.copyfile(model_path, tmp)
-    os.replace(tmp, target)
+    with atomic_path(target) as tmp:
+        shutil.copyfile(model_path, tmp)
     return target
 
 
 def _read_checkpoint(path: Path) -> dict:
+    """A checkpoint's contents, read weights-only (tensors and plain data; nothing executed)."""
+    return SafeCheckpointIO().load_checkpoint(path)
+
+
+def _checkpoint_config(state: dict, path: Path) -> TrainConfig:
     try:
-        # weights_only: tensors and plain containers only, nothing executed while reading.
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise
-    except Exception as exc:
-        raise ModelError(f"{path.name!r} is not a training checkpoint of this package ({exc}).") from exc
+        return validate_config(state["hyper_parameters"]["config"], path.name)
+    except (KeyError, TypeError) as exc:
+        raise ModelError(
+            f"{path.name!r} has no training config; was it written by `python -m napari_mrisr.training fit`?"
+        ) from exc
 
 
 def export(checkpoint: str | Path, out: str | Path) -> Path:
@@ -195,10 +245,7 @@ def export(checkpoint: str | Path, out: str | Path) -> Path:
     if not checkpoint.is_file():
         raise FileNotFoundError(f"No checkpoint at {checkpoint}.")
     state = _read_checkpoint(checkpoint)
-    try:
-        config = validate_config(state["hyper_parameters"]["config"], checkpoint.name)
-    except KeyError as exc:
-        raise ModelError(f"{checkpoint.name!r} has no training config; was it written by `python -m napari_mrisr.training fit`?") from exc
+    config = _checkpoint_config(state, checkpoint)
     document = config.model_dump(mode="json")
     document["generator"]["init_weights"] = None  # the checkpoint's weights replace them anyway
     module = SRModule(document)
@@ -249,4 +296,4 @@ def evaluate(
         evaluate_pair(net, make_validation_pair(v, degradation, i), device=device, tile=tile)[0]
         for i, v in enumerate(volumes)
     ]
-    return mean_metrics(results)
+    return mean_tables(results)

@@ -13,13 +13,13 @@ from pathlib import Path
 import lightning.pytorch as pl
 import torch
 
-from napari_mrisr.inference import _channels_last
-from napari_mrisr.models import build_model
+from napari_mrisr.metrics import mean_tables
+from napari_mrisr.models import build_model, to_channels_last
 
 from . import losses
 from .config import TrainConfig, validate_config
 from .discriminators import build_discriminator
-from .validation import evaluate_pair, mean_metrics, save_slices
+from .validation import evaluate_pair, save_slices
 
 __all__ = ["NonFiniteLossError", "SRModule"]
 
@@ -64,7 +64,7 @@ class SRModule(pl.LightningModule):
         # channels_last_3d; doing it before DDP wraps the module keeps DDP's gradient buckets
         # matching, and it is oneDNN's fast Conv3d layout for training as well.
         if self.trainer is not None and self.trainer.strategy.root_device.type == "cpu":
-            _channels_last(self.generator)
+            to_channels_last(self.generator)
 
     # -- schedule ---------------------------------------------------------------------------
     def step_number(self, batch_idx: int) -> int:
@@ -183,7 +183,7 @@ class SRModule(pl.LightningModule):
     def on_validation_epoch_end(self) -> None:
         if not self.validation_results:
             return
-        table = mean_metrics(self.validation_results)
+        table = mean_tables(self.validation_results)
         for method, values in table.items():
             prefix = "val" if method == "model" else "val_cubic"
             for key, value in values.items():
