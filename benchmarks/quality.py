@@ -25,9 +25,9 @@ from napari_mrisr import metrics, sample
 from napari_mrisr.geometry import superior_axis
 from napari_mrisr.inference import pick_device, super_resolve
 from napari_mrisr.interpolate import upsample
-from napari_mrisr.zoo import list_models, load_model, read_metadata
 from napari_mrisr.training.config import DataConfig, DegradationConfig
 from napari_mrisr.training.data import make_validation_pair, split_volumes
+from napari_mrisr.zoo import list_models, load_model, read_metadata
 
 TASKS = {
     "x2 iso k-space": DegradationConfig(method="kspace", factors=[2, 2, 2]),

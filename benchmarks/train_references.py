@@ -25,9 +25,9 @@ import shutil
 import time
 from pathlib import Path
 
-from napari_mrisr.zoo import read_metadata
 from napari_mrisr.training.config import load_config
 from napari_mrisr.training.engine import export, fit
+from napari_mrisr.zoo import read_metadata
 
 TASKS = {
     "x2": {"method": "kspace", "factors": [2, 2, 2]},

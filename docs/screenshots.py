@@ -67,9 +67,7 @@ def main() -> int:
     # The fitted model is kept in the temporary folder, so re-taking screenshots is quick.
     models = Path(tempfile.gettempdir()) / "mrisr-demo-models"
     os.environ["NAPARI_MRISR_MODELS"] = str(models)
-    from napari_mrisr.zoo import save_model
-
-    from napari_mrisr.zoo import list_models
+    from napari_mrisr.zoo import list_models, save_model
 
     if not list_models():  # no bundled model: fit the stand-in
         save_model(fit_demo_model(), models / f"{MODEL_NAME}.safetensors")

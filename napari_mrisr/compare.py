@@ -115,7 +115,7 @@ def data_consistency(sr: Volume, lr: Volume, degradation: Mapping[str, Any] | No
     factors = scale_factors(lr.shape, sr.shape)
     simulated = simulate_lr(sr, factors, method=method, noise=0.0)
     return Volume(
-        metrics.difference(simulated, lr), lr.affine, f"data consistency: degraded SR - LR ({method})"
+        metrics.difference(simulated, lr), lr.affine, f"data consistency ({method})"
     )
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import nibabel as nib
 import numpy as np
 import pytest
-from napari_mrisr.training.config import ConfigError
-from napari_mrisr.training.form import config_from_form, form_from_preset, save_for_training
 
 from napari_mrisr.io import Volume
+from napari_mrisr.training.config import ConfigError
+from napari_mrisr.training.form import config_from_form, form_from_preset, save_for_training
 
 from .conftest import head_phantom, oblique_affine
 

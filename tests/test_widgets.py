@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from napari.layers import Layer
 from napari.utils.notifications import notification_manager
 
@@ -370,3 +371,33 @@ def test_comparison_maths_without_a_gui():
     assert [r["region"] for r in parsed] == list(REGIONS)
     assert float(parsed[0]["ssim"]) == table["same"]["ssim_brain"] == pytest.approx(1.0)
     assert parsed[0]["psnr_db"] == "inf"
+
+
+def test_a_runtime_error_in_the_worker_is_reported_and_the_widget_can_run_again(
+    viewer, qtbot, tmp_path, monkeypatch, errors
+):
+    from napari_mrisr._widgets.super_resolve import SuperResolveWidget
+
+    folder = tmp_path / "models"
+    save_model(build_model("edsr3d", 2, features=4, num_blocks=1), folder / "tiny.safetensors")
+    monkeypatch.setenv("NAPARI_MRISR_MODELS", str(folder))
+    add_volume(viewer, Volume(head_phantom((10, 12, 10)), oblique_affine(), "scan"))
+    widget = dock(viewer, SuperResolveWidget)
+
+    def out_of_memory(*_args, **_kwargs):  # what a CPU allocator failure raises
+        raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 10 TB")
+
+    monkeypatch.setattr(torch.nn.Conv3d, "forward", out_of_memory)
+    widget.model.value = next(c for c in widget.model.choices if getattr(c, "name", None) == "tiny")
+    widget.run_button.native.click()
+    wait_idle(qtbot, widget)
+    assert any("can't allocate memory" in m for m in errors())
+    assert widget.status.value == "failed; no layer added"
+    assert widget.run_button.enabled and not widget.cancel_button.enabled
+    assert [layer.name for layer in viewer.layers] == ["scan"]
+
+    monkeypatch.undo()  # the allocator recovers: another run works without restarting napari
+    widget.model.value = next(c for c in widget.model.choices if getattr(c, "name", None) == BASELINE)
+    widget.run_button.native.click()
+    wait_idle(qtbot, widget)
+    assert len(viewer.layers) == 2 and widget.status.value.startswith("added")

@@ -12,6 +12,7 @@ from napari.utils.notifications import show_error
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
     QAbstractItemView,
+    QComboBox,
     QFileDialog,
     QHeaderView,
     QTableWidget,
@@ -45,6 +46,9 @@ __all__ = ["CompareWidget"]
 RESULT_KEY = "mrisr_compare"
 
 COLUMNS = ("method", "region", "PSNR (dB)", "SSIM", "NRMSE")
+
+#: Colour-bar width in pixels; each grid cell keeps a strip this wide (plus its ticks) free.
+COLORBAR_PX = 10
 _FORMATS = ("{:.2f}", "{:.4f}", "{:.4f}")
 _RESIZE = (
     QHeaderView.ResizeMode.ResizeToContents,
@@ -101,6 +105,9 @@ class CompareWidget(QWidget):
         self.lr = layer_combo(viewer, "LR input")
         self.sr = layer_combo(viewer, "SR result")
         self.gt = layer_combo(viewer, "ground truth", optional=True)
+        for combo in (self.lr, self.sr, self.gt):  # long layer names must not widen the dock
+            combo.native.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.native.setMinimumContentsLength(18)
         self.compare_button = PushButton(text="Compare")
         self.status = status_label()
         self.export_button = PushButton(text="Export table (CSV)...")
@@ -228,11 +235,11 @@ class CompareWidget(QWidget):
             if layer is not None:
                 layer.contrast_limits = limits
         shown = [lr, sr, cubic, *([gt] if gt is not None else []), *maps]
-        self._arrange(shown)
         for layer in maps:
-            layer.colorbar.size = (12, 90)  # small, in the corner opposite the name overlay
+            layer.colorbar.size = (COLORBAR_PX, 70)
             layer.colorbar.position = "bottom_right"
             layer.colorbar.visible = True
+        self._arrange(shown)
         self.metrics = result.metrics
         self._fill_table()
         # Long layer names are cut in the grid cells' titles: say which cell is which.
@@ -263,6 +270,20 @@ class CompareWidget(QWidget):
         viewer.canvas.overlays.scale_bar.gridded = True
         camera(viewer).orientation = RADIOLOGICAL_ORIENTATION
         viewer.reset_view()
+        rows, cols = grid(viewer).shape
+        cell_w = canvas_size(viewer)[1] / cols
+        # Titles: as large as fits the narrowest cell (whole names, not cut), within 7-10 pt.
+        longest = max(len(layer.name) for layer in shown)
+        for layer in shown:
+            layer.name_overlay.font_size = float(np.clip(cell_w / (0.75 * longest), 7, 10))
+        # Leave a strip at the right of each cell for the colour bars, beside the image: zoom
+        # out a little and move the images left by half the strip.
+        strip = COLORBAR_PX + 34  # the bar and its tick labels
+        cam = camera(viewer)
+        cam.zoom *= max(0.6, 1 - strip / cell_w)
+        center = list(cam.center)
+        center[-1] += strip / 2 / cam.zoom * (-1 if str(cam.orientation[-1]) == "left" else 1)
+        cam.center = tuple(center)
 
     # -- table and exports ------------------------------------------------------------------
     def _fill_table(self) -> None:
