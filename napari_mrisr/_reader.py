@@ -25,4 +25,16 @@ def read_volumes(path: str | list[str]) -> list[tuple]:
         layers = [layer_data(load_volume(p), metadata={"source": str(p)}) for p in paths]
     for note in notes:
         show_warning(note)
+    _show_mri_in_current_viewer()
     return layers
+
+
+def _show_mri_in_current_viewer() -> None:
+    """File > Open and the sample data show MRI as our widgets do (the chosen convention)."""
+    import napari
+
+    from ._orientation import show_mri
+
+    viewer = napari.current_viewer()
+    if viewer is not None:
+        show_mri(viewer)

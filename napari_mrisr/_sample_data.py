@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 from . import sample
+from ._reader import _show_mri_in_current_viewer
 from .layers import layer_data
 
 
 def mni152_hr() -> list[tuple]:
+    _show_mri_in_current_viewer()
     return [layer_data(sample.mni152_hr())]
 
 
 def mni152_lr_x2() -> list[tuple]:
+    _show_mri_in_current_viewer()
     return [layer_data(sample.mni152_lr_x2())]
 
 
 def mni152_lr_thick_x4() -> list[tuple]:
+    _show_mri_in_current_viewer()
     return [layer_data(sample.mni152_lr_thick_x4())]

@@ -50,6 +50,9 @@ def layer_data(volume: Volume, **kwargs: Any) -> tuple[np.ndarray, dict, str]:
     transpose[:3, :3] = np.eye(3)[:, list(order)]
     header = {"header": dict(volume.header)} if volume.header else {}
     metadata = {"affine": volume.affine.copy(), **header, **kwargs.pop("metadata", {})}
+    if "contrast_limits" not in kwargs:  # robust: one hot voxel must not make the scan dim
+        low, high = np.percentile(volume.data, [0.5, 99.8])
+        kwargs["contrast_limits"] = (float(low), float(high) if high > low else float(low) + 1.0)
     attributes = {
         "name": volume.name,
         "affine": _REVERSE @ volume.affine @ transpose,

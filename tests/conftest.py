@@ -36,6 +36,12 @@ def head_phantom(shape=(24, 28, 20), seed=0) -> np.ndarray:
     return (head + blobs + 3 * texture * (head > 50)).astype(np.float32)
 
 
+@pytest.fixture(autouse=True)
+def user_config(tmp_path_factory, monkeypatch):
+    """Settings (e.g. the display convention) go to a fresh folder, never the user's own."""
+    monkeypatch.setenv("NAPARI_MRISR_CONFIG", str(tmp_path_factory.mktemp("config") / "settings.json"))
+
+
 @pytest.fixture
 def volume() -> Volume:
     return Volume(head_phantom(), oblique_affine(), name="phantom")

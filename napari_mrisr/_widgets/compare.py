@@ -21,9 +21,10 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from .._orientation import show_mri
 from ..atomic import write_text
 from ..compare import Comparison, iter_compare
-from ..layers import RADIOLOGICAL_ORIENTATION, layer_data
+from ..layers import layer_data
 from ..metrics import Table, table_csv, table_rows
 from ..progress import Progress
 from ._common import (
@@ -268,7 +269,7 @@ class CompareWidget(QWidget):
         grid(viewer).spacing = 10  # pixels: the cells read as separate images
         viewer.canvas.overlays.scale_bar.visible = True
         viewer.canvas.overlays.scale_bar.gridded = True
-        camera(viewer).orientation = RADIOLOGICAL_ORIENTATION
+        show_mri(viewer)
         viewer.reset_view()
         rows, cols = grid(viewer).shape
         cell_w = canvas_size(viewer)[1] / cols

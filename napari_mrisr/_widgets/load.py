@@ -18,13 +18,14 @@ from magicgui.widgets import (
 from napari.layers import Layer
 from qtpy.QtWidgets import QVBoxLayout, QWidget
 
+from .._orientation import CONVENTIONS, convention, set_convention, show_mri
 from ..compare import intensity_limits
 from ..degrade import DegradationMethod
 from ..io import SUFFIXES, Volume, volume_warnings
-from ..layers import RADIOLOGICAL_ORIENTATION, layer_data
+from ..layers import layer_data
 from ..pipeline import load_and_simulate
 from ..progress import Progress
-from ._common import camera, show_failure, start_worker, status_label
+from ._common import show_failure, start_worker, status_label
 
 if TYPE_CHECKING:
     import napari
@@ -58,6 +59,11 @@ class LoadWidget(QWidget):
         self.factors = [SpinBox(label=label, min=1, max=8, value=2) for label in ("i", "j", "k")]
         self.noise = FloatSpinBox(label="noise", min=0.0, max=0.2, step=0.005, value=0.0)
         self.noise.tooltip = "Rician noise SD as a fraction of the maximum intensity (fixed seed)."
+        self.display = ComboBox(label="display", choices=list(CONVENTIONS), value=convention())
+        self.display.tooltip = (
+            "radiological: the patient's right on the screen's left (as films are read); "
+            "neurological: right on the right. Remembered for next time."
+        )
         self.load_button = PushButton(text="Load")
         self.status = status_label()
         self.factor_box = Container(widgets=self.factors, layout="horizontal", label="factors")
@@ -70,6 +76,7 @@ class LoadWidget(QWidget):
                 self.method,
                 self.factor_box,
                 self.noise,
+                self.display,
                 self.load_button,
                 self.status,
             ]
@@ -82,6 +89,7 @@ class LoadWidget(QWidget):
         self.simulate.changed.connect(self._on_simulate)
         self.file.changed.connect(self._on_file)
         self.load_button.changed.connect(self.load)
+        self.display.changed.connect(lambda name: set_convention(name, self.viewer))
         self._on_source()
         self._on_simulate()
 
@@ -155,7 +163,7 @@ class LoadWidget(QWidget):
                 metadata = {**metadata, "ground_truth": added[0].name}
             layer = Layer.create(*layer_data(volume, metadata=metadata, contrast_limits=limits))
             added.append(self.viewer.add_layer(layer))
-        camera(self.viewer).orientation = RADIOLOGICAL_ORIENTATION
+        show_mri(self.viewer)
         self.viewer.reset_view()
         # File voxel counts, written without spaces so a wrapped line never splits one.
         shapes = " and ".join("\u00d7".join(map(str, layer.data.shape[::-1])) for layer in added)

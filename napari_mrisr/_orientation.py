@@ -1,0 +1,112 @@
+"""How MRI layers are shown: the radiological (or neurological) convention, with R/L/A/P labels.
+
+Radiological: the patient's right on the screen's left, anterior up in axial views (as a
+radiologist reads films); neurological: the patient's right on the right. The convention is a
+user setting, remembered in the user config folder. Only the camera turns: world coordinates
+(napari's status bar) stay true RAS millimetres. Every way a volume reaches the viewer (File >
+Open through our reader, the sample data, our widgets) calls :func:`show_mri`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import platformdirs
+
+from .atomic import write_text
+from .layers import AXIS_LABELS
+
+if TYPE_CHECKING:
+    import napari
+
+__all__ = ["CONVENTIONS", "convention", "labels_for", "set_convention", "show_mri"]
+
+#: Camera orientation per convention (napari world axes S, A, R: slider, vertical, horizontal).
+CONVENTIONS = {
+    "radiological": ("towards", "up", "left"),
+    "neurological": ("towards", "up", "right"),
+}
+_OPPOSITE = {"S": "I", "A": "P", "R": "L"}
+_POSITIONS = {"top": "top_center", "bottom": "bottom_center", "left": "middle_left", "right": "middle_right"}
+_KEY = "mrisr_orientation_{}"
+
+
+def _settings_path() -> Path:
+    env = os.environ.get("NAPARI_MRISR_CONFIG")
+    return Path(env) if env else Path(platformdirs.user_config_dir("napari-mrisr")) / "settings.json"
+
+
+def convention() -> str:
+    """The remembered display convention (radiological unless the user chose neurological)."""
+    try:
+        value = json.loads(_settings_path().read_text()).get("convention")
+    except (OSError, ValueError, AttributeError):
+        value = None
+    return value if value in CONVENTIONS else "radiological"
+
+
+def set_convention(name: str, viewer: napari.viewer.Viewer | None = None) -> None:
+    """Remember a convention (and show it in ``viewer``)."""
+    if name not in CONVENTIONS:
+        raise ValueError(f"Unknown convention {name!r}; choose one of {', '.join(CONVENTIONS)}.")
+    path = _settings_path()
+    try:
+        settings = json.loads(path.read_text())
+    except (OSError, ValueError):
+        settings = {}
+    write_text(path, json.dumps({**settings, "convention": name}, indent=2))
+    if viewer is not None:
+        show_mri(viewer)
+
+
+def labels_for(displayed: tuple[int, int], orientation: tuple[str, str]) -> dict[str, str]:
+    """Screen side -> anatomical letter, for the two displayed world axes and their orientation.
+
+    ``displayed`` are napari world axes (0 = S, 1 = A, 2 = R) shown vertically and horizontally;
+    ``orientation`` is the camera's 2D orientation (("up"|"down"), ("left"|"right")): the
+    direction in which that axis's coordinate grows on screen.
+    """
+    vertical, horizontal = (AXIS_LABELS[a] for a in displayed)
+    grows_up, grows_left = orientation[0] == "up", orientation[1] == "left"
+    return {
+        "top": vertical if grows_up else _OPPOSITE[vertical],
+        "bottom": _OPPOSITE[vertical] if grows_up else vertical,
+        "left": horizontal if grows_left else _OPPOSITE[horizontal],
+        "right": _OPPOSITE[horizontal] if grows_left else horizontal,
+    }
+
+
+def show_mri(viewer: napari.viewer.Viewer) -> None:
+    """Turn the camera to the remembered convention and keep the side labels current."""
+    from napari.components.overlays import TextOverlay
+
+    from ._widgets._common import camera
+
+    camera(viewer).orientation = CONVENTIONS[convention()]
+    overlays = viewer.canvas.overlays
+    if _KEY.format("top") not in overlays:
+        for side, position in _POSITIONS.items():
+            overlays[_KEY.format(side)] = TextOverlay(position=position, font_size=12, color=(1, 0.85, 0.3, 1))
+        update = lambda *_: _update_labels(viewer)  # noqa: E731
+        for event in (viewer.dims.events.order, viewer.dims.events.ndisplay, viewer.dims.events.ndim):
+            event.connect(update)
+        camera(viewer).events.orientation.connect(update)
+    _update_labels(viewer)
+
+
+def _update_labels(viewer: napari.viewer.Viewer) -> None:
+    from ._widgets._common import camera
+
+    dims = viewer.dims
+    shown = dims.ndisplay == 2 and dims.ndim == 3
+    letters = {}
+    if shown:
+        orientation = tuple(str(o) for o in camera(viewer).orientation2d)
+        letters = labels_for(tuple(dims.displayed), orientation)
+    for side in _POSITIONS:
+        overlay = viewer.canvas.overlays[_KEY.format(side)]
+        overlay.text = letters.get(side, "")
+        overlay.visible = shown
