@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -401,3 +403,62 @@ def test_a_runtime_error_in_the_worker_is_reported_and_the_widget_can_run_again(
     widget.run_button.native.click()
     wait_idle(qtbot, widget)
     assert len(viewer.layers) == 2 and widget.status.value.startswith("added")
+
+
+@pytest.fixture
+def tiny_selfsr_budget(monkeypatch):
+    from napari_mrisr.selfsr_train import BUDGETS, Budget, BudgetName
+
+    tiny = Budget(features=4, num_blocks=1, patch=16, batch=4, steps=6, lr=1e-3)
+    monkeypatch.setitem(BUDGETS, BudgetName.FAST, tiny)
+    return tiny
+
+
+def test_self_supervised_sr_of_the_open_scan_lands_on_it_in_world_space(
+    viewer, qtbot, tiny_selfsr_budget, tmp_path, monkeypatch
+):
+    from napari_mrisr._widgets.selfsr import SelfSRWidget
+    from napari_mrisr.geometry import upsampled_affine
+    from napari_mrisr.zoo import load_model
+
+    affine = oblique_affine(spacing=(1.0, 1.0, 3.0))  # thick slices along the third axis
+    scan = add_volume(viewer, Volume(head_phantom((20, 22, 8)), affine, "t2 axial"))
+    widget = dock(viewer, SelfSRWidget)
+    assert widget.input.value is scan and widget.run_button.enabled
+    assert "3 mm apart" in widget.geometry.value and "ratio 3" in widget.geometry.value
+
+    widget.run_button.native.click()
+    assert widget.cancel_button.enabled and not widget.run_button.enabled
+    wait_idle(qtbot, widget)
+    sr, disagreement = viewer.layers[-2:]
+    assert sr.name == "t2 axial SR self-supervised" and sr.metadata["input"] == "t2 axial"
+    assert not disagreement.visible and disagreement.data.shape == sr.data.shape
+    # the SR grid: the input's affine with 3 output slices per input slice (grid rule)
+    np.testing.assert_allclose(sr.metadata["affine"], upsampled_affine(affine, (1, 1, 3)), atol=1e-6)
+    assert widget.progress.value == widget.progress.max > 0
+
+    path = tmp_path / "t2-protocol.safetensors"
+    monkeypatch.setattr(widget, "_ask_model_path", lambda: str(path))
+    widget.save_button.native.click()
+    assert tuple(load_model(path).scale) == (1, 1, 3)
+
+
+def test_self_supervised_sr_refuses_an_isotropic_scan_and_cancel_adds_nothing(
+    viewer, qtbot, tiny_selfsr_budget, monkeypatch
+):
+    from napari_mrisr._widgets.selfsr import SelfSRWidget
+    from napari_mrisr.selfsr_train import BUDGETS, BudgetName
+
+    add_volume(viewer, Volume(head_phantom((12, 12, 12)), oblique_affine(spacing=(1, 1, 1)), "iso"))
+    widget = dock(viewer, SelfSRWidget)
+    assert not widget.run_button.enabled and "isotropic" in widget.geometry.value
+
+    add_volume(viewer, Volume(head_phantom((20, 22, 8)), oblique_affine(spacing=(1, 1, 3)), "aniso"))
+    widget.input.value = viewer.layers["aniso"]
+    monkeypatch.setitem(BUDGETS, BudgetName.FAST, dataclasses.replace(tiny_selfsr_budget, steps=100_000))
+    widget.run_button.native.click()
+    qtbot.waitUntil(lambda: widget.progress.value >= 2, timeout=TIMEOUT_MS)
+    widget.cancel_button.native.click()
+    wait_idle(qtbot, widget)
+    assert [layer.name for layer in viewer.layers] == ["iso", "aniso"]
+    assert widget.status.value == "cancelled; no layer added" and widget.run_button.enabled
