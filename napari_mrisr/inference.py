@@ -143,6 +143,7 @@ def iter_super_resolve(
         while True:
             output = np.empty(out_shape, dtype=np.float32)
             boxes = list(_tiles(data.shape, core, overlap))
+            yield Progress(0, len(boxes))  # the bar shows its length before the first tile
             try:
                 for done, (inner, outer) in enumerate(boxes, start=1):
                     patch = torch.from_numpy(np.ascontiguousarray(normalised[outer]))[None, None].to(dev)

@@ -1,4 +1,4 @@
-"""The built-in sample: the MNI152 2009c T1 template bundled in nilearn's wheel (no network).
+"""The built-in sample: the MNI152 2009a T1 template bundled in nilearn's wheel (no network).
 
 197 x 233 x 189 voxels of 1 mm, skull-stripped, in RAS+ orientation. Its simulated LR
 versions are made with :func:`napari_mrisr.degrade.simulate_lr`, the forward model used

@@ -272,3 +272,11 @@ def test_a_4d_series_warning_is_one_clean_line_in_the_cli(tmp_path, model, capsy
     err = capsys.readouterr().err
     assert "mrisr: warning: 'series.nii.gz' is a 4D series of 2 volumes; using the first.\n" in err
     assert "UserWarning" not in err and "io.py" not in err
+
+
+def test_mrisr_models_lists_bundled_then_user_models(user_dir, model, capsys):
+    zoo.save_model(model, user_dir / "knee-x2.safetensors")
+    assert main(["models"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:2] == ["mni-x2-iso-gan", "bundled"]
+    assert lines[-1].split()[:3] == ["knee-x2", "user", "x1x2x2"]

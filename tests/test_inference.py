@@ -80,7 +80,7 @@ def test_progress_counts_tiles_then_returns_the_volume(volume):
     result = run_to_end(iter_super_resolve(volume, NearestSR(), device="cpu", tile=(12, 14, 10)), progress.append)
     assert isinstance(result, Volume)
     assert all(isinstance(p, Progress) for p in progress)  # one event type, the result returned
-    assert [p.done for p in progress] == list(range(1, 9))
+    assert [p.done for p in progress] == list(range(0, 9))  # 0/8 first: the bar appears at once
     assert {p.total for p in progress} == {8}
 
 
@@ -101,7 +101,8 @@ def test_cancel_returns_nothing_and_leaves_the_input_alone(volume):
     before = volume.data.copy()
     model = NearestSR()
     run = iter_super_resolve(volume, model, device="cpu", tile=6)
-    first = next(run)
+    start, first = next(run), next(run)
+    assert start.done == 0 and start.total == first.total  # the length, before any tile
     assert isinstance(first, Progress) and first.done == 1
     run.close()
     calls = model.calls

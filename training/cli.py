@@ -30,6 +30,10 @@ def _fit(args: argparse.Namespace) -> int:
     from .engine import fit
 
     config = load_config(args.config, _overrides(args.set))
+    if args.quiet:  # Lightning's hardware lines and adverts: the events say what matters
+        import logging
+
+        logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
     result = fit(config, resume=args.resume, events=args.events, install=args.install, progress_bar=not args.quiet)
     from lightning.pytorch.utilities import rank_zero_only
 
@@ -89,7 +93,11 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import warnings
+
     one_line_warnings("mrisr-train")
+    # Lightning's own use of a torch API that torch deprecated: nothing a user can act on.
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)", category=FutureWarning)
     args = parser().parse_args(argv)
     from napari_mrisr.io import VolumeError
     from napari_mrisr.zoo import ModelError

@@ -92,11 +92,12 @@ def build_trainer(config: TrainConfig, log: EventLog, progress_bar: bool = True)
         max_epochs=SRModule.epochs_for(config),
         max_time=t.max_time,
         num_sanity_val_steps=0,
-        log_every_n_steps=config.schedule.log_every,
+        log_every_n_steps=min(config.schedule.log_every, config.schedule.steps_per_epoch),
         logger=[CSVLogger(run_dir, name="csv"), TensorBoardLogger(run_dir, name="tensorboard")],
         callbacks=[EventsCallback(log), best, last],
         plugins=[SafeCheckpointIO()],
         enable_progress_bar=progress_bar,
+        enable_model_summary=progress_bar,  # quiet runs (the Train widget's) print problems only
         use_distributed_sampler=True,
         reload_dataloaders_every_n_epochs=1,  # the last epoch may be shorter
     )
@@ -262,7 +263,7 @@ def export(checkpoint: str | Path, out: str | Path) -> Path:
         "training": {
             "config": config.model_dump(mode="json"),
             "steps": state.get("steps_done"),
-            "data": config.data.paths or ["MNI152 2009c T1 sample (nilearn), slab split"],
+            "data": config.data.paths or ["MNI152 2009a T1 sample (nilearn), slab split"],
         },
         "metrics": {"validation": state.get("validation")},
     }
