@@ -31,7 +31,7 @@ def main() -> None:
     for task, lr in tasks.items():
         factors = factors_between(lr, hr_full)
         hr = crop_to_multiple(hr_full.data, factors)
-        mask = metrics.brain_mask(hr)
+        mask = metrics.foreground_mask(hr)
         data_range = float(hr.max() - hr.min())
         for method in INTERPOLATORS:
             start = time.perf_counter()

@@ -58,13 +58,14 @@ class Comparison:
     """Everything a comparison shows: the cubic baseline, the maps and the metrics table.
 
     ``metrics`` is a :func:`napari_mrisr.metrics.metric_table` of the SR and cubic volumes
-    (empty without a ground truth).
+    (empty without a ground truth); ``region`` names where its masked figures were computed.
     """
 
     cubic: Volume
     intensity_limits: tuple[float, float]
     maps: list[Map] = field(default_factory=list)
     metrics: metrics.Table = field(default_factory=dict)
+    region: str = "foreground"  # metrics.REGIONS[0] (the field above shadows the module here)
 
 
 def scale_factors(lr_shape: Sequence[int], sr_shape: Sequence[int]) -> Factors:
@@ -143,6 +144,7 @@ def iter_compare(
     gt: Volume | None = None,
     degradation: Mapping[str, Any] | None = None,
     sr_label: str = "SR",
+    region: Volume | None = None,
 ) -> ProgressGenerator[Comparison]:
     """Compute a comparison step by step: yields :class:`Progress`, returns a :class:`Comparison`.
 
@@ -159,6 +161,10 @@ def iter_compare(
         The LR's recorded degradation (``method``); default ``kspace``.
     sr_label : str
         Name of the SR method in the metrics table (the baseline's is ``"cubic"``).
+    region : Volume, optional
+        Where the masked metrics are computed (voxels > 0, e.g. a brain mask or labels) on
+        the SR grid. Default: the ground truth's foreground, flagged when it is a whole head
+        (a skull-on scan), where a brain mask would tell a different story.
 
     Raises
     ------
@@ -180,7 +186,7 @@ def iter_compare(
     steps = ["cubic baseline"]
     steps += ["difference maps"] if gt is not None else []
     steps += ["SR - cubic", "data consistency"]
-    steps += ["brain mask", *(f"metrics: {name}" for name in candidates)] if gt is not None else []
+    steps += ["region", *(f"metrics: {name}" for name in candidates)] if gt is not None else []
 
     def step(name: str) -> Progress:
         return Progress(steps.index(name), len(steps), message=name)
@@ -209,8 +215,17 @@ def iter_compare(
     result.maps.append(Map("consistency", consistency, "diverging", symmetric_limits(consistency.data)))
 
     if gt is not None:
-        yield step("brain mask")
-        mask = metrics.brain_mask(gt)
+        yield step("region")
+        if region is None:
+            mask = metrics.foreground_mask(gt)
+            result.region = metrics.REGIONS[0]
+            if metrics.head_volume_ml(mask, gt.spacing) > metrics.HEAD_ML:
+                result.region = "foreground (whole head: skull and scalp included)"
+        else:
+            mask = match_grid(region, sr, "The metrics region").data > 0
+            result.region = region.name
+            if not mask.any():
+                raise ValueError(f"The metrics region {region.name!r} is empty on the SR grid.")
         for name, volume in zip(candidates, (sr, cubic), strict=True):
             yield step(f"metrics: {name}")
             result.metrics.update(metrics.metric_table({name: volume}, gt, mask))

@@ -28,7 +28,7 @@ __all__ = [
     "KEYS",
     "REGIONS",
     "Table",
-    "brain_mask",
+    "foreground_mask",
     "difference",
     "format_markdown",
     "gradient_similarity",
@@ -125,7 +125,7 @@ def difference(x: ArrayOrVolume, ref: ArrayOrVolume) -> np.ndarray:
     return (x - ref).astype(np.float32)
 
 
-def brain_mask(volume: ArrayOrVolume) -> np.ndarray:
+def foreground_mask(volume: ArrayOrVolume) -> np.ndarray:
     """A simple foreground mask: above half the Otsu threshold, largest component, holes filled.
 
     Half the Otsu level keeps dark CSF at the brain surface inside the mask; an opening
@@ -147,9 +147,11 @@ def brain_mask(volume: ArrayOrVolume) -> np.ndarray:
 #: A metrics table: ``{method: {key: value}}`` with the keys of :data:`KEYS` (and any extras).
 Table = dict[str, dict[str, float]]
 
-#: Where a table's metrics are computed, as users read it: inside the brain mask, then everywhere.
-REGIONS = ("brain mask", "whole volume")
-_SUFFIXES = {"brain mask": "_brain", "whole volume": ""}
+#: Where a table's metrics are computed, as users read it: inside a mask (by default the
+#: foreground of the ground truth), then everywhere. The mask's keys end in "_brain" (the
+#: scheme model files and training events store), whatever the mask is.
+REGIONS = ("foreground", "whole volume")
+_SUFFIXES = {"foreground": "_brain", "whole volume": ""}
 _METRICS = {"psnr": psnr, "ssim": ssim, "nrmse": nrmse}
 _HEADERS = {"_brain": "brain", "": "whole"}
 
@@ -163,14 +165,14 @@ def metric_key(metric: str, region: str) -> str:
 
 
 def metric_table(candidates: Mapping[str, ArrayOrVolume], gt: ArrayOrVolume, mask=None) -> Table:
-    """PSNR, SSIM and NRMSE of each candidate against ``gt``, in the brain mask and everywhere.
+    """PSNR, SSIM and NRMSE of each candidate against ``gt``, in a mask and everywhere.
 
-    ``mask`` is the brain mask (default :func:`brain_mask` of ``gt``). The data range is the
+    ``mask`` is the region of interest (default :func:`foreground_mask` of ``gt``). The data range is the
     ground truth's, the same for every candidate. Returns ``{name: {key: value}}`` with the
     keys of :data:`KEYS`, in that order.
     """
-    mask = brain_mask(gt) if mask is None else mask
-    regions = {"brain mask": mask, "whole volume": None}
+    mask = foreground_mask(gt) if mask is None else mask
+    regions = {"foreground": mask, "whole volume": None}
     return {
         name: {
             metric_key(metric, region): float(fn(volume, gt, mask=regions[region]))
@@ -192,12 +194,26 @@ def mean_tables(tables: Sequence[Mapping[str, Mapping[str, float]]]) -> Table:
 
 
 def table_rows(
-    table: Mapping[str, Mapping[str, float]],
+    table: Mapping[str, Mapping[str, float]], masked: str = REGIONS[0]
 ) -> Iterator[tuple[str, str, float, float, float]]:
-    """``(method, region, psnr, ssim, nrmse)`` rows: each method in the brain mask, then all."""
+    """``(method, region, psnr, ssim, nrmse)`` rows: each method in the mask, then everywhere.
+
+    ``masked`` names the mask's region in the rows (e.g. a brain-mask layer's name).
+    """
     for region in REGIONS:
         for method, values in table.items():
-            yield (method, region, *(values[metric_key(m, region)] for m in _METRICS))
+            label = masked if region == REGIONS[0] else region
+            yield (method, label, *(values[metric_key(m, region)] for m in _METRICS))
+
+
+def head_volume_ml(mask: np.ndarray, spacing: Sequence[float]) -> float:
+    """The volume of a mask in millilitres (spacing in mm)."""
+    return float(mask.sum() * np.prod(spacing) / 1000.0)
+
+
+#: A foreground above this (mL) is a head, not a brain: an adult brain with its CSF is about
+#: 1.2-1.9 L, a head with skull and scalp 3.5-5 L.
+HEAD_ML = 2500.0
 
 
 def _header(key: str) -> str:
@@ -229,7 +245,7 @@ def format_markdown(
     return "\n".join(lines)
 
 
-def table_csv(table: Mapping[str, Mapping[str, float]]) -> str:
+def table_csv(table: Mapping[str, Mapping[str, float]], masked: str = REGIONS[0]) -> str:
     """The table as CSV text: one row per method and region, full precision.
 
     Columns ``method, region, psnr_db, ssim, nrmse``; rows as :func:`table_rows` orders them.
@@ -237,6 +253,6 @@ def table_csv(table: Mapping[str, Mapping[str, float]]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["method", "region", "psnr_db", "ssim", "nrmse"])
-    for method, region, *values in table_rows(table):
+    for method, region, *values in table_rows(table, masked):
         writer.writerow([method, region, *map(repr, values)])
     return out.getvalue()

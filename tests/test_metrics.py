@@ -44,7 +44,7 @@ def test_nrmse_matches_scikit_image(pair):
 
 def test_masked_metrics_only_see_the_mask(pair):
     x, ref = pair
-    mask = metrics.brain_mask(ref)
+    mask = metrics.foreground_mask(ref)
     x_outside_changed = np.where(mask, x, x + 50)
     for fn in (metrics.psnr, metrics.ssim, metrics.nrmse):
         assert fn(x_outside_changed, ref, mask=mask) != pytest.approx(fn(x_outside_changed, ref))
@@ -71,7 +71,7 @@ def test_brain_mask_finds_the_head_and_fills_its_holes():
     data = np.where(r < 12, 100.0, 0.0)
     data[r < 4] = 5.0  # a dark ventricle inside the head
     data[0, 0, 0] = 100.0  # a speck of noise outside
-    mask = metrics.brain_mask(Volume(data, np.eye(4)))
+    mask = metrics.foreground_mask(Volume(data, np.eye(4)))
     assert mask.dtype == bool
     assert mask[16, 16, 16] and not mask[0, 0, 0]
     assert abs(mask.sum() - (r < 12).sum()) / (r < 12).sum() < 0.1
@@ -113,7 +113,7 @@ def test_one_table_scheme_for_compare_validation_and_benchmarks(pair):
     import json
 
     x, ref = pair
-    mask = metrics.brain_mask(ref)
+    mask = metrics.foreground_mask(ref)
     table = metrics.metric_table({"model": x, "cubic": ref + 1.0}, ref, mask)
     # The scheme model files and training events store: {method: {psnr_brain, ..., nrmse}}.
     assert list(table) == ["model", "cubic"]
@@ -146,8 +146,8 @@ def test_one_table_scheme_for_compare_validation_and_benchmarks(pair):
     assert extra[2].startswith("| model | trained | ") and extra[3].startswith("| cubic |  | ")
     rows = list(csv.DictReader(io.StringIO(metrics.table_csv(table))))
     assert [(r["method"], r["region"]) for r in rows] == [
-        ("model", "brain mask"),
-        ("cubic", "brain mask"),
+        ("model", "foreground"),
+        ("cubic", "foreground"),
         ("model", "whole volume"),
         ("cubic", "whole volume"),
     ]

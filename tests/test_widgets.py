@@ -176,7 +176,7 @@ def test_load_super_resolve_compare(viewer, qtbot, write_nifti, models_dir, bund
     gt, sr, lr = layer_volume(gt_layer), layer_volume(sr_layer), layer_volume(lr_layer)
     cubic = upsample(lr, 2, order="cubic")
     np.testing.assert_array_equal(by_name["cubic baseline"].data, cubic.data.transpose(2, 1, 0))
-    mask = metrics.brain_mask(gt)
+    mask = metrics.foreground_mask(gt)
     expected = {}
     for region, region_mask in zip(REGIONS, (mask, None), strict=True):
         for method, volume in (("tiny-x2", sr), ("cubic", cubic)):
@@ -462,3 +462,25 @@ def test_self_supervised_sr_refuses_an_isotropic_scan_and_cancel_adds_nothing(
     wait_idle(qtbot, widget)
     assert [layer.name for layer in viewer.layers] == ["iso", "aniso"]
     assert widget.status.value == "cancelled; no layer added" and widget.run_button.enabled
+
+
+def test_metrics_in_a_chosen_region_and_a_skull_on_ground_truth_is_flagged():
+    from napari_mrisr.compare import iter_compare
+    from napari_mrisr.progress import run_to_end
+
+    # a "head" of 3.2 L (12 mm voxels): its foreground is far more than a brain
+    affine = np.diag([12.0, 12.0, 12.0, 1.0])
+    hr = Volume(head_phantom((24, 28, 20)), affine, "head")
+    lr = simulate_lr(hr, 2)
+    sr = upsample(lr, 2, order="trilinear")
+    gt = Volume(hr.data[:24, :28, :20], hr.affine, "gt")
+    whole_head = run_to_end(iter_compare(lr, sr, gt))
+    assert whole_head.region.startswith("foreground (whole head")
+
+    brain = np.zeros(gt.shape, dtype=np.float32)
+    brain[8:16, 8:20, 6:14] = 1
+    inside = run_to_end(iter_compare(lr, sr, gt, region=Volume(brain, gt.affine, "brain mask")))
+    assert inside.region == "brain mask"
+    expected = metrics.psnr(sr.data, gt.data, mask=brain > 0)
+    assert inside.metrics["SR"]["psnr_brain"] == pytest.approx(expected)
+    assert inside.metrics["SR"]["psnr_brain"] != pytest.approx(whole_head.metrics["SR"]["psnr_brain"])

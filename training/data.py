@@ -20,7 +20,7 @@ from napari_mrisr.degrade import simulate_lr
 from napari_mrisr.geometry import as_factors, crop_to_multiple, superior_axis
 from napari_mrisr.inference import intensity_range
 from napari_mrisr.io import Volume, VolumeError, find_volumes, load_volume
-from napari_mrisr.metrics import brain_mask
+from napari_mrisr.metrics import foreground_mask
 
 from .config import DataConfig, DegradationConfig, TrainConfig
 
@@ -100,7 +100,7 @@ class TrainingVolume:
         low, high = intensity_range(simulate_lr(volume, degradation.factors, degradation.method).data)
         data = (volume.data.astype(np.float32) - low) / (high - low)
         pad = tuple(_MARGIN * f if f > 1 else 0 for f in degradation.factors)
-        foreground = np.argwhere(brain_mask(data))
+        foreground = np.argwhere(foreground_mask(data))
         return cls(
             data=np.pad(data, [(p, p) for p in pad], mode="reflect"),
             pad=pad,
@@ -181,7 +181,7 @@ def make_validation_pair(volume: Volume, degradation: DegradationConfig, seed: i
     f = as_factors(degradation.factors)
     lr = simulate_lr(volume, f, degradation.method, degradation.noise / 2, seed=seed)
     hr = Volume(crop_to_multiple(volume.data, f).astype(np.float32), volume.affine, volume.name)
-    return ValidationPair(hr, lr, brain_mask(hr.data))
+    return ValidationPair(hr, lr, foreground_mask(hr.data))
 
 
 class SRDataModule(pl.LightningDataModule):

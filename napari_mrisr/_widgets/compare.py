@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from magicgui.widgets import Container, PushButton
-from napari.layers import Image, Layer
+from magicgui.widgets import ComboBox, Container, PushButton
+from napari.layers import Image, Labels, Layer
 from napari.utils.notifications import show_error
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
@@ -25,7 +25,7 @@ from .._orientation import show_mri
 from ..atomic import write_text
 from ..compare import Comparison, iter_compare
 from ..layers import layer_data
-from ..metrics import Table, table_csv, table_rows
+from ..metrics import REGIONS, Table, table_csv, table_rows
 from ..progress import Progress
 from ._common import (
     camera,
@@ -106,7 +106,13 @@ class CompareWidget(QWidget):
         self.lr = layer_combo(viewer, "LR input")
         self.sr = layer_combo(viewer, "SR result")
         self.gt = layer_combo(viewer, "ground truth", optional=True)
-        for combo in (self.lr, self.sr, self.gt):  # long layer names must not widen the dock
+        self.region = ComboBox(label="metrics region", choices=self._region_choices)
+        self.region.tooltip = (
+            "Where PSNR/SSIM/NRMSE are computed besides the whole volume: the ground truth's "
+            "foreground (the whole head on a skull-on scan), or a mask layer such as a brain mask."
+        )
+        self.region_name = REGIONS[0]
+        for combo in (self.lr, self.sr, self.gt, self.region):  # long names must not widen the dock
             combo.native.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
             combo.native.setMinimumContentsLength(18)
         self.compare_button = PushButton(text="Compare")
@@ -123,7 +129,7 @@ class CompareWidget(QWidget):
         self._show_table_note("Compare to see PSNR, SSIM and NRMSE (these need a ground truth).")
 
         self.container = Container(
-            widgets=[self.lr, self.sr, self.gt, self.compare_button, self.status]
+            widgets=[self.lr, self.sr, self.gt, self.region, self.compare_button, self.status]
         )
         exports = Container(
             widgets=[self.export_button, self.save_button], layout="horizontal", labels=False
@@ -147,8 +153,13 @@ class CompareWidget(QWidget):
     # -- picking layers ---------------------------------------------------------------------
     def reset_choices(self, *_event) -> None:
         """Re-read the layer choices (napari calls this when layers change)."""
-        for combo in (self.lr, self.sr, self.gt):
+        for combo in (self.lr, self.sr, self.gt, self.region):
             rebuild_choices(combo)
+
+    def _region_choices(self, _widget=None) -> list[tuple[str, Layer | None]]:
+        masks = [layer for layer in reversed(self.viewer.layers) if isinstance(layer, Labels | Image)]
+        masks = [layer for layer in masks if layer.ndim == 3 and RESULT_KEY not in layer.metadata]
+        return [("foreground of the ground truth", None), *((layer.name, layer) for layer in masks)]
 
     def _on_inserted(self, event) -> None:
         """A new SR layer becomes the one to compare, with its LR and ground truth."""
@@ -186,6 +197,7 @@ class CompareWidget(QWidget):
         try:
             lr, sr = layer_volume(lr_layer), layer_volume(sr_layer)
             gt = layer_volume(gt_layer) if gt_layer is not None else None
+            region = layer_volume(self.region.value) if self.region.value is not None else None
         except ValueError as exc:
             show_failure(exc, "Comparing")
             return
@@ -194,7 +206,7 @@ class CompareWidget(QWidget):
 
         self.compare_button.enabled = False
         self.worker = start_worker(
-            lambda: iter_compare(lr, sr, gt, degradation=degradation, sr_label=label),
+            lambda: iter_compare(lr, sr, gt, degradation=degradation, sr_label=label, region=region),
             "Comparing",
             on_result=lambda result: self._show(result, lr_layer, sr_layer, gt_layer),
             on_progress=self._on_progress,
@@ -241,7 +253,7 @@ class CompareWidget(QWidget):
             layer.colorbar.position = "bottom_right"
             layer.colorbar.visible = True
         self._arrange(shown)
-        self.metrics = result.metrics
+        self.metrics, self.region_name = result.metrics, result.region
         self._fill_table()
         # Long layer names are cut in the grid cells' titles: say which cell is which.
         roles = ["LR", "SR", "cubic", *(["ground truth"] if gt is not None else [])]
@@ -295,7 +307,7 @@ class CompareWidget(QWidget):
         header = self.table.horizontalHeader()
         for column in range(len(COLUMNS)):  # names as wide as they need, numbers share the rest
             header.setSectionResizeMode(column, _RESIZE[min(column, 2)])
-        rows = list(table_rows(self.metrics))
+        rows = list(table_rows(self.metrics, self.region_name))
         self.table.setRowCount(len(rows))
         for r, (method, region, *values) in enumerate(rows):
             numbers = [f.format(v) for f, v in zip(_FORMATS, values, strict=True)]
@@ -332,7 +344,7 @@ class CompareWidget(QWidget):
         if not path:
             return None
         try:
-            return write_text(path, table_csv(self.metrics))
+            return write_text(path, table_csv(self.metrics, self.region_name))
         except OSError as exc:
             show_failure(exc, "Exporting the table")
             return None

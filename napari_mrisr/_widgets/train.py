@@ -122,7 +122,7 @@ class TrainWidget(QWidget):
             ]
         )  # fmt: skip
         self.losses = LinePlot("training losses (log)", log_y=True)
-        self.psnr = LinePlot("validation PSNR in brain mask (dB)")
+        self.psnr = LinePlot("validation PSNR in the foreground (dB)")
         self.setLayout(QVBoxLayout())
         self.layout().addWidget(self.form.native)
         self.layout().addWidget(self.losses)
