@@ -1,0 +1,166 @@
+"""Self-supervised SR of one anisotropic scan (SMORE/ECLARE principle): no training set needed.
+
+Train a 2D network on the scan's own in-plane slices degraded by its slice profile
+(:mod:`.selfsr_pairs`, :mod:`.selfsr_train`), apply it to the through-plane planes of two
+orientations and fuse them (:mod:`.selfsr_apply`), on the grid of a real slice ratio
+(:mod:`.selfsr_grid`). This module chains them, saves the per-scan model and is the public API.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from .io import Volume
+from .progress import Progress, ProgressGenerator
+from .selfsr_apply import SelfSRResult, disagreement_map, iter_apply, plane_batches
+from .selfsr_grid import SelfSRGrid, plan_grid, resample_matrix
+from .selfsr_train import (
+    BUDGETS,
+    Budget,
+    BudgetName,
+    format_seconds,
+    iter_train,
+    resolve_budget,
+)
+
+__all__ = [
+    "APPLY_BATCH",
+    "BUDGETS",
+    "Budget",
+    "BudgetName",
+    "SelfSRGrid",
+    "SelfSRResult",
+    "disagreement_map",
+    "iter_apply",
+    "iter_selfsr",
+    "iter_train",
+    "plan_grid",
+    "resample_matrix",
+    "save_selfsr_model",
+]
+
+#: Planes per forward pass when applying.
+APPLY_BATCH = 16
+
+
+def iter_selfsr(
+    volume: Volume,
+    budget: str | Budget = BudgetName.FAST,
+    device: str | torch.device = "auto",
+    seed: int = 0,
+    spacing: float | None = None,
+    thickness: float | None = None,
+    profile: str = "rect",
+    steps: int | None = None,
+) -> ProgressGenerator[SelfSRResult]:
+    """Train a network on the scan's own in-plane slices, then super-resolve its slice axis.
+
+    Parameters
+    ----------
+    volume : Volume
+        The anisotropic scan.
+    budget : {"fast", "standard"} or Budget
+        ``fast``: minutes on a laptop CPU; ``standard``: a larger network for a GPU.
+    device : {"auto", "cpu", "cuda"}
+    seed : int
+        Makes the run deterministic (on a given device).
+    spacing, thickness : float, optional
+        Output spacing and slice thickness in mm (see :func:`~napari_mrisr.selfsr_grid.plan_grid`).
+    profile : {"rect", "gaussian"}
+        Slice profile.
+    steps : int, optional
+        Overrides the budget's training steps (a shorter smoke run).
+
+    Yields
+    ------
+    Progress
+        Training steps then batches of planes, with messages carrying the loss and an ETA.
+
+    Returns
+    -------
+    SelfSRResult
+        The SR volume, the disagreement map, the grid and the trained model.
+    """
+    grid = plan_grid(volume, spacing=spacing, thickness=thickness, profile=profile)
+    spec = resolve_budget(budget, steps)
+    applying = plane_batches(grid, volume.shape, APPLY_BATCH)
+    total = spec.steps + applying
+    start = time.perf_counter()
+    training = iter_train(volume, grid, spec, device=device, seed=seed)
+    try:
+        while True:
+            event = next(training)
+            yield Progress(event.done, total, event.message, event.warning)
+    except StopIteration as stop:
+        model = stop.value
+    finally:
+        training.close()
+    trained = time.perf_counter() - start
+    applying_gen = iter_apply(volume, model, grid, device=device, batch=APPLY_BATCH)
+    try:
+        while True:
+            event = next(applying_gen)
+            if event.warning:
+                yield event
+                continue
+            elapsed = time.perf_counter() - start - trained
+            eta = elapsed / max(event.done, 1) * (applying - event.done)
+            yield Progress(
+                spec.steps + event.done, total, f"super-resolving, ETA {format_seconds(eta)}"
+            )
+    except StopIteration as stop:
+        result = stop.value
+    finally:
+        applying_gen.close()
+    result.model = model
+    model.meta = {"selfsr": grid.to_meta(), "training": _training_meta(spec, seed, model, trained)}
+    return result
+
+
+def _training_meta(spec, seed: int, model, seconds: float) -> dict:
+    losses = getattr(model, "losses", [])
+    tail = losses[-50:]
+    return {
+        "budget": asdict(spec),
+        "seed": seed,
+        "final_l1": sum(tail) / len(tail) if tail else None,
+        "seconds": round(seconds, 1),
+        "device": str(next(model.parameters()).device),
+    }
+
+
+def save_selfsr_model(
+    model: torch.nn.Module, grid: SelfSRGrid, path: str | os.PathLike, name: str | None = None
+) -> Path:
+    """Save a per-scan network as a zoo model file (safetensors + metadata).
+
+    The metadata records the scan's geometry, slice profile and ratio (``selfsr``) and the
+    degradation it inverts, so ``zoo.load_model`` rebuilds it and ``mrisr predict`` (the tiled
+    engine) applies it to other scans of the same protocol; for a fractional ratio the engine's
+    grid is the network's ``ceil(ratio)``-fold one, while :func:`~napari_mrisr.selfsr.iter_apply`
+    resamples to the in-plane spacing.
+    """
+    from .zoo import save_model
+
+    path = Path(path)
+    meta = dict(getattr(model, "meta", {}) or {})
+    meta.update(
+        name=name or path.stem,
+        selfsr=grid.to_meta(),
+        degradation={
+            "method": "slice_profile",
+            "profile": grid.profile,
+            "axis": grid.axis,
+            "spacing_mm": grid.lr_spacing,
+            "thickness_mm": grid.thickness,
+            "in_plane_spacing_mm": grid.in_plane_spacing,
+            "ratio": grid.ratio,
+        },
+    )
+    meta.pop("normalization", None)
+    return save_model(model, path, meta)

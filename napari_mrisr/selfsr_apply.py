@@ -1,0 +1,151 @@
+"""Applying a per-scan network: both through-plane orientations, fused, with their disagreement."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.ndimage
+import torch
+
+from .inference import intensity_range, pick_device
+from .io import Volume, VolumeError
+from .progress import Progress, ProgressGenerator
+from .selfsr_grid import SelfSRGrid, plan_grid, resample_matrix
+
+__all__ = ["DISAGREEMENT_SIGMA", "SelfSRResult", "disagreement_map", "iter_apply", "plane_batches"]
+
+#: Gaussian smoothing (output voxels) of the orientations' absolute difference: errors are
+#: spatially coherent, so the smoothed map predicts |SR - truth| better than the raw one.
+DISAGREEMENT_SIGMA = 1.5
+
+
+@dataclass
+class SelfSRResult:
+    """What self-supervised SR returns.
+
+    Attributes
+    ----------
+    sr : Volume
+        The fused (mean of two orientations) volume on the output grid.
+    disagreement : Volume
+        Per-voxel disagreement of the orientations (intensity units), same grid: high where
+        the network is unsure, a hallucination indicator.
+    grid : SelfSRGrid
+        The geometry used.
+    model : torch.nn.Module or None
+        The per-scan network (for :func:`~napari_mrisr.selfsr.save_selfsr_model`).
+    """
+
+    sr: Volume
+    disagreement: Volume
+    grid: SelfSRGrid
+    model: torch.nn.Module | None = None
+
+
+def plane_batches(grid: SelfSRGrid, shape: tuple[int, int, int], batch: int) -> int:
+    """Forward passes :func:`iter_apply` makes (both orientations) for progress totals."""
+    p, q = (shape[a] for a in range(3) if a != grid.axis)
+    return -(-q // batch) + -(-p // batch)
+
+
+def disagreement_map(
+    first: np.ndarray, second: np.ndarray, sigma: float = DISAGREEMENT_SIGMA
+) -> np.ndarray:
+    """Half the absolute difference of two orientations, Gaussian-smoothed by ``sigma`` voxels."""
+    diff = 0.5 * np.abs(first - second)
+    return scipy.ndimage.gaussian_filter(diff, sigma) if sigma > 0 else diff
+
+
+def iter_apply(
+    volume: Volume,
+    model: torch.nn.Module,
+    grid: SelfSRGrid | None = None,
+    spacing: float | None = None,
+    device: str | torch.device = "auto",
+    batch: int = 16,
+) -> ProgressGenerator[SelfSRResult]:
+    """Super-resolve the through-plane axis of a scan with a ``selfsr2d`` network.
+
+    Parameters
+    ----------
+    volume : Volume
+        The anisotropic scan (the one trained on, or another of the same protocol).
+    model : SelfSR2D
+        From :func:`~napari_mrisr.selfsr_train.iter_train` or ``zoo.load_model``.
+    grid : SelfSRGrid, optional
+        Default: :func:`~napari_mrisr.selfsr_grid.plan_grid` of ``volume`` (with ``spacing``).
+    spacing : float, optional
+        Output spacing (mm) when ``grid`` is not given; default the in-plane spacing.
+    device : {"auto", "cpu", "cuda"} or torch.device
+    batch : int
+        Planes per forward pass.
+
+    Yields
+    ------
+    Progress
+        One per batch of planes; a warning if the scan's ratio differs from the model's.
+
+    Returns
+    -------
+    SelfSRResult
+    """
+    if getattr(model, "architecture", None) != "selfsr2d":
+        raise ValueError("This model is not a self-supervised SR (selfsr2d) model.")
+    if grid is None:
+        grid = plan_grid(volume, spacing=spacing)
+    if not np.all(np.isfinite(volume.data)):
+        raise VolumeError(f"{volume.name!r} contains NaN or infinite voxels.")
+    if grid.axis != model.axis or grid.factor != model.scale[model.axis]:
+        raise ValueError(
+            f"{volume.name!r} has its slices along axis {grid.axis} at ratio {grid.ratio:.3g}, but "
+            f"the model upsamples axis {model.axis} by {model.scale[model.axis]}."
+        )
+    trained = (getattr(model, "meta", {}).get("selfsr") or {}).get("ratio")
+    if trained is not None and abs(trained - grid.ratio) > 0.05 * trained:
+        yield Progress(0, 0, f"The model was trained for slice ratio {trained:.3g}, this scan "
+                       f"has {grid.ratio:.3g}; results may be poor.", warning=True)  # fmt: skip
+    dev = pick_device(device)
+    low, high = intensity_range(volume.data, getattr(model, "meta", {}).get("normalization"))
+    slices = np.moveaxis((volume.data - low) / (high - low), grid.axis, 0)  # (T, P, Q)
+    resample = (
+        torch.from_numpy(resample_matrix(grid.n_lr, grid.factor, grid.out_ratio, grid.n_out))
+        .float()
+        .to(dev)
+    )
+    net = model.net
+    was_training, old_device = net.training, next(net.parameters()).device
+    net.eval().to(dev)
+    total = plane_batches(grid, volume.shape, batch)
+    done = 0
+    outputs = []
+    try:
+        # Orientation 1: planes (T, P) indexed by Q; orientation 2: planes (T, Q) indexed by P.
+        for planes in (slices.transpose(2, 0, 1), slices.transpose(1, 0, 2)):
+            out = np.empty((planes.shape[0], grid.n_out, planes.shape[2]), dtype=np.float32)
+            for start in range(0, planes.shape[0], batch):
+                x = torch.from_numpy(np.ascontiguousarray(planes[start : start + batch]))[:, None]
+                x = x.to(dev)
+                if dev.type == "cpu":
+                    x = x.contiguous(memory_format=torch.channels_last)
+                with torch.inference_mode():
+                    y = torch.einsum("tu,bcuw->bctw", resample, net(x).float())
+                out[start : start + batch] = y[:, 0].cpu().numpy()
+                done += 1
+                yield Progress(done, total)
+            outputs.append(out)
+    finally:
+        net.train(was_training).to(old_device)
+    first = outputs[0].transpose(1, 2, 0)  # (Q, T', P) -> (T', P, Q)
+    second = outputs[1].transpose(1, 0, 2)  # (P, T', Q) -> (T', P, Q)
+    if not (np.isfinite(first).all() and np.isfinite(second).all()):
+        raise ValueError("The model produced NaN or infinite values; its weights are broken.")
+    fused = np.moveaxis(0.5 * (first + second), 0, grid.axis) * (high - low) + low
+    disagreement = np.moveaxis(disagreement_map(first, second), 0, grid.axis) * (high - low)
+    affine = grid.out_affine(volume.affine)
+    name = volume.name
+    return SelfSRResult(
+        sr=Volume(fused, affine, f"{name} self-SR"),
+        disagreement=Volume(disagreement, affine, f"{name} self-SR disagreement"),
+        grid=grid,
+    )

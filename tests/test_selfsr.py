@@ -1,0 +1,268 @@
+"""Self-supervised SR of one anisotropic scan: geometry, forward model, training, fusion, CLI."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from napari_mrisr import zoo
+from napari_mrisr.cli import main
+from napari_mrisr.degrade import profile_matrix, simulate_lr, simulate_slices
+from napari_mrisr.geometry import upsampled_affine
+from napari_mrisr.inference import intensity_range, super_resolve
+from napari_mrisr.io import Volume, VolumeError, load_volume, save_volume
+from napari_mrisr.models import build_model
+from napari_mrisr.progress import run_to_end
+from napari_mrisr.selfsr import (
+    Budget,
+    disagreement_map,
+    iter_apply,
+    iter_selfsr,
+    iter_train,
+    plan_grid,
+    resample_matrix,
+)
+
+from .conftest import head_phantom, oblique_affine
+
+TINY = Budget(features=8, num_blocks=2, patch=16, batch=8, steps=4, lr=2e-3)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny networks gain nothing from threads, and oversubscribed CI cores make them crawl."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _hr(shape=(24, 20, 32), spacing=(1.0, 1.0, 1.0), angle=0.3) -> Volume:
+    return Volume(head_phantom(shape), oblique_affine(spacing, angle=angle), name="hr")
+
+
+def _world(affine: np.ndarray, index: np.ndarray) -> np.ndarray:
+    return affine[:3, :3] @ index + affine[:3, 3]
+
+
+@pytest.mark.parametrize(
+    ("spacing", "axis", "ratio", "factor"),
+    [((1.0, 1.0, 4.0), 2, 4.0, 4), ((0.9, 5.0, 0.9), 1, 5 / 0.9, 6), ((2.0, 2.0, 3.0), 2, 1.5, 2)],
+)
+def test_grid_reads_axis_and_real_ratio_and_keeps_the_field_of_view(spacing, axis, ratio, factor):
+    affine = oblique_affine(spacing, angle=0.4)
+    affine[:3, 0] *= -1  # a flipped axis as well as a rotation
+    volume = Volume(np.zeros((10, 12, 9)), affine, "scan")
+    grid = plan_grid(volume)
+    assert grid.axis == axis and grid.ratio == pytest.approx(ratio) and grid.factor == factor
+    out = grid.out_affine(affine)
+    out_spacing = np.sqrt((out[:3, :3] ** 2).sum(0))
+    assert out_spacing[axis] == pytest.approx(min(s for a, s in enumerate(spacing) if a != axis))
+    assert grid.n_out == int(np.floor(ratio * volume.shape[axis] + 1e-6))
+    # The first edge of the field of view is the same in mm: output voxel -0.5 = slice -0.5.
+    edge = np.zeros(3)
+    edge[axis] = -0.5
+    np.testing.assert_allclose(_world(out, edge), _world(affine, edge), atol=1e-9)
+    # Slice i's centre is output coordinate r*i + (r-1)/2 (the grid rule with a real ratio).
+    out_index = np.zeros(3)
+    out_index[axis] = grid.ratio * 3 + (grid.ratio - 1) / 2
+    lr_index = np.zeros(3)
+    lr_index[axis] = 3
+    np.testing.assert_allclose(_world(out, out_index), _world(affine, lr_index), atol=1e-9)
+
+
+def test_grid_for_integer_ratio_is_the_package_grid_rule_and_user_spacing_is_honoured():
+    volume = Volume(np.zeros((10, 12, 9)), oblique_affine((1.0, 1.0, 4.0)), "scan")
+    grid = plan_grid(volume)
+    np.testing.assert_allclose(
+        grid.out_affine(volume.affine), upsampled_affine(volume.affine, (1, 1, 4))
+    )
+    coarse = plan_grid(volume, spacing=2.0)
+    assert coarse.out_ratio == 2 and coarse.n_out == 18 and coarse.ratio == 4
+
+
+def test_isotropic_and_doubly_coarse_scans_are_refused_in_one_sentence():
+    with pytest.raises(VolumeError, match="already .*isotropic"):
+        plan_grid(Volume(np.zeros((8, 8, 8)), np.diag([1.0, 1.0, 1.1, 1.0])))
+    with pytest.raises(VolumeError, match="two coarse axes"):
+        plan_grid(Volume(np.zeros((8, 8, 8)), np.diag([1.0, 4.0, 4.0, 1.0])))
+    with pytest.raises(ValueError, match="thickness"):
+        plan_grid(Volume(np.zeros((8, 8, 8)), np.diag([1.0, 1.0, 4.0, 1.0])), thickness=0)
+
+
+def test_rect_profile_of_thickness_equal_to_spacing_is_thick_slice():
+    hr = _hr()
+    expected = simulate_lr(hr, (1, 1, 4), method="thick_slice")
+    got = simulate_slices(hr, 4.0, axis=2)
+    np.testing.assert_allclose(got.data, expected.data, atol=1e-5)
+    np.testing.assert_allclose(got.affine, expected.affine, atol=1e-12)
+
+
+def test_gap_profile_leaves_voxels_unseen_and_gaussian_is_normalised_and_centred():
+    gap = profile_matrix(20, 5.0, 3.0, "rect")  # 5-voxel spacing, 3-voxel slices: a 2-voxel gap
+    assert gap.shape == (4, 20)
+    np.testing.assert_allclose(gap.sum(1), 1.0)
+    np.testing.assert_allclose(gap[1, 5:10], [0, 1 / 3, 1 / 3, 1 / 3, 0], atol=1e-12)
+    gauss = profile_matrix(40, 2.5, 2.5, "gaussian")
+    np.testing.assert_allclose(gauss.sum(1), 1.0)
+    centres = gauss[2:-2] @ np.arange(40.0)
+    np.testing.assert_allclose(centres, 2.5 * np.arange(2, 14) + 0.75, atol=1e-9)
+    with pytest.raises(ValueError, match="slice profile"):
+        profile_matrix(10, 2.0, profile="triangle")
+
+
+def test_fractional_simulation_puts_slices_on_the_real_grid_rule():
+    hr = _hr(spacing=(1.0, 1.0, 0.8))
+    lr = simulate_slices(hr, 2.0, thickness=1.6)  # r = 2.5 along the S-I axis (2)
+    assert lr.shape == (24, 20, 12)
+    np.testing.assert_allclose(lr.spacing, [1.0, 1.0, 2.0], atol=1e-12)
+    slice_3 = _world(lr.affine, np.array([0, 0, 3.0]))
+    expected = _world(hr.affine, np.array([0, 0, 2.5 * 3 + 0.75]))
+    np.testing.assert_allclose(slice_3, expected, atol=1e-9)
+
+
+def test_resample_matrix_is_identity_for_integers_and_keeps_ramps_for_fractions():
+    np.testing.assert_array_equal(resample_matrix(5, 4, 4.0), np.eye(20))
+    matrix = resample_matrix(10, 3, 2.5)  # from the 3-fold grid to the 2.5-fold one
+    u = np.arange(30.0)
+    fine = (u - 1) / 3  # slice coordinate of each 3-fold voxel
+    t = np.arange(matrix.shape[0])
+    np.testing.assert_allclose((matrix @ fine)[3:-3], ((t - 0.75) / 2.5)[3:-3], atol=1e-9)
+
+
+def test_training_loss_falls_on_a_phantom():
+    lr = simulate_slices(_hr((32, 32, 32)), 4.0, axis=2)
+    grid = plan_grid(lr)
+    spec = Budget(features=8, num_blocks=2, patch=16, batch=8, steps=40, lr=3e-3)
+    losses = run_to_end(iter_train(lr, grid, spec, device="cpu", seed=0)).losses
+    assert len(losses) == 40 and np.mean(losses[-8:]) < 0.7 * np.mean(losses[:8])
+    first, again = (run_to_end(iter_train(lr, grid, TINY, device="cpu", seed=0)) for _ in range(2))
+    assert first.losses == again.losses  # deterministic with a seed
+
+
+def test_hr_to_lr_to_selfsr_lands_on_the_hr_grid_and_fuses_two_orientations():
+    hr = _hr((24, 20, 32))
+    lr = simulate_lr(hr, (1, 1, 4), method="thick_slice")
+    result = run_to_end(iter_selfsr(lr, budget=TINY, device="cpu"))
+    assert result.sr.shape == hr.shape
+    np.testing.assert_allclose(result.sr.affine, hr.affine, atol=1e-6)
+    np.testing.assert_allclose(result.disagreement.affine, hr.affine, atol=1e-6)
+    assert (result.disagreement.data >= 0).all()
+    # The fused volume is the mean of the two orientations (the 3D module's forward).
+    model = result.model
+    low, high = intensity_range(lr.data)
+    x = torch.from_numpy(((lr.data - low) / (high - low)).astype(np.float32))[None, None]
+    with torch.inference_mode():
+        first, second = (o[0, 0].numpy() for o in model.orientations(x))
+    np.testing.assert_allclose(
+        result.sr.data, 0.5 * (first + second) * (high - low) + low, atol=1e-3
+    )
+    assert np.abs(first - second).max() > 0  # two genuinely different estimates
+
+
+def test_disagreement_map_is_half_the_difference_smoothed():
+    a = np.zeros((6, 6, 6))
+    b = np.zeros((6, 6, 6))
+    b[3, 3, 3] = 2.0
+    np.testing.assert_array_equal(disagreement_map(a, a), 0)
+    np.testing.assert_array_equal(disagreement_map(a, b, sigma=0), np.abs(a - b) / 2)
+    smooth = disagreement_map(a, b, sigma=1.0)
+    assert smooth.sum() == pytest.approx(1.0, rel=0.05) and smooth.max() < 1.0
+
+
+def test_fractional_ratio_runs_end_to_end_on_the_in_plane_grid():
+    lr = Volume(head_phantom((20, 18, 8)), oblique_affine((1.0, 1.0, 2.5)), "scan")
+    result = run_to_end(iter_selfsr(lr, budget=TINY, device="cpu"))
+    assert result.sr.shape == (20, 18, 20)
+    np.testing.assert_allclose(result.sr.spacing, [1.0, 1.0, 1.0], atol=1e-9)
+    np.testing.assert_allclose(result.sr.affine, plan_grid(lr).out_affine(lr.affine))
+
+
+def test_closing_the_generator_cancels_cleanly(tmp_path):
+    lr = simulate_lr(_hr(), (1, 1, 4), method="thick_slice")
+    work = iter_selfsr(lr, budget=Budget(8, 2, 16, 8, 50, 1e-3), device="cpu")
+    events = [next(work) for _ in range(3)]
+    work.close()
+    assert [e.done for e in events] == [1, 2, 3] and events[0].total > 50
+    with pytest.raises(StopIteration):
+        next(work)
+    # Cancelling while applying restores the model's mode.
+    model = run_to_end(iter_train(lr, plan_grid(lr), TINY, device="cpu"))
+    model.train()
+    applying = iter_apply(lr, model, device="cpu", batch=2)
+    next(applying)
+    applying.close()
+    assert model.net.training
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_selfsr_writes_outputs_and_the_saved_model_runs_through_predict(tmp_path, capsys):
+    lr = simulate_lr(_hr(), (1, 1, 4), method="thick_slice")
+    source, out, dis, weights = (
+        tmp_path / n for n in ("lr.nii.gz", "sr.nii.gz", "d.nii.gz", "m.safetensors")
+    )
+    save_volume(lr, source)
+    args = ["selfsr", str(source), str(out), "--device", "cpu", "--steps", "3", "--seed", "1"]
+    assert main([*args, "--disagreement", str(dis), "--save-model", str(weights)]) == 0
+    assert "wrote" in capsys.readouterr().out
+    sr, disagreement = load_volume(out), load_volume(dis)
+    assert sr.shape == (24, 20, 32) == disagreement.shape
+    np.testing.assert_allclose(sr.affine, upsampled_affine(lr.affine, (1, 1, 4)), atol=1e-5)
+    # The per-scan model is a zoo model file: reloaded, it gives the same volume ...
+    model = zoo.load_model(weights)
+    assert model.architecture == "selfsr2d" and model.meta["selfsr"]["ratio"] == 4.0
+    again = run_to_end(iter_apply(load_volume(source), model, device="cpu"))
+    np.testing.assert_allclose(again.sr.data, sr.data, atol=1e-3)
+    # ... and `mrisr predict` applies it to another scan of the same protocol.
+    other = tmp_path / "other.nii.gz"
+    save_volume(simulate_lr(_hr(angle=-0.1), (1, 1, 4), method="thick_slice"), other)
+    predicted = tmp_path / "p.nii.gz"
+    assert (
+        main(["predict", str(other), str(predicted), "--model", str(weights), "--device", "cpu"])
+        == 0
+    )
+    expected = run_to_end(iter_apply(load_volume(other), model, device="cpu")).sr
+    got = load_volume(predicted)
+    np.testing.assert_allclose(got.affine, expected.affine, atol=1e-5)
+    np.testing.assert_allclose(got.data, expected.data, atol=1e-3 * float(np.ptp(expected.data)))
+
+
+def test_cli_selfsr_refuses_bad_input_with_exit_code_2(tmp_path, capsys):
+    iso = tmp_path / "iso.nii.gz"
+    save_volume(Volume(head_phantom(), np.eye(4), "iso"), iso)
+    aniso = tmp_path / "aniso.nii.gz"
+    save_volume(simulate_lr(_hr(), (1, 1, 4), method="thick_slice"), aniso)
+    (tmp_path / "broken.nii.gz").write_bytes(b"nope")
+    (tmp_path / "exists.nii.gz").write_bytes(b"keep")
+    cases = [
+        ([str(iso), str(tmp_path / "o.nii.gz")], "isotropic"),
+        ([str(tmp_path / "broken.nii.gz"), str(tmp_path / "o.nii.gz")], "not a readable"),
+        ([str(aniso), str(tmp_path / "exists.nii.gz")], "pass --force"),
+        ([str(aniso), str(aniso)], "is the input file"),
+        (
+            [str(aniso), str(tmp_path / "o.nii.gz"), "--save-model", str(tmp_path / "m.pt")],
+            "end in",
+        ),
+        ([str(aniso), str(tmp_path / "o.nii.gz"), "--device", "tpu"], "Unknown device"),
+    ]
+    for args, message in cases:
+        assert main(["selfsr", *args, "--steps", "1"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert message in err and err.count("\n") == 0 and err.startswith("mrisr: error:"), err
+    assert not (tmp_path / "o.nii.gz").exists()
+    assert (tmp_path / "exists.nii.gz").read_bytes() == b"keep"
+
+
+def test_selfsr2d_is_a_per_scan_architecture_not_a_trainable_one():
+    from napari_mrisr.models import list_architectures
+
+    assert "selfsr2d" not in list_architectures()
+    model = build_model("selfsr2d", (4, 1, 1), features=4, num_blocks=1)
+    assert model(torch.zeros(1, 1, 3, 5, 6)).shape == (1, 1, 12, 5, 6)
+    with pytest.raises(ValueError, match="exactly one axis"):
+        build_model("selfsr2d", (2, 2, 1))
+    sr = super_resolve(
+        Volume(head_phantom((6, 8, 5)), np.diag([4.0, 1, 1, 1])), model.eval(), device="cpu"
+    )
+    assert sr.shape == (24, 8, 5)
