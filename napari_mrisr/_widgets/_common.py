@@ -45,6 +45,28 @@ def layer_combo(viewer: napari.viewer.Viewer, label: str, optional: bool = False
     return ComboBox(label=label, choices=choices)
 
 
+def scroll_layout(parent, *children) -> None:
+    """Stack ``children`` in ``parent`` inside a vertical scroll area.
+
+    A dock widget's minimum height is then small, so several docks never make napari's window
+    taller than the screen: a tall widget scrolls instead.
+    """
+    from qtpy.QtWidgets import QFrame, QScrollArea, QVBoxLayout, QWidget
+
+    inner = QWidget()
+    column = QVBoxLayout(inner)
+    for child in children:
+        column.addWidget(child)
+    column.addStretch()
+    area = QScrollArea()
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    area.setWidget(inner)
+    outer = QVBoxLayout(parent)
+    outer.setContentsMargins(0, 0, 0, 0)
+    outer.addWidget(area)
+
+
 def status_label() -> Label:
     """A left-aligned, word-wrapped label: long layer names must not widen the dock."""
     from qtpy.QtCore import Qt

@@ -17,7 +17,6 @@ from qtpy.QtWidgets import (
     QHeaderView,
     QTableWidget,
     QTableWidgetItem,
-    QVBoxLayout,
     QWidget,
 )
 
@@ -33,6 +32,7 @@ from ._common import (
     layer_combo,
     layer_volume,
     rebuild_choices,
+    scroll_layout,
     show_failure,
     start_worker,
     status_label,
@@ -134,11 +134,7 @@ class CompareWidget(QWidget):
         exports = Container(
             widgets=[self.export_button, self.save_button], layout="horizontal", labels=False
         )
-        self.setLayout(QVBoxLayout())
-        self.layout().addWidget(self.container.native)
-        self.layout().addWidget(self.table)
-        self.layout().addWidget(exports.native)
-        self.layout().addStretch()
+        scroll_layout(self, self.container.native, self.table, exports.native)
 
         self.sr.changed.connect(self._prefill)
         viewer.layers.events.inserted.connect(self._on_inserted)

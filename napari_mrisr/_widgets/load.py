@@ -16,7 +16,7 @@ from magicgui.widgets import (
     SpinBox,
 )
 from napari.layers import Layer
-from qtpy.QtWidgets import QVBoxLayout, QWidget
+from qtpy.QtWidgets import QWidget
 
 from .._orientation import CONVENTIONS, convention, set_convention, show_mri
 from ..compare import intensity_limits
@@ -25,7 +25,7 @@ from ..io import SUFFIXES, Volume, volume_warnings
 from ..layers import layer_data
 from ..pipeline import load_and_simulate
 from ..progress import Progress
-from ._common import show_failure, start_worker, status_label
+from ._common import scroll_layout, show_failure, start_worker, status_label
 
 if TYPE_CHECKING:
     import napari
@@ -81,9 +81,7 @@ class LoadWidget(QWidget):
                 self.status,
             ]
         )
-        self.setLayout(QVBoxLayout())
-        self.layout().addWidget(self.container.native)
-        self.layout().addStretch()
+        scroll_layout(self, self.container.native)
 
         self.source.changed.connect(self._on_source)
         self.simulate.changed.connect(self._on_simulate)

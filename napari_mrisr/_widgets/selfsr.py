@@ -14,7 +14,7 @@ from magicgui.widgets import (
     SpinBox,
 )
 from napari.layers import Layer
-from qtpy.QtWidgets import QFileDialog, QVBoxLayout, QWidget
+from qtpy.QtWidgets import QFileDialog, QWidget
 
 from ..layers import layer_data
 from ..pipeline import SRResult, result_layer_data
@@ -24,6 +24,7 @@ from ._common import (
     layer_combo,
     layer_volume,
     rebuild_choices,
+    scroll_layout,
     show_failure,
     start_worker,
     status_label,
@@ -86,9 +87,7 @@ class SelfSRWidget(QWidget):
                 self.profile, self.seed, buttons, self.progress, self.status, self.save_button,
             ]
         )  # fmt: skip
-        self.setLayout(QVBoxLayout())
-        self.layout().addWidget(self.container.native)
-        self.layout().addStretch()
+        scroll_layout(self, self.container.native)
 
         for widget in (self.input, self.thickness, self.spacing, self.profile):
             widget.changed.connect(self._describe)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from magicgui.widgets import ComboBox, Container, Label, ProgressBar, PushButton, SpinBox
 from napari.layers import Layer
-from qtpy.QtWidgets import QFileDialog, QVBoxLayout, QWidget
+from qtpy.QtWidgets import QFileDialog, QWidget
 
 from ..pipeline import BASELINE, Method, SRResult, baseline_factors, iter_run, result_layer_data
 from ..progress import Progress
@@ -16,6 +16,7 @@ from ._common import (
     layer_combo,
     layer_volume,
     rebuild_choices,
+    scroll_layout,
     show_failure,
     start_worker,
     status_label,
@@ -80,9 +81,7 @@ class SuperResolveWidget(QWidget):
                 self.status,
             ]
         )
-        self.setLayout(QVBoxLayout())
-        self.layout().addWidget(self.container.native)
-        self.layout().addStretch()
+        scroll_layout(self, self.container.native)
 
         self._last_model = self.model.value
         self.model.changed.connect(self._on_model)

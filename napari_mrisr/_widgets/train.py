@@ -31,7 +31,7 @@ from magicgui.widgets import (
 )
 from napari.utils.notifications import show_error, show_info
 from qtpy.QtCore import QTimer
-from qtpy.QtWidgets import QApplication, QVBoxLayout, QWidget
+from qtpy.QtWidgets import QApplication, QWidget
 
 from ..degrade import DegradationMethod
 from ..training.config import list_presets, load_config
@@ -43,7 +43,7 @@ from ..training.form import (
     save_for_training,
 )
 from ..training.runner import TrainingRun
-from ._common import image_layers, layer_volume
+from ._common import image_layers, layer_volume, scroll_layout
 from ._signals import MODELS
 from .plot import LinePlot
 from .super_resolve import available_devices
@@ -123,10 +123,7 @@ class TrainWidget(QWidget):
         )  # fmt: skip
         self.losses = LinePlot("training losses (log)", log_y=True)
         self.psnr = LinePlot("validation PSNR in the foreground (dB)")
-        self.setLayout(QVBoxLayout())
-        self.layout().addWidget(self.form.native)
-        self.layout().addWidget(self.losses)
-        self.layout().addWidget(self.psnr)
+        scroll_layout(self, self.form.native, self.losses, self.psnr)
 
         self.timer = QTimer(self)
         self.timer.setInterval(500)
