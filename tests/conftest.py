@@ -67,3 +67,22 @@ def data_dir(tmp_path_factory):
     for i in range(3):
         nib.save(nib.Nifti1Image(head_phantom((32, 36, 32), seed=i), oblique_affine()), folder / f"sub{i}.nii.gz")
     return folder
+
+
+@pytest.fixture
+def model():
+    """A tiny edsr3d x(1, 2, 2) with fixed random weights (geometry and files, not quality)."""
+    import torch
+
+    from napari_mrisr.models import build_model
+
+    torch.manual_seed(0)
+    return build_model("edsr3d", (1, 2, 2), features=8, num_blocks=1).eval()
+
+
+@pytest.fixture
+def user_dir(tmp_path, monkeypatch):
+    """The user model folder, empty, in a temporary place."""
+    folder = tmp_path / "models"
+    monkeypatch.setenv("NAPARI_MRISR_MODELS", str(folder))
+    return folder

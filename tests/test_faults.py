@@ -20,19 +20,6 @@ from napari_mrisr.models import build_model
 from .conftest import head_phantom, oblique_affine
 
 
-@pytest.fixture
-def model():
-    torch.manual_seed(0)
-    return build_model("edsr3d", (1, 2, 2), features=8, num_blocks=1).eval()
-
-
-@pytest.fixture
-def user_dir(tmp_path, monkeypatch):
-    folder = tmp_path / "models"
-    monkeypatch.setenv("NAPARI_MRISR_MODELS", str(folder))
-    return folder
-
-
 def hostile_copy(model, path, **meta_changes):
     """A model file with the same tensors and edited metadata (``config.x`` edits the config)."""
     good = zoo.save_model(model, path.with_name("good-" + path.name))

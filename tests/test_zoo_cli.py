@@ -16,20 +16,6 @@ from napari_mrisr import zoo
 from napari_mrisr.cli import main
 from napari_mrisr.inference import super_resolve
 from napari_mrisr.io import load_volume, save_volume
-from napari_mrisr.models import build_model
-
-
-@pytest.fixture
-def model():
-    torch.manual_seed(0)
-    return build_model("edsr3d", (1, 2, 2), features=8, num_blocks=1).eval()
-
-
-@pytest.fixture
-def user_dir(tmp_path, monkeypatch):
-    folder = tmp_path / "models"
-    monkeypatch.setenv("NAPARI_MRISR_MODELS", str(folder))
-    return folder
 
 
 def test_model_file_round_trip(tmp_path, model, volume):
