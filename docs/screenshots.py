@@ -1,6 +1,10 @@
-"""Screenshots of the three dock widgets after a realistic flow on the MNI152 sample.
+"""Screenshots of the dock widgets after a realistic flow on the MNI152 sample and a real scan.
 
-    xvfb-run -a -s "-screen 0 1600x1000x24" python docs/screenshots.py
+    QT_API=pyqt6 xvfb-run -a -s "-screen 0 1600x1000x24" python docs/screenshots.py [--real-scan-only]
+
+(Qt6: napari 0.9 shows a deprecation banner under PyQt5.) Then the Train widget, and the
+Self-supervised SR widget on dipy's real 4 x 4 x 5 mm head (if dipy is installed; a
+benchmark-only dependency): mid-run, and its result in a coronal view.
 
 Load (MNI152, simulated LR x2 k-space) -> Super-resolve with the first model listed (a bundled
 one if any) -> Compare. Without any model, a small edsr3d (residual over trilinear upsampling)
@@ -10,6 +14,7 @@ stands in for a trained model so that the screenshots show a real comparison.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import tempfile
@@ -78,10 +83,12 @@ def main() -> int:
 
     from napari_mrisr._widgets.compare import CompareWidget
     from napari_mrisr._widgets.load import SAMPLE, LoadWidget
+    from napari_mrisr._widgets.selfsr import SelfSRWidget
     from napari_mrisr._widgets.super_resolve import SuperResolveWidget
+    from napari_mrisr._widgets.train import TrainWidget
 
     viewer = napari.Viewer(show=True, title="napari-mrisr")
-    viewer.window.resize(1600, 1000)
+    viewer.window.resize(1280, 800)  # a common laptop screen; the Compare grid must work here
     loop = QEventLoop()
 
     def spin(seconds: float) -> None:
@@ -98,25 +105,27 @@ def main() -> int:
         ("Load volume", LoadWidget),
         ("Super-resolve", SuperResolveWidget),
         ("Compare", CompareWidget),
+        ("Train", TrainWidget),
+        ("Self-supervised SR", SelfSRWidget),
     ]
     for name, cls in widgets:
         widget = cls(viewer)
-        docks[name] = (widget, viewer.window.add_dock_widget(widget, name=name, area="right"))
+        docks[name] = (widget, viewer.window.add_dock_widget(widget, name=name, area="right", tabify=True))
         docks[name][1].setMinimumWidth(430)
 
     def show_only(name: str) -> None:
-        for other, (_, dock) in docks.items():
-            dock.setVisible(other == name)
+        docks[name][1].raise_()  # its tab comes forward
 
     def shot(name: str, path: Path) -> None:
-        from napari._qt.dialogs.qt_notification import NapariQtNotification
-
         show_only(name)
-        for toast in viewer.window._qt_window.findChildren(NapariQtNotification):
-            toast.close()  # the PyQt5 deprecation toast would cover the canvas
         spin(1.0)
         viewer.screenshot(str(path), canvas_only=False)
         print(f"saved {path}")
+
+    if "--real-scan-only" in sys.argv:
+        real_scan(viewer, docks["Self-supervised SR"][0], show_only, shot, wait)
+        viewer.close()
+        return 0
 
     load, _ = docks["Load volume"]
     load.source.value = SAMPLE
@@ -145,8 +154,49 @@ def main() -> int:
     wait(compare)
     viewer.dims.set_point(0, 10.0)
     shot("Compare", DOCS / "widget_compare.png")
+    shot("Train", DOCS / "widget_train.png")
+    real_scan(viewer, docks["Self-supervised SR"][0], show_only, shot, wait)
     viewer.close()
     return 0
+
+
+def real_scan(viewer, widget, show_only, shot, wait) -> None:
+    """Self-supervised SR of dipy's real anisotropic head, opened as File > Open would."""
+    try:
+        import dipy
+    except ImportError:
+        print("dipy is not installed: no self-supervised screenshots")
+        return
+    scan = Path(dipy.__file__).parent / "data" / "files" / "aniso_vox.nii.gz"
+    from napari_mrisr.selfsr_train import BUDGETS, BudgetName
+
+    # 500 of the fast budget's 1,500 steps: the screenshot shows the flow, the benchmark the quality.
+    BUDGETS[BudgetName.FAST] = dataclasses.replace(BUDGETS[BudgetName.FAST], steps=500)
+    from napari_mrisr._widgets._common import grid
+
+    grid(viewer).enabled = False
+    for layer in list(viewer.layers):
+        viewer.layers.remove(layer)
+    (layer,) = viewer.open(scan, plugin="napari-mrisr")
+    viewer.reset_view()
+    show_only("Self-supervised SR")
+    widget.input.value = layer
+    widget.run_button.native.click()
+    wait(widget, until=lambda: widget.progress.value >= widget.progress.max // 3 > 0)
+    shot("Self-supervised SR", DOCS / "widget_selfsr.png")
+    wait(widget)
+    sr, disagreement = viewer.layers[-2:]
+    disagreement.visible = True
+    viewer.dims.order = (1, 0, 2)  # coronal: the slider runs A-P, the slice axis (S-I) is vertical
+    grid(viewer).enabled = True
+    grid(viewer).stride = 1  # the bottom of the layer list first: input, SR, disagreement
+    grid(viewer).shape = (3, 1)  # stacked: the canvas is tall and narrow beside the docks
+    for shown in (layer, sr, disagreement):
+        shown.name_overlay.visible = True
+    disagreement.colorbar.visible = True
+    disagreement.colorbar.position = "bottom_right"
+    viewer.reset_view()
+    shot("Self-supervised SR", DOCS / "selfsr_real_scan.png")
 
 
 if __name__ == "__main__":
