@@ -21,7 +21,6 @@ from .io import Volume, VolumeError
 
 __all__ = [
     "AXIS_LABELS",
-    "RADIOLOGICAL_ORIENTATION",
     "layer_data",
     "napari_axis_order",
     "volume_from_layer",
@@ -29,9 +28,6 @@ __all__ = [
 
 #: napari world axes: RAS reversed.
 AXIS_LABELS = ("S", "A", "R")
-
-#: Camera orientation for a radiological axial view: anterior up, patient's right on the left.
-RADIOLOGICAL_ORIENTATION = ("towards", "up", "left")
 
 # Reverses three coordinates: RAS <-> napari's (S, A, R), and index (i, j, k) <-> (k, j, i).
 _REVERSE = np.eye(4)[[2, 1, 0, 3]]

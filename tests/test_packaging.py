@@ -77,23 +77,33 @@ def test_wheel_holds_training_as_napari_mrisr_training_with_its_presets(wheel):
             assert zf.read(top_level[0]).decode().split() == ["napari_mrisr"]
 
 
-def test_the_installed_wheel_runs_training_from_its_own_copy(wheel, tmp_path):
-    site = tmp_path / "site"
+@pytest.fixture(scope="module")
+def site(wheel, tmp_path_factory) -> Path:
+    """The wheel installed (without dependencies) into a folder of its own."""
+    target = tmp_path_factory.mktemp("site")
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "--target", str(site), str(wheel)],
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "--target", str(target), str(wheel)],
         check=True,
         capture_output=True,
     )
+    return target
+
+
+def run_from(site: Path, probe: str, cwd: Path, *flags: str) -> list[str]:
+    """The lines a Python snippet prints when the installed wheel comes first on its path."""
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    done = subprocess.run([sys.executable, *flags, "-c", probe], env=env, capture_output=True, text=True, check=True, cwd=cwd)
+    return done.stdout.splitlines()
+
+
+def test_the_installed_wheel_runs_training_from_its_own_copy(site, tmp_path):
     probe = (
         "import napari_mrisr.training.config as c, napari_mrisr.training.cli as cli\n"
         "print(c.__file__)\n"
         "print(' '.join(c.list_presets()))\n"
         "print(c.load_config('tiny').name)\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(site)}
-    out = subprocess.run(
-        [sys.executable, "-P", "-c", probe], env=env, capture_output=True, text=True, check=True, cwd=tmp_path
-    ).stdout.splitlines()
+    out = run_from(site, probe, tmp_path, "-P")
     assert Path(out[0]).is_relative_to(site / "napari_mrisr" / "training")
     assert out[1].split() == sorted(p.stem for p in (ROOT / "training" / "configs").glob("*.yaml"))
     assert out[2] == "tiny"
@@ -112,13 +122,7 @@ def test_import_training_finds_no_generic_top_level_package(tmp_path):
     assert "ModuleNotFoundError: No module named 'training'" in result.stderr, result.stderr
 
 
-def test_napari_finds_the_plugin_from_the_installed_wheel(wheel, tmp_path):
-    site = tmp_path / "site"
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "--target", str(site), str(wheel)],
-        check=True,
-        capture_output=True,
-    )
+def test_napari_finds_the_plugin_from_the_installed_wheel(site, tmp_path):
     probe = (
         "import napari_mrisr, npe2\n"
         "pm = npe2.PluginManager()\n"
@@ -127,10 +131,7 @@ def test_napari_finds_the_plugin_from_the_installed_wheel(wheel, tmp_path):
         "print(napari_mrisr.__file__)\n"
         "print(m.name, len(m.contributions.sample_data), len(m.contributions.readers))\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(site)}
-    out = subprocess.run(
-        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True, cwd=tmp_path
-    ).stdout.splitlines()
+    out = run_from(site, probe, tmp_path)
     assert Path(out[0]).is_relative_to(site)  # the wheel's copy, not the editable checkout
     assert out[1] == "napari-mrisr 3 1"
 

@@ -11,11 +11,12 @@ from napari.layers import Layer
 from napari.utils.notifications import notification_manager
 
 from napari_mrisr import metrics
+from napari_mrisr._orientation import CONVENTIONS
 from napari_mrisr._widgets._common import camera, grid, layer_volume
 from napari_mrisr.degrade import simulate_lr
 from napari_mrisr.interpolate import upsample
 from napari_mrisr.io import Volume
-from napari_mrisr.layers import RADIOLOGICAL_ORIENTATION, layer_data, napari_axis_order
+from napari_mrisr.layers import layer_data, napari_axis_order
 from napari_mrisr.metrics import KEYS, REGIONS, metric_table, table_csv
 from napari_mrisr.models import build_model
 from napari_mrisr.pipeline import BASELINE
@@ -109,7 +110,7 @@ def test_load_super_resolve_compare(viewer, qtbot, write_nifti, models_dir, bund
     assert lr_layer.metadata["ground_truth"] == "scan ground truth"
     expected = (affine @ [2.5, 2.5, 2.5, 1])[:3]  # LR voxel 1 covers HR voxels 2 and 3
     np.testing.assert_allclose(world_mm(lr_layer, (1, 1, 1)), expected, atol=1e-4)
-    assert tuple(str(o) for o in camera(viewer).orientation) == RADIOLOGICAL_ORIENTATION
+    assert tuple(str(o) for o in camera(viewer).orientation) == CONVENTIONS["radiological"]
 
     # Super-resolve with the tiny model from the user folder.
     sr_widget = dock(viewer, SuperResolveWidget)
