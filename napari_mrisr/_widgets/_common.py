@@ -51,6 +51,7 @@ def scroll_layout(parent, *children) -> None:
     A dock widget's minimum height is then small, so several docks never make napari's window
     taller than the screen: a tall widget scrolls instead.
     """
+    from qtpy.QtCore import Qt
     from qtpy.QtWidgets import QFrame, QScrollArea, QVBoxLayout, QWidget
 
     inner = QWidget()
@@ -62,6 +63,9 @@ def scroll_layout(parent, *children) -> None:
     area.setWidgetResizable(True)
     area.setFrameShape(QFrame.Shape.NoFrame)
     area.setWidget(inner)
+    # Vertical scrolling only: the dock keeps the width its content needs.
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    area.setMinimumWidth(inner.minimumSizeHint().width() + area.verticalScrollBar().sizeHint().width())
     outer = QVBoxLayout(parent)
     outer.setContentsMargins(0, 0, 0, 0)
     outer.addWidget(area)
