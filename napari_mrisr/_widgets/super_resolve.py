@@ -204,9 +204,8 @@ class SuperResolveWidget(QWidget):
             self.progress.max = event.total
             self.progress.value = event.done
 
-    def _add_result(self, result: SRResult | None, name: str, metadata: dict, limits: tuple) -> None:
-        if result is None:
-            return
+    def _add_result(self, result: SRResult, name: str, metadata: dict, limits: tuple) -> None:
+        # start_worker calls this only with a finished run's result (never after a cancel)
         data = result_layer_data(result, name, metadata, contrast_limits=limits)
         self.viewer.add_layer(Layer.create(*data))
         self.status.value = f"added {data[1]['name']!r}"
