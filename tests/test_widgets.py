@@ -406,6 +406,26 @@ def test_a_runtime_error_in_the_worker_is_reported_and_the_widget_can_run_again(
     assert len(viewer.layers) == 2 and widget.status.value.startswith("added")
 
 
+def test_progress_reaches_the_widget_in_order_and_ends_full(viewer, qtbot):
+    """napari's activity-dock bar spins the event loop on every update, so the next event can
+    arrive while one is being handled; a widget must still see them in order and end at 100%."""
+    import time
+
+    from napari_mrisr._widgets._common import start_worker
+    from napari_mrisr.progress import Progress
+
+    def work():
+        for done in range(1, 201):
+            time.sleep(0.0002)  # events pile up faster than the GUI thread handles them
+            yield Progress(done, 200, f"step {done}")
+        return "result"
+
+    seen, results, finished = [], [], []
+    start_worker(work, "ordering", results.append, on_progress=lambda e: seen.append(e.done), on_done=finished.append)
+    qtbot.waitUntil(lambda: bool(finished), timeout=TIMEOUT_MS)
+    assert seen == list(range(1, 201)) and results == ["result"] and finished == [True]
+
+
 @pytest.fixture
 def tiny_selfsr_budget(monkeypatch):
     from napari_mrisr.selfsr_train import BUDGETS, Budget, BudgetName

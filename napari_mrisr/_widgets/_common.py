@@ -143,7 +143,7 @@ def start_worker(
     the current step).
     """
     bar = progress(total=0, desc=what)
-    state = {"ok": False}
+    state: dict[str, Any] = {"ok": False, "closed": False, "latest": None, "drawing": False}
 
     def guarded() -> Generator[Progress, Any, Any]:
         try:
@@ -152,16 +152,31 @@ def start_worker(
             return _Failed(exc)
 
     def yielded(event: Progress) -> None:
+        # napari's activity-dock bar runs the event loop on each update, so the next events
+        # (even the result) can be handled inside this call: the widget hears of each event
+        # first and in order, and the bar only ever draws the latest one.
+        if on_progress is not None:
+            on_progress(event)
         if event.warning:
             show_warning(event.message)
         elif event.total:
-            if bar.total != event.total:
-                bar.total = event.total
-            if event.message:
-                bar.set_description(f"{what}: {event.message}")
-            bar.update(event.done - bar.n)
-        if on_progress is not None:
-            on_progress(event)
+            state["latest"] = event
+            if not state["drawing"]:
+                state["drawing"] = True
+                try:
+                    draw_latest()
+                finally:
+                    state["drawing"] = False
+
+    def draw_latest() -> None:
+        drawn = None
+        while not state["closed"] and state["latest"] is not drawn:
+            drawn = state["latest"]
+            if bar.total != drawn.total:
+                bar.total = drawn.total
+            if drawn.message:
+                bar.set_description(f"{what}: {drawn.message}")
+            bar.update(drawn.done - bar.n)
 
     def returned(result: Any) -> None:
         if isinstance(result, _Failed):
@@ -171,6 +186,7 @@ def start_worker(
         on_result(result)
 
     def finished() -> None:
+        state["closed"] = True
         bar.close()
         if on_done is not None:
             on_done(state["ok"])
