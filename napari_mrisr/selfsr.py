@@ -10,14 +10,21 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import asdict
+from collections.abc import Callable
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
 
 from .io import Volume
 from .progress import Progress, ProgressGenerator
-from .selfsr_apply import SelfSRResult, disagreement_map, iter_apply, plane_batches
+from .selfsr_apply import (
+    PlanePreview,
+    SelfSRResult,
+    disagreement_map,
+    iter_apply,
+    plane_batches,
+)
 from .selfsr_grid import SelfSRGrid, plan_grid, resample_matrix
 from .selfsr_train import (
     BUDGETS,
@@ -33,6 +40,7 @@ __all__ = [
     "BUDGETS",
     "Budget",
     "BudgetName",
+    "PlanePreview",
     "SelfSRGrid",
     "SelfSRResult",
     "disagreement_map",
@@ -57,6 +65,7 @@ def iter_selfsr(
     thickness: float | None = None,
     profile: str = "rect",
     steps: int | None = None,
+    preview_plane: Callable[[], tuple[int, int] | None] | None = None,
 ) -> ProgressGenerator[SelfSRResult]:
     """Train a network on the scan's own in-plane slices, then super-resolve its slice axis.
 
@@ -75,6 +84,11 @@ def iter_selfsr(
         Slice profile.
     steps : int, optional
         Overrides the budget's training steps (a shorter smoke run).
+    preview_plane : callable, optional
+        Returns the plane to preview, ``(in-plane file axis, index)``, or None; asked a few
+        times during training (see :data:`~napari_mrisr.selfsr_train.PREVIEWS`), so a viewer
+        can follow the slice the user is looking at. The events then carry that plane
+        super-resolved by the network so far (:class:`~napari_mrisr.selfsr_apply.PlanePreview`).
 
     Yields
     ------
@@ -91,11 +105,18 @@ def iter_selfsr(
     applying = plane_batches(grid, volume.shape, APPLY_BATCH)
     total = spec.steps + applying
     start = time.perf_counter()
-    training = iter_train(volume, grid, spec, device=device, seed=seed)
+    preview = None
+    if preview_plane is not None:
+        planes = PlanePreview(volume, grid, device)
+
+        def preview(model):
+            plane = preview_plane()
+            return None if plane is None else planes(model, *plane)
+
+    training = iter_train(volume, grid, spec, device=device, seed=seed, preview=preview)
     try:
         while True:
-            event = next(training)
-            yield Progress(event.done, total, event.message, event.warning)
+            yield replace(next(training), total=total)
     except StopIteration as stop:
         model = stop.value
     finally:

@@ -13,7 +13,15 @@ from .io import Volume, VolumeError
 from .progress import Progress, ProgressGenerator
 from .selfsr_grid import SelfSRGrid, plan_grid, resample_matrix
 
-__all__ = ["DISAGREEMENT_SIGMA", "SelfSRResult", "disagreement_map", "iter_apply", "plane_batches"]
+__all__ = [
+    "DISAGREEMENT_SIGMA",
+    "PlanePreview",
+    "SelfSRResult",
+    "disagreement_map",
+    "forward_planes",
+    "iter_apply",
+    "plane_batches",
+]
 
 #: Gaussian smoothing (output voxels) of the orientations' absolute difference: errors are
 #: spatially coherent, so the smoothed map predicts |SR - truth| better than the raw one.
@@ -55,6 +63,65 @@ def disagreement_map(
     """Half the absolute difference of two orientations, Gaussian-smoothed by ``sigma`` voxels."""
     diff = 0.5 * np.abs(first - second)
     return scipy.ndimage.gaussian_filter(diff, sigma) if sigma > 0 else diff
+
+
+def _prepare(volume: Volume, grid: SelfSRGrid, dev: torch.device, normalization=None):
+    """The scan normalised as in training, slice axis first (T, P, Q); the intensity range; the
+    resampling from the network's grid to the output grid, on ``dev``."""
+    low, high = intensity_range(volume.data, normalization)
+    slices = np.moveaxis((volume.data - low) / (high - low), grid.axis, 0)
+    matrix = resample_matrix(grid.n_lr, grid.factor, grid.out_ratio, grid.n_out)
+    return slices, (low, high), torch.from_numpy(matrix).float().to(dev)
+
+
+def forward_planes(net: torch.nn.Module, planes: np.ndarray, resample: torch.Tensor) -> np.ndarray:
+    """SR of a batch of normalised through-plane planes, (B, T, W) -> (B, T', W).
+
+    ``net`` upsamples T by the integer factor and ``resample`` (T', factor * T) takes that to
+    the output grid (:func:`~napari_mrisr.selfsr_grid.resample_matrix`).
+    """
+    dev = resample.device
+    x = torch.from_numpy(np.ascontiguousarray(planes, dtype=np.float32))[:, None].to(dev)
+    if dev.type == "cpu":
+        x = x.contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        y = torch.einsum("tu,bcuw->bctw", resample, net(x).float())
+    return y[:, 0].cpu().numpy()
+
+
+class PlanePreview:
+    """The SR of one through-plane plane of a scan, for a live view while the network trains.
+
+    Normalises the scan once (as training does); each call runs the network on one plane, a
+    few milliseconds, and returns it as a one-voxel-thick :class:`Volume` on the SR grid, at
+    its place in the scan.
+    """
+
+    def __init__(self, volume: Volume, grid: SelfSRGrid, device: str | torch.device = "auto") -> None:
+        self.slices, (self.low, self.high), self.resample = _prepare(volume, grid, pick_device(device))
+        self.grid, self.volume = grid, volume
+
+    def __call__(self, model: torch.nn.Module, axis: int, index: int) -> Volume:
+        """The plane at ``index`` along the in-plane file ``axis``, super-resolved by ``model``."""
+        grid = self.grid
+        if axis == grid.axis or not 0 <= axis < 3:
+            raise ValueError(f"Axis {axis} is not an in-plane axis of this scan.")
+        index = int(np.clip(index, 0, self.volume.shape[axis] - 1))
+        # (T, P, Q): the plane at Q = index is slices[:, :, index]; at P = index, slices[:, index].
+        in_plane = [a for a in range(3) if a != grid.axis]
+        plane = self.slices[:, :, index] if axis == in_plane[1] else self.slices[:, index, :]
+        was_training = model.training
+        model.eval()
+        try:
+            sr = forward_planes(model.net, plane[None], self.resample)[0]  # (T', W)
+        finally:
+            model.train(was_training)
+        data = np.expand_dims(sr * (self.high - self.low) + self.low, 1 + in_plane.index(axis))
+        data = np.moveaxis(data, 0, grid.axis)  # file axis order, one voxel along ``axis``
+        shift = np.eye(4)
+        shift[axis, 3] = index
+        affine = grid.out_affine(self.volume.affine) @ shift
+        return Volume(data.astype(np.float32), affine, f"{self.volume.name} SR preview")
 
 
 def iter_apply(
@@ -106,13 +173,8 @@ def iter_apply(
         yield Progress(0, 0, f"The model was trained for slice ratio {trained:.3g}, this scan "
                        f"has {grid.ratio:.3g}; results may be poor.", warning=True)  # fmt: skip
     dev = pick_device(device)
-    low, high = intensity_range(volume.data, getattr(model, "meta", {}).get("normalization"))
-    slices = np.moveaxis((volume.data - low) / (high - low), grid.axis, 0)  # (T, P, Q)
-    resample = (
-        torch.from_numpy(resample_matrix(grid.n_lr, grid.factor, grid.out_ratio, grid.n_out))
-        .float()
-        .to(dev)
-    )
+    normalization = getattr(model, "meta", {}).get("normalization")
+    slices, (low, high), resample = _prepare(volume, grid, dev, normalization)
     net = model.net
     was_training, old_device = net.training, next(net.parameters()).device
     net.eval().to(dev)
@@ -124,13 +186,7 @@ def iter_apply(
         for planes in (slices.transpose(2, 0, 1), slices.transpose(1, 0, 2)):
             out = np.empty((planes.shape[0], grid.n_out, planes.shape[2]), dtype=np.float32)
             for start in range(0, planes.shape[0], batch):
-                x = torch.from_numpy(np.ascontiguousarray(planes[start : start + batch]))[:, None]
-                x = x.to(dev)
-                if dev.type == "cpu":
-                    x = x.contiguous(memory_format=torch.channels_last)
-                with torch.inference_mode():
-                    y = torch.einsum("tu,bcuw->bctw", resample, net(x).float())
-                out[start : start + batch] = y[:, 0].cpu().numpy()
+                out[start : start + batch] = forward_planes(net, planes[start : start + batch], resample)
                 done += 1
                 yield Progress(done, total)
             outputs.append(out)

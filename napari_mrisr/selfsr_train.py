@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from typing import Any
 
 import numpy as np
 import torch
@@ -17,7 +19,7 @@ from .progress import Progress, ProgressGenerator
 from .selfsr_grid import SelfSRGrid
 from .selfsr_pairs import PairSampler
 
-__all__ = ["BUDGETS", "Budget", "BudgetName", "format_seconds", "iter_train"]
+__all__ = ["BUDGETS", "PREVIEWS", "Budget", "BudgetName", "format_seconds", "iter_train"]
 
 
 class BudgetName(StrEnum):
@@ -63,6 +65,10 @@ BUDGETS = {
 }
 
 
+#: How many live previews :func:`iter_train` makes over a run (when asked for them).
+PREVIEWS = 20
+
+
 def format_seconds(seconds: float) -> str:
     """``1h02m``, ``3m05s`` or ``42s``."""
     seconds = int(round(max(0.0, seconds)))
@@ -94,6 +100,7 @@ def iter_train(
     device: str | torch.device = "auto",
     seed: int = 0,
     steps: int | None = None,
+    preview: Callable[[torch.nn.Module], Any] | None = None,
 ) -> ProgressGenerator[torch.nn.Module]:
     """Train a ``selfsr2d`` network on one scan, yielding progress, returning the model.
 
@@ -109,6 +116,9 @@ def iter_train(
         Seeds the weights, the patch draws and the augmentations (deterministic per device).
     steps : int, optional
         Overrides the budget's number of steps.
+    preview : callable, optional
+        Called with the network :data:`PREVIEWS` times during training; what it returns is
+        the event's ``preview`` (e.g. one plane super-resolved, for a live view).
 
     Yields
     ------
@@ -142,6 +152,7 @@ def iter_train(
         lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * s / spec.steps)),
     )
     model.train()
+    every = max(1, spec.steps // PREVIEWS)
     losses: list[float] = []
     start = time.perf_counter()
     for step in range(1, spec.steps + 1):
@@ -163,7 +174,10 @@ def iter_train(
                 f"training step {step}/{spec.steps}, L1 {np.mean(losses[-25:]):.4f}, "
                 f"ETA {format_seconds(eta)}"
             )
-        yield Progress(step, spec.steps, message)
+        shown = None
+        if preview is not None and step % every == 0 and step < spec.steps:
+            shown = preview(model)
+        yield Progress(step, spec.steps, message, preview=shown)
     model.eval()
     model.losses = losses
     return model

@@ -16,6 +16,7 @@ from napari_mrisr.models import build_model
 from napari_mrisr.progress import run_to_end
 from napari_mrisr.selfsr import (
     Budget,
+    PlanePreview,
     disagreement_map,
     iter_apply,
     iter_selfsr,
@@ -23,6 +24,7 @@ from napari_mrisr.selfsr import (
     plan_grid,
     resample_matrix,
 )
+from napari_mrisr.selfsr_train import PREVIEWS
 
 from .conftest import head_phantom, oblique_affine
 
@@ -159,6 +161,31 @@ def test_hr_to_lr_to_selfsr_lands_on_the_hr_grid_and_fuses_two_orientations():
         result.sr.data, 0.5 * (first + second) * (high - low) + low, atol=1e-3
     )
     assert np.abs(first - second).max() > 0  # two genuinely different estimates
+
+
+def test_live_preview_follows_the_asked_plane_and_is_that_plane_of_the_network():
+    lr = simulate_lr(_hr((24, 20, 32)), (1, 1, 4), method="thick_slice")  # slices along axis 2
+    asked = iter([(1, 5), None, (0, 30)] + [(1, 7)] * 100)  # the plane the viewer shows, per preview
+    spec = Budget(features=8, num_blocks=2, patch=16, batch=8, steps=40, lr=2e-3)
+    events = list(iter_selfsr(lr, budget=spec, device="cpu", preview_plane=lambda: next(asked)))
+    previews = [e.preview for e in events if e.preview is not None]
+    # asked every 40 / PREVIEWS steps but not at the last (the result follows); once no plane
+    assert len(previews) == PREVIEWS - 2 and all(e.preview is None for e in events[spec.steps :])
+    assert [p.shape for p in previews[:2]] == [(24, 1, 32), (1, 20, 32)]  # index 30 is clipped to 23
+    # Each preview sits where that plane of the result is, in mm, and is the network's SR of
+    # that plane: here, with the trained network, one orientation of the result exactly.
+    result = run_to_end(iter_selfsr(lr, budget=TINY, device="cpu"))
+    grid, model = result.grid, result.model
+    low, high = intensity_range(lr.data)
+    x = torch.from_numpy(((lr.data - low) / (high - low)).astype(np.float32))[None, None]
+    with torch.inference_mode():
+        along_q, along_p = (o[0, 0].numpy() * (high - low) + low for o in model.orientations(x))
+    for axis, index, expected in ((1, 7, along_q), (0, 3, along_p)):
+        plane = PlanePreview(lr, grid, "cpu")(model, axis, index)
+        shift = np.eye(4)
+        shift[axis, 3] = index
+        np.testing.assert_allclose(plane.affine, result.sr.affine @ shift, atol=1e-9)
+        np.testing.assert_allclose(plane.data, np.take(expected, [index], axis=axis), atol=1e-3)
 
 
 def test_disagreement_map_is_half_the_difference_smoothed():

@@ -448,9 +448,21 @@ def test_self_supervised_sr_of_the_open_scan_lands_on_it_in_world_space(
     assert widget.input.value is scan and widget.run_button.enabled
     assert "3 mm apart" in widget.geometry.value and "ratio 3" in widget.geometry.value
 
+    viewer.dims.ndisplay = 2
+    assert napari_axis_order(affine)[viewer.dims.not_displayed[0]] == 2  # looking at the slices
+    previews = []
+    viewer.layers.events.inserted.connect(
+        lambda e: previews.append(e.value.data.shape) if e.value.name.endswith("preview (training)") else None
+    )
     widget.run_button.native.click()
     assert widget.cancel_button.enabled and not widget.run_button.enabled
     wait_idle(qtbot, widget)
+    # a live preview appeared (one plane across the slices, 3 x 8 voxels along the slice axis),
+    # the view turned across the slices to show it, and the result replaced it
+    sliced = viewer.dims.not_displayed[0]
+    assert previews and previews[0][sliced] == 1 and 24 in previews[0]
+    assert napari_axis_order(affine)[sliced] != 2
+    assert [layer.name for layer in viewer.layers][1:] == ["t2 axial SR self-supervised", "t2 axial SR disagreement"]
     sr, disagreement = viewer.layers[-2:]
     assert sr.name == "t2 axial SR self-supervised" and sr.metadata["input"] == "t2 axial"
     assert not disagreement.visible and disagreement.data.shape == sr.data.shape
@@ -477,8 +489,14 @@ def test_self_supervised_sr_refuses_an_isotropic_scan_and_cancel_adds_nothing(
     add_volume(viewer, Volume(head_phantom((20, 22, 8)), oblique_affine(spacing=(1, 1, 3)), "aniso"))
     widget.input.value = viewer.layers["aniso"]
     monkeypatch.setitem(BUDGETS, BudgetName.FAST, dataclasses.replace(tiny_selfsr_budget, steps=100_000))
+    monkeypatch.setattr("napari_mrisr.selfsr_train.PREVIEWS", 100_000)  # a preview every step
     widget.run_button.native.click()
-    qtbot.waitUntil(lambda: widget.progress.value >= 2, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: len(viewer.layers) == 3, timeout=TIMEOUT_MS)  # the live preview
+    preview = viewer.layers[-1]
+    assert preview.name == "aniso SR preview (training)"
+    # the view turned across the slices, to the preview: napari draws it (a non-empty slice)
+    assert napari_axis_order(viewer.layers["aniso"].metadata["affine"])[viewer.dims.not_displayed[0]] != 2
+    assert min(preview._data_view.shape) > 1
     widget.cancel_button.native.click()
     wait_idle(qtbot, widget)
     assert [layer.name for layer in viewer.layers] == ["iso", "aniso"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
 from magicgui.widgets import (
     ComboBox,
     Container,
@@ -16,7 +17,8 @@ from magicgui.widgets import (
 from napari.layers import Layer
 from qtpy.QtWidgets import QFileDialog, QWidget
 
-from ..layers import layer_data
+from ..io import Volume
+from ..layers import layer_data, napari_axis_order
 from ..pipeline import SRResult, result_layer_data
 from ..progress import Progress
 from ..zoo import user_models_dir
@@ -54,6 +56,27 @@ def describe(grid, volume) -> str:
     )
 
 
+def slice_coordinate(layer, world_axis: int, point) -> float:
+    """The data coordinate at which napari slices ``layer`` along ``world_axis`` at ``point``.
+
+    napari slices an oblique layer with only that axis' own scale and shift (it drops the
+    out-of-slice rotation), so this is not ``layer.world_to_data(point)[world_axis]``.
+    """
+    origin = np.asarray(layer.world_to_data(np.zeros(3)))
+    unit = np.zeros(3)
+    unit[world_axis] = 1.0
+    scale = np.asarray(layer.world_to_data(unit))[world_axis] - origin[world_axis]
+    return float(scale * point[world_axis] + origin[world_axis])
+
+
+def world_of_slice(layer, world_axis: int, coordinate: float) -> float:
+    """The world position along ``world_axis`` at which napari shows data ``coordinate``."""
+    at_zero = slice_coordinate(layer, world_axis, np.zeros(3))
+    unit = np.zeros(3)
+    unit[world_axis] = 1.0
+    return (coordinate - at_zero) / (slice_coordinate(layer, world_axis, unit) - at_zero)
+
+
 class SelfSRWidget(QWidget):
     """Pick an anisotropic scan; one click trains on its own slices and super-resolves it."""
 
@@ -62,6 +85,9 @@ class SelfSRWidget(QWidget):
         self.viewer = viewer
         self.worker = None
         self.result = None  # the last SelfSRResult (its model can be saved)
+        self.preview_layer = None  # the plane super-resolved so far, while training
+        self._preview_plane: tuple[int, int] | None = None  # what the worker previews next
+        self._preview_at = (-1, -1)  # (file axis, index) of the preview on screen
 
         self.input = layer_combo(viewer, "scan")
         self.geometry = Label(value="")
@@ -126,7 +152,7 @@ class SelfSRWidget(QWidget):
     # -- running ----------------------------------------------------------------------------
     def run(self) -> None:
         """Train on the scan's own slices and super-resolve it, in a worker thread."""
-        from ..selfsr import iter_selfsr
+        from ..selfsr import iter_selfsr, plan_grid
 
         layer = self.input.value
         if layer is None or self.worker is not None:
@@ -141,8 +167,11 @@ class SelfSRWidget(QWidget):
         source = (layer.name, dict(layer.metadata), tuple(layer.contrast_limits))
         self.progress.max, self.progress.value = 1, 0
         self.status.value = f"training on the slices of {layer.name}..."
+        grid = plan_grid(volume, **self._settings())
+        self._source, self._slice_axis, self._out_affine = source, grid.axis, grid.out_affine(volume.affine)
+        self._preview_plane = self._viewed_plane()
         self.worker = start_worker(
-            lambda: iter_selfsr(volume, **settings),
+            lambda: iter_selfsr(volume, **settings, preview_plane=lambda: self._preview_plane),
             f"Self-supervised SR of {layer.name}",
             on_result=lambda result: self._add_result(result, settings, *source),
             on_progress=self._on_progress,
@@ -161,6 +190,73 @@ class SelfSRWidget(QWidget):
             self.progress.max, self.progress.value = event.total, event.done
             if event.message:
                 self.status.value = event.message
+        if event.preview is not None:
+            self._show_preview(event.preview)
+        self._preview_plane = self._viewed_plane()  # the worker reads it for the next preview
+
+    # -- live preview -------------------------------------------------------------------------
+    def _viewed_plane(self) -> tuple[int, int] | None:
+        """The scan plane to preview, ``(file axis, index)``: the one on screen when the view
+        crosses the slices (a coronal or sagittal view of an axial scan), else the central plane
+        across them."""
+        layer, dims = self.input.value, self.viewer.dims
+        if layer is None or layer not in self.viewer.layers or "affine" not in layer.metadata:
+            return None
+        order = napari_axis_order(layer.metadata["affine"])  # napari data axis -> file axis
+        sliced = dims.not_displayed[0] if dims.ndisplay == 2 else None
+        if sliced is None or order[sliced] == self._slice_axis:
+            across = max(a for a in range(3) if a != self._slice_axis)
+            return across, layer.data.shape[order.index(across)] // 2
+        preview = self.preview_layer
+        if preview is not None and preview in self.viewer.layers and self._preview_at[0] == order[sliced]:
+            # the plane napari would show of a preview at the plane it shows now
+            return order[sliced], self._preview_at[1] + round(slice_coordinate(preview, sliced, dims.point))
+        return order[sliced], round(slice_coordinate(layer, sliced, dims.point))
+
+    def _show_preview(self, plane) -> None:
+        name, _metadata, limits = self._source
+        axis = next(a for a in range(3) if plane.shape[a] == 1 and a != self._slice_axis)
+        index = int(round((np.linalg.inv(self._out_affine) @ plane.affine[:, 3])[axis]))
+        self._preview_at = axis, index
+        if self.viewer.dims.ndisplay == 2:
+            # napari draws an oblique layer's slice without its out-of-plane tilt, all slices
+            # in one place: draw the preview where it will draw that slice of the result.
+            plane = Volume(plane.data, self._out_affine, plane.name)
+        data, attributes, _ = layer_data(plane, contrast_limits=limits, metadata={"input": name})
+        attributes["name"] = f"{name} SR preview (training)"
+        if self.viewer.dims.ndisplay == 2:
+            world_axis = napari_axis_order(self._out_affine).index(axis)
+            step = np.linalg.inv(attributes["affine"])[world_axis, world_axis]  # data per mm
+            shift = np.eye(4)
+            shift[world_axis, 3] = index / step
+            attributes["affine"] = shift @ attributes["affine"]
+        layer = self.preview_layer
+        if layer is None or layer not in self.viewer.layers:
+            active = self.viewer.layers.selection.active
+            self.preview_layer = self.viewer.add_layer(Layer.create(data, attributes, "image"))
+            self.viewer.layers.selection.active = active  # the user's layer stays selected
+            self._reveal(self.preview_layer)
+        else:
+            layer.data, layer.affine = data, attributes["affine"]
+            layer.metadata = attributes["metadata"]
+
+    def _reveal(self, preview) -> None:
+        """Once, with the first preview: turn a 2D view that shows the scan's slices (where the
+        preview plane is edge-on) to slice across them, at the preview."""
+        dims = self.viewer.dims
+        across = int(np.argmin(preview.data.shape))  # its one-voxel napari axis
+        if dims.ndisplay != 2 or dims.not_displayed[0] == across:
+            return
+        order = napari_axis_order(self.input.value.metadata["affine"])
+        if order[dims.not_displayed[0]] != self._slice_axis:
+            return  # the user looks across the slices, at another plane: the next preview follows
+        dims.order = (across, *(a for a in dims.order if a != across))
+        dims.set_point(across, world_of_slice(preview, across, 0.0))
+
+    def _remove_preview(self) -> None:
+        if self.preview_layer is not None and self.preview_layer in self.viewer.layers:
+            self.viewer.layers.remove(self.preview_layer)
+        self.preview_layer = None
 
     def _add_result(self, result, settings: dict, name: str, metadata: dict, limits: tuple) -> None:
         self.result = result
@@ -177,6 +273,7 @@ class SelfSRWidget(QWidget):
     def _on_done(self, ok: bool) -> None:
         import torch
 
+        self._remove_preview()
         if not ok:
             self.status.value = "cancelled; no layer added" if self.worker.abort_requested else "failed; no layer added"
         self.worker = None
