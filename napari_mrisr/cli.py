@@ -109,7 +109,8 @@ def predict(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from .atomic import check_writable
-    from .inference import iter_super_resolve, pick_device
+    from .fit import check_fit, iter_fitted
+    from .inference import pick_device
     from .io import check_volume_path, load_volume, save_volume
     from .progress import Progress, run_to_end
     from .zoo import load_model
@@ -119,7 +120,9 @@ def predict(args: argparse.Namespace) -> int:
     if not args.force and args.input.resolve() == args.output.resolve():
         raise ValueError(f"{str(args.output)!r} is the input file; pass --force to overwrite it.")
     pick_device(args.device)  # an unknown device is refused before any work
-    model = load_model(args.model or _default_model())
+    model_ref = args.model or _default_model()
+    model, name = load_model(model_ref), Path(model_ref).stem
+    check_fit(volume, model.meta, name)  # a scan the model does not fit is refused before any work
     output_bytes = volume.data.size * int(np.prod(model.scale)) * 4
     check_writable(args.output, output_bytes, replace=args.force)  # before the work, not after
     with tqdm(total=None, unit="tile", desc=f"super-resolving {args.input.name}") as bar:
@@ -131,7 +134,8 @@ def predict(args: argparse.Namespace) -> int:
                 bar.total = event.total
                 bar.update(event.done - bar.n)
 
-        sr = run_to_end(iter_super_resolve(volume, model, device=args.device, tile=args.tile), show)
+        work = iter_fitted(volume, model, name, device=args.device, tile=args.tile)
+        sr = run_to_end(work, show)
     save_volume(sr, args.output, replace=args.force)
     print(f"wrote {args.output} ({' x '.join(map(str, sr.shape))} voxels)")
     return 0

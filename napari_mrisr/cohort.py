@@ -44,7 +44,7 @@ def cohort_output(path: str | os.PathLike, out_dir: str | os.PathLike) -> Path:
 
 def _one_file(path: Path, out_dir: Path, model, device: str, tile: int | None, force: bool):
     """Super-resolve one file (a generator of tile progress, returning its outcome)."""
-    from .inference import iter_super_resolve
+    from .fit import iter_fitted
 
     out = cohort_output(path, out_dir)
     if out.exists() and not force:
@@ -52,9 +52,9 @@ def _one_file(path: Path, out_dir: Path, model, device: str, tile: int | None, f
     try:
         volume = load_volume(path)
         check_writable(out, volume.data.size * int(np.prod(model.scale)) * 4, replace=force)
-        sr = yield from iter_super_resolve(volume, model, device=device, tile=tile)
+        sr = yield from iter_fitted(volume, model, device=device, tile=tile)
         save_volume(sr, out, replace=force)
-    except (ValueError, OSError) as exc:  # VolumeError, ModelError, disk problems: one sentence
+    except (ValueError, OSError) as exc:  # VolumeError, ModelError, ModelFitError, disk problems
         return FileOutcome(path, out, "failed", str(exc))
     return FileOutcome(path, out, "done", " x ".join(map(str, sr.shape)))
 

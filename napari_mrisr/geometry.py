@@ -16,6 +16,7 @@ import numpy as np
 __all__ = [
     "Factors",
     "as_factors",
+    "axis_direction",
     "crop_to_multiple",
     "covering_length",
     "downsampled_affine",
@@ -136,3 +137,9 @@ def superior_axis(affine: np.ndarray) -> int:
     """The data axis closest to the inferior-superior direction (slice axis of axial scans)."""
     codes = nib.aff2axcodes(affine)
     return next(i for i, c in enumerate(codes) if c in ("S", "I"))
+
+
+def axis_direction(affine: np.ndarray, axis: int) -> str:
+    """The anatomical direction a data axis runs along: ``"L-R"``, ``"A-P"`` or ``"S-I"``."""
+    code = nib.aff2axcodes(affine)[axis]
+    return {"R": "L-R", "L": "L-R", "A": "A-P", "P": "A-P", "S": "S-I", "I": "S-I"}[code]

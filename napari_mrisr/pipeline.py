@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from .degrade import simulate_lr
+from .fit import check_fit, iter_fitted
 from .geometry import Factors, as_factors, crop_to_multiple
-from .inference import iter_super_resolve
 from .interpolate import upsample
 from .io import Volume, load_volume
 from .layers import layer_data
@@ -128,12 +128,14 @@ def iter_run(
         Tile edge in LR voxels; None or 0 picks one for the device.
     factors : 3 ints, optional
         Upsampling factors of the baseline (default 2); with a model, the LR's known
-        degradation factors, only used to warn when the model's scale differs from them.
+        degradation factors, only used to warn when the model's (oriented) scale differs.
 
     Raises
     ------
     napari_mrisr.zoo.ModelError
         For a model file that cannot be used.
+    napari_mrisr.fit.ModelFitError
+        For a scan the model does not fit (:mod:`napari_mrisr.fit`); the baseline always runs.
     """
     if method.is_baseline:
         f = as_factors(factors or 2)
@@ -146,7 +148,7 @@ def iter_run(
     from .zoo import load_model  # imports the model zoo (and its registry) only when needed
 
     model = load_model(method.path)
-    scale = tuple(int(s) for s in model.scale)
+    scale = check_fit(volume, model.meta, method.name).factors  # in the scan's axes
     if factors is not None and tuple(as_factors(factors)) != scale:
         yield Progress(
             0,
@@ -155,7 +157,7 @@ def iter_run(
             f"{tuple(as_factors(factors))}; the result will not be on the ground truth's grid.",
             warning=True,
         )
-    sr = yield from iter_super_resolve(volume, model, device=device, tile=tile or None)
+    sr = yield from iter_fitted(volume, model, method.name, device=device, tile=tile or None)
     return SRResult(sr, method.name, dict(model.meta))
 
 

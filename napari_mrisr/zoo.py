@@ -2,7 +2,8 @@
 
 A model file holds the generator's tensors and, under the safetensors metadata key
 ``napari_mrisr``, a JSON document: architecture and its kwargs, scale, intensity
-normalisation, the degradation it was trained for, a training summary, validation metrics and
+normalisation, the degradation it was trained for, the input geometry it expects
+(``input_geometry``, see :mod:`napari_mrisr.fit`), a training summary, validation metrics and
 versions. Bundled models ship in ``napari_mrisr/pretrained/``; users add theirs to the folder
 given by :func:`user_models_dir` (``$NAPARI_MRISR_MODELS`` overrides it).
 """
@@ -160,7 +161,28 @@ def _checked_metadata(document: Any, name: str) -> dict:
     for key in ("degradation", "training", "metrics"):
         if not isinstance(document.get(key, {}), dict | None):
             raise ModelError(f"{name!r} has {key!r} metadata that is not a JSON object.")
+    _check_input_geometry(document.get("input_geometry"), name)
     return document
+
+
+def _check_input_geometry(geometry: Any, name: str) -> None:
+    """``input_geometry`` (see :mod:`napari_mrisr.fit`): absent, or spacing and thick axis."""
+    if geometry is None:
+        return
+    spacing = geometry.get("spacing_mm") if isinstance(geometry, dict) else "missing"
+    axis = geometry.get("through_plane_axis") if isinstance(geometry, dict) else None
+    numbers = (
+        isinstance(spacing, list)
+        and len(spacing) == 3
+        and all(isinstance(s, int | float) and not isinstance(s, bool) for s in spacing)
+        and all(math.isfinite(s) and s > 0 for s in spacing)
+    )
+    whole = isinstance(axis, int) and not isinstance(axis, bool) and 0 <= axis <= 2
+    if not (spacing is None or numbers) or not (axis is None or whole):
+        raise ModelError(
+            f"{name!r} declares input geometry {geometry!r}; expected "
+            "{'spacing_mm': [three positive mm] or null, 'through_plane_axis': 0, 1, 2 or null}."
+        )
 
 
 def list_models() -> list[ModelInfo]:

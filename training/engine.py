@@ -19,6 +19,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from napari_mrisr.atomic import atomic_path
+from napari_mrisr.fit import ModelGeometry, training_hr_spacing
 from napari_mrisr.geometry import as_factors
 from napari_mrisr.metrics import mean_tables
 from napari_mrisr.zoo import ModelError, load_model, save_model, user_models_dir
@@ -239,8 +240,9 @@ def _checkpoint_config(state: dict, path: Path) -> TrainConfig:
 def export(checkpoint: str | Path, out: str | Path) -> Path:
     """Write a checkpoint's generator as a ``napari_mrisr.zoo`` model file (safetensors + metadata).
 
-    The metadata holds the degradation it was trained for, the training recipe and the
-    validation metrics (model and cubic) of that checkpoint.
+    The metadata holds the degradation it was trained for, the input geometry it expects (the
+    training volumes' spacing times the factors), the training recipe and the validation
+    metrics (model and cubic) of that checkpoint.
     """
     checkpoint = Path(checkpoint)
     if not checkpoint.is_file():
@@ -260,6 +262,9 @@ def export(checkpoint: str | Path, out: str | Path) -> Path:
             f"degradation, trained with {config.discriminator.architecture if config.discriminator.architecture != 'none' else 'content losses only'}"
         ),
         "degradation": d.model_dump(mode="json"),
+        "input_geometry": ModelGeometry.for_training(
+            d.factors, training_hr_spacing(config.data.paths)
+        ).to_meta(),
         "training": {
             "config": config.model_dump(mode="json"),
             "steps": state.get("steps_done"),

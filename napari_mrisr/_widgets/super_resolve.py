@@ -1,4 +1,9 @@
-"""Super-resolve widget: run a trained model (or the cubic baseline) on an image layer, in a worker."""
+"""Super-resolve widget: run a trained model (or the cubic baseline) on an image layer, in a worker.
+
+Only models that fit the input scan (:mod:`napari_mrisr.fit`) can be chosen; the others are
+listed greyed out with the reason as their tooltip, and the model's and the scan's geometry
+are shown side by side.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +12,11 @@ from typing import TYPE_CHECKING
 
 from magicgui.widgets import ComboBox, Container, Label, ProgressBar, PushButton, SpinBox
 from napari.layers import Layer
+from napari.utils.notifications import show_error, show_warning
 from qtpy.QtWidgets import QFileDialog, QWidget
 
+from ..fit import Fit, fit_model, geometry_summary
+from ..io import Volume
 from ..pipeline import BASELINE, Method, SRResult, baseline_factors, iter_run, result_layer_data
 from ..progress import Progress
 from ..zoo import list_models, read_metadata, user_models_dir
@@ -31,6 +39,8 @@ __all__ = ["SuperResolveWidget", "available_devices"]
 #: Combo entries that are not a model: a placeholder when none is installed, and the file picker.
 NO_MODEL = "no trained model installed"
 OPEN_FILE = "open model file..."
+#: Appended to the name of a model listed (greyed out) that does not fit the input scan.
+UNFIT = " (does not fit)"
 
 
 def available_devices() -> list[str]:
@@ -52,7 +62,11 @@ class SuperResolveWidget(QWidget):
         super().__init__()
         self.viewer = viewer
         self.worker = None
-        self._opened: list[Method] = []  # model files picked with "open model file..."
+        self._opened: dict[Method, dict] = {}  # files picked with "open model file..." -> metadata
+        self._meta: dict[Method, dict] = {}  # every listed model's metadata
+        self._fits: dict[Method, Fit] = {}  # how each listed model fits the input scan
+        self._volume: Volume | None = None  # the input scan (geometry only is used here)
+        self._switched = ""  # why the model choice moved to one that fits the new input
         self._last_model: object = None
 
         self.input = layer_combo(viewer, "input")
@@ -67,13 +81,15 @@ class SuperResolveWidget(QWidget):
         )
         self.progress = ProgressBar(label="progress", min=0, max=1, value=0)
         self.status = status_label()
+        self.geometry = status_label()  # the model's geometry beside the scan's
         self.hint = Label(value="")
         self.hint.native.setWordWrap(True)
         self.container = Container(
             widgets=[
                 self.input,
+                self.hint,  # why a model was set aside for this input, or none is installed
                 self.model,
-                self.hint,
+                self.geometry,
                 self.device,
                 self.tile,
                 buttons,
@@ -85,32 +101,73 @@ class SuperResolveWidget(QWidget):
 
         self._last_model = self.model.value
         self.model.changed.connect(self._on_model)
-        self.input.changed.connect(self._update_run)
+        self.input.changed.connect(self.refresh_models)  # the models that fit depend on the scan
         self.run_button.changed.connect(self.run)
         self.cancel_button.changed.connect(self.cancel)
         MODELS.changed.connect(self._on_new_model)
-        self._update_run()
+        self.refresh_models()
 
     # -- model choices ----------------------------------------------------------------------
     def _model_choices(self, _widget=None) -> list[tuple[str, object]]:
-        installed = [Method(info.name, info.path) for info in list_models()]  # bundled first
-        models = installed + [m for m in self._opened if m not in installed]
-        placeholder = [] if models else [(NO_MODEL, NO_MODEL)]
-        return [
-            *placeholder,
-            *[(m.name, m) for m in models],
-            (BASELINE, Method(BASELINE)),
-            (OPEN_FILE, OPEN_FILE),
-        ]
+        """Models that fit the input scan (bundled first), those that do not, then the rest."""
+        self._meta = {Method(info.name, info.path): info.meta for info in list_models()}
+        self._meta.update({m: meta for m, meta in self._opened.items() if m not in self._meta})
+        self._volume = self._input_volume()
+        self._fits = (
+            {m: fit_model(self._volume, meta, m.name) for m, meta in self._meta.items()}
+            if self._volume is not None
+            else {}
+        )
+        fitting = [(m.name, m) for m in self._meta if self._fits_input(m)]
+        unfit = [(m.name + UNFIT, m) for m in self._meta if not self._fits_input(m)]
+        placeholder = [] if self._meta else [(NO_MODEL, NO_MODEL)]
+        rest = [(BASELINE, Method(BASELINE)), (OPEN_FILE, OPEN_FILE)]
+        return [*placeholder, *fitting, *unfit, *rest]
+
+    def _input_volume(self) -> Volume | None:
+        try:
+            return None if self.input.value is None else layer_volume(self.input.value)
+        except ValueError:  # not a usable volume: running it reports why
+            return None
+
+    def _fits_input(self, method: object) -> bool:
+        """Whether ``method`` may run on the input: the baseline always, a model if it fits."""
+        fit = self._fits.get(method)
+        return fit is None or fit.ok
+
+    def _grey_out_unfit(self) -> None:
+        """Models that do not fit the scan cannot be picked; their tooltip says why."""
+        combo = self.model.native
+        for index in range(combo.count()):
+            fit = self._fits.get(combo.itemData(index))
+            if fit is not None and not fit.ok:
+                item = combo.model().item(index)
+                item.setEnabled(False)
+                item.setToolTip(fit.reason)
+
+    def _keep_a_fitting_model(self) -> None:
+        """If the chosen model does not fit the input, pick the first that does (else cubic)."""
+        fit = self._fits.get(self.model.value)
+        if fit is None or fit.ok:
+            return
+        choices = self.model.choices
+        choice = next(c for c in choices if isinstance(c, Method) and self._fits_input(c))
+        with self.model.changed.blocked():
+            self.model.value = choice
+        self._switched = f"{fit.reason} Switched to {choice.name}."
 
     def reset_choices(self, *_event) -> None:
         """Re-read the input layers (napari calls this when layers change)."""
         rebuild_choices(self.input)
 
-    def refresh_models(self) -> None:
-        """Re-scan the model folders (a model exported by training appears without a restart)."""
+    def refresh_models(self, *_args) -> None:
+        """Re-scan the model folders (a model exported by training appears without a restart)
+        and re-check which models fit the input scan."""
+        self._switched = ""
         with self.model.changed.blocked():
             rebuild_choices(self.model)
+        self._grey_out_unfit()
+        self._keep_a_fitting_model()
         self._last_model = self.model.value
         self._update_run()
 
@@ -121,17 +178,23 @@ class SuperResolveWidget(QWidget):
             MODELS.changed.disconnect(self._on_new_model)
 
     def add_model_file(self, path: str | Path) -> Method | None:
-        """Offer a ``.safetensors`` model file and select it; a bad file gives one error sentence."""
+        """Offer a ``.safetensors`` model file and select it if it fits the input scan.
+
+        A bad file gives one error sentence; a model that does not fit the scan is listed
+        (greyed out) and a notification says why.
+        """
         path = Path(path)
         try:
-            read_metadata(path)  # refuses pickles and foreign files without loading weights
+            meta = read_metadata(path)  # refuses pickles and foreign files without loading weights
         except ValueError as exc:
             show_failure(exc, "Opening the model")
             return None
         method = Method(path.stem, path)
-        if method not in self._opened:
-            self._opened.append(method)
+        self._opened.setdefault(method, meta)
         self.refresh_models()
+        if not self._fits_input(method):
+            show_warning(self._fits[method].reason)
+            return None
         self.model.value = method
         return method
 
@@ -148,6 +211,7 @@ class SuperResolveWidget(QWidget):
             if not path or self.add_model_file(path) is None:
                 self.model.value = self._last_model  # cancelled or refused: back to the last choice
                 return
+        self._switched = ""
         self._last_model = self.model.value
         self._update_run()
 
@@ -156,12 +220,32 @@ class SuperResolveWidget(QWidget):
         ready = isinstance(self.model.value, Method) and self.input.value is not None
         self.run_button.enabled = ready and not running
         self.cancel_button.enabled = running
-        self.hint.value = (
+        self.geometry.value = self._geometry_text()
+        self.geometry.visible = bool(self.geometry.value)
+        unfit = sum(not fit.ok for fit in self._fits.values())
+        hints = [
             "No trained model is installed: open a model file or use the cubic baseline."
             if self.model.value == NO_MODEL
-            else ""
-        )
+            else "",
+            self._switched,
+            f"{unfit} model{'s' if unfit > 1 else ''} greyed out: not fitting this scan "
+            "(hover for why)."
+            if unfit and not self._switched
+            else "",
+        ]
+        self.hint.value = " ".join(h for h in hints if h)
         self.hint.visible = bool(self.hint.value)
+
+    def _geometry_text(self) -> str:
+        """The chosen model's geometry beside the scan's, one per line."""
+        method = self.model.value
+        if self._volume is None or not isinstance(method, Method):
+            return ""
+        if not method.is_baseline:
+            return self._fits[method].summary.replace("; ", "\n")
+        factors = baseline_factors(getattr(self.input.value, "metadata", None))
+        cubic = f"cubic interpolation x{' x'.join(map(str, factors))} (never refused)"
+        return geometry_summary(cubic, self._volume, factors).replace("; ", "\n")
 
     def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         self.refresh_models()
@@ -179,6 +263,10 @@ class SuperResolveWidget(QWidget):
             factors = baseline_factors(layer.metadata) if method.is_baseline or degradation else None
         except ValueError as exc:
             show_failure(exc, "Super-resolution")
+            return
+        fit = None if method.is_baseline else fit_model(volume, self._meta[method], method.name)
+        if fit is not None and not fit.ok:  # refused before anything runs
+            show_error(fit.reason)
             return
         device, tile = self.device.value, self.tile.value or None
         source = (layer.name, dict(layer.metadata), tuple(layer.contrast_limits))
