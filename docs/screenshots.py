@@ -1,15 +1,23 @@
 """Screenshots of the dock widgets after a realistic flow on the MNI152 sample and a real scan.
 
-    QT_API=pyqt6 xvfb-run -a -s "-screen 0 1600x1000x24" python docs/screenshots.py [--real-scan-only]
+    QT_API=pyqt6 xvfb-run -a -s "-screen 0 1600x1000x24" python docs/screenshots.py \
+        [--real-scan-only | --refusal-only | --only=compare,train,...]
 
 (Qt6: napari 0.9 shows a deprecation banner under PyQt5.) Then the Train widget, and the
 Self-supervised SR widget on dipy's real 4 x 4 x 5 mm head (if dipy is installed; a
 benchmark-only dependency): mid-run, and its result in a coronal view.
 
 Load (MNI152, simulated LR x2 k-space) -> Super-resolve with the first model listed (a bundled
-one if any) -> Compare. Without any model, a small edsr3d (residual over trilinear upsampling)
-is fitted for 600 steps on LR/HR patches of the sample itself ("demo-edsr3d-x2"); it only
+one if any) -> Compare. Last, Super-resolve on a scan the chosen model does not fit
+(``super_resolve_refusal.png``). Without any model, a small edsr3d (residual over trilinear
+upsampling) is fitted for 600 steps on LR/HR patches of the sample itself ("demo-edsr3d-x2"); it only
 stands in for a trained model so that the screenshots show a real comparison.
+
+``--only=compare,train`` retakes only the named screenshots (load, super_resolve, compare,
+train, selfsr, super_resolve_refusal; the flow before them still runs). The
+Compare step also shows the Compare dock alone, as opened from the Plugins menu, in a
+1280 x 800 window (compare_1280x800.png) and in napari's first-run window size
+(compare_default_window.png): the dock must fit both.
 """
 
 from __future__ import annotations
@@ -68,6 +76,13 @@ def fit_demo_model(steps: int = 600) -> torch.nn.Module:
     return model.eval()
 
 
+ONLY = next((a.split("=", 1)[1].split(",") for a in sys.argv if a.startswith("--only=")), None)
+
+
+def wanted(name: str) -> bool:
+    return ONLY is None or name in ONLY
+
+
 def main() -> int:
     # The fitted model is kept in the temporary folder, so re-taking screenshots is quick.
     models = Path(tempfile.gettempdir()) / "mrisr-demo-models"
@@ -111,12 +126,14 @@ def main() -> int:
     for name, cls in widgets:
         widget = cls(viewer)
         docks[name] = (widget, viewer.window.add_dock_widget(widget, name=name, area="right", tabify=True))
-        docks[name][1].setMinimumWidth(430)
+        docks[name][1].setMinimumWidth(430)  # (compare_alone shows a dock at its own width)
 
     def show_only(name: str) -> None:
         docks[name][1].raise_()  # its tab comes forward
 
     def shot(name: str, path: Path) -> None:
+        if not wanted(path.stem.removeprefix("widget_")):
+            return
         show_only(name)
         spin(1.0)
         viewer.screenshot(str(path), canvas_only=False)
@@ -124,6 +141,10 @@ def main() -> int:
 
     if "--real-scan-only" in sys.argv:
         real_scan(viewer, docks["Self-supervised SR"][0], show_only, shot, wait)
+        viewer.close()
+        return 0
+    if "--refusal-only" in sys.argv:
+        refusal(viewer, docks["Super-resolve"][0], show_only, spin)
         viewer.close()
         return 0
 
@@ -145,7 +166,8 @@ def main() -> int:
     sr.device.value = "cpu"
     show_only("Super-resolve")
     sr.run_button.native.click()
-    wait(sr, until=lambda: sr.progress.value >= sr.progress.max // 2 > 0)  # mid-run: progress shows
+    if wanted("super_resolve"):
+        wait(sr, until=lambda: sr.progress.value >= sr.progress.max // 2 > 0)  # mid-run: progress shows
     shot("Super-resolve", DOCS / "widget_super_resolve.png")
     wait(sr)
 
@@ -154,10 +176,84 @@ def main() -> int:
     wait(compare)
     viewer.dims.set_point(0, 10.0)
     shot("Compare", DOCS / "widget_compare.png")
+    if wanted("compare"):
+        compare_alone(viewer, spin, wait)
     shot("Train", DOCS / "widget_train.png")
-    real_scan(viewer, docks["Self-supervised SR"][0], show_only, shot, wait)
+    if wanted("selfsr"):
+        real_scan(viewer, docks["Self-supervised SR"][0], show_only, shot, wait)
+    if wanted("super_resolve_refusal"):
+        refusal(viewer, docks["Super-resolve"][0], show_only, spin)
     viewer.close()
     return 0
+
+
+def compare_alone(source, spin, wait) -> None:
+    """The Compare dock alone (as the Plugins menu opens it) on the same layers, in a 1280 x 800
+    window and in the window napari opens at first run (its layout's size hint)."""
+    import napari
+    from napari.layers import Layer
+
+    from napari_mrisr._widgets.compare import CompareWidget
+
+    family = [layer for layer in source.layers if "mrisr_compare" not in layer.metadata]
+    for path, size in [(DOCS / "compare_1280x800.png", (1280, 800)), (DOCS / "compare_default_window.png", None)]:
+        viewer = napari.Viewer(show=True, title="napari-mrisr")
+        window = viewer.window._qt_window
+        width, height = size or (window.layout().sizeHint().width(), window.layout().sizeHint().height())
+        viewer.window.resize(width, height)
+        for layer in family:
+            viewer.add_layer(Layer.create(*layer.as_layer_data_tuple()))
+        widget = CompareWidget(viewer)
+        viewer.window.add_dock_widget(widget, name="Compare", area="right")
+        widget.compare_button.native.click()
+        wait(widget)
+        viewer.dims.set_point(0, 10.0)
+        spin(1.0)
+        viewer.screenshot(str(path), canvas_only=False)
+        print(f"saved {path} ({window.width()} x {window.height()})")
+        viewer.close()
+
+
+def refusal(viewer, widget, show_only, spin) -> None:
+    """Super-resolve on an isotropic 2 mm scan just after the x4 through-plane model was chosen
+    for a thick-slice one: the choice moves to the x2 model, the hint says why, and the open
+    model list shows the x4 models greyed out. The whole screen is grabbed (cropped to the
+    window) because the list is a separate popup window."""
+    from napari.layers import Layer
+    from qtpy.QtWidgets import QApplication
+
+    from napari_mrisr._orientation import show_mri
+    from napari_mrisr._widgets._common import grid
+    from napari_mrisr.layers import layer_data
+    from napari_mrisr.sample import mni152_lr_thick_x4, mni152_lr_x2
+
+    thick_model = next((c for c in widget.model.choices if "x4" in getattr(c, "name", "")), None)
+    if thick_model is None:
+        print("no x4 model installed: no refusal screenshot")
+        return
+    grid(viewer).enabled = False
+    viewer.dims.ndisplay, viewer.dims.order = 2, (0, 1, 2)  # axial, after the real scan's coronal
+    for layer in list(viewer.layers):
+        viewer.layers.remove(layer)
+    thick = viewer.add_layer(Layer.create(*layer_data(mni152_lr_thick_x4())))
+    iso = viewer.add_layer(Layer.create(*layer_data(mni152_lr_x2())))
+    thick.visible = False
+    show_mri(viewer)  # radiological view with side labels, as File > Open shows a scan
+    viewer.reset_view()
+    show_only("Super-resolve")
+    widget.input.value = thick
+    widget.model.value = thick_model
+    widget.input.value = iso  # the x4 model does not fit: the widget explains and moves on
+    spin(1.0)
+    widget.model.native.showPopup()
+    spin(1.0)
+    frame = viewer.window._qt_window.frameGeometry()
+    screen = QApplication.primaryScreen()
+    image = screen.grabWindow(0, frame.x(), frame.y(), frame.width(), frame.height())
+    path = DOCS / "super_resolve_refusal.png"
+    image.save(str(path))
+    widget.model.native.hidePopup()
+    print(f"saved {path}")
 
 
 def real_scan(viewer, widget, show_only, shot, wait) -> None:

@@ -4,7 +4,8 @@ Radiological: the patient's right on the screen's left, anterior up in axial vie
 radiologist reads films); neurological: the patient's right on the right. The convention is a
 user setting, remembered in the user config folder. Only the camera turns: world coordinates
 (napari's status bar) stay true RAS millimetres. Every way a volume reaches the viewer (File >
-Open through our reader, the sample data, our widgets) calls :func:`show_mri`.
+Open through our reader, the sample data, our widgets) calls :func:`show_mri`, which also
+makes the slider step one slice (oblique scans too, see :mod:`napari_mrisr._slices`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,15 @@ from .layers import AXIS_LABELS
 if TYPE_CHECKING:
     import napari
 
-__all__ = ["CONVENTIONS", "convention", "labels_for", "set_convention", "show_mri"]
+__all__ = [
+    "CONVENTIONS",
+    "DIRECTIONS",
+    "axis_directions",
+    "convention",
+    "labels_for",
+    "set_convention",
+    "show_mri",
+]
 
 #: Camera orientation per convention (napari world axes S, A, R: slider, vertical, horizontal).
 CONVENTIONS = {
@@ -30,8 +39,12 @@ CONVENTIONS = {
     "neurological": ("towards", "up", "right"),
 }
 _OPPOSITE = {"S": "I", "A": "P", "R": "L"}
+#: How a voxel axis runs in the patient, by its nearest RAS direction code: a radiologist thinks
+#: in L-R / A-P / S-I (an axis running S-I with factor 4 is a thick-slice axial acquisition).
+DIRECTIONS = {"R": "L-R", "L": "L-R", "A": "A-P", "P": "A-P", "S": "S-I", "I": "S-I"}
 _POSITIONS = {"top": "top_center", "bottom": "bottom_center", "left": "middle_left", "right": "middle_right"}
 _KEY = "mrisr_orientation_{}"
+GRID_LETTER_PT = 8  # the side letter in each grid cell (the Compare grid keeps room for it)
 
 
 def _settings_path() -> Path:
@@ -62,6 +75,13 @@ def set_convention(name: str, viewer: napari.viewer.Viewer | None = None) -> Non
         show_mri(viewer)
 
 
+def axis_directions(affine) -> tuple[str, str, str]:
+    """"L-R", "A-P" or "S-I" for each voxel axis of a volume with this voxel-to-RAS affine."""
+    import nibabel as nib
+
+    return tuple(DIRECTIONS[code] for code in nib.aff2axcodes(affine))
+
+
 def labels_for(displayed: tuple[int, int], orientation: tuple[str, str]) -> dict[str, str]:
     """Screen side -> anatomical letter, for the two displayed world axes and their orientation.
 
@@ -80,10 +100,18 @@ def labels_for(displayed: tuple[int, int], orientation: tuple[str, str]) -> dict
 
 
 def show_mri(viewer: napari.viewer.Viewer) -> None:
-    """Turn the camera to the remembered convention and keep the side labels current."""
+    """Turn the camera to the remembered convention and keep the side labels current.
+
+    Also keeps the slider at one acquired slice per step, oblique scans included
+    (:mod:`napari_mrisr._slices`).
+    """
     from napari.components.overlays import TextOverlay
 
-    from ._widgets._common import camera
+    from ._slices import fit_slider_to_slices, quiet_oblique_slicing
+    from ._widgets._common import camera, grid
+
+    quiet_oblique_slicing()
+    fit_slider_to_slices(viewer)
 
     camera(viewer).orientation = CONVENTIONS[convention()]
     overlays = viewer.canvas.overlays
@@ -94,14 +122,21 @@ def show_mri(viewer: napari.viewer.Viewer) -> None:
         for event in (viewer.dims.events.order, viewer.dims.events.ndisplay, viewer.dims.events.ndim):
             event.connect(update)
         camera(viewer).events.orientation.connect(update)
+        grid(viewer).events.enabled.connect(update)
     _update_labels(viewer)
 
 
 def _update_labels(viewer: napari.viewer.Viewer) -> None:
-    from ._widgets._common import camera
+    """Side letters at the canvas edges; in a grid, one letter at each cell's left side.
+
+    A grid cell's top holds its title, its bottom the scale bar, its right the colour bar: one
+    side marker (as on a film, "R" in the radiological convention) says which way it is read.
+    """
+    from ._widgets._common import camera, grid
 
     dims = viewer.dims
     shown = dims.ndisplay == 2 and dims.ndim == 3
+    gridded = shown and grid(viewer).enabled
     letters = {}
     if shown:
         orientation = tuple(str(o) for o in camera(viewer).orientation2d)
@@ -109,4 +144,12 @@ def _update_labels(viewer: napari.viewer.Viewer) -> None:
     for side in _POSITIONS:
         overlay = viewer.canvas.overlays[_KEY.format(side)]
         overlay.text = letters.get(side, "")
-        overlay.visible = shown
+        overlay.font_size = GRID_LETTER_PT if gridded else 12
+        if not (shown and (side == "left" or not gridded)):
+            overlay.visible = False
+        elif not overlay.visible:
+            # napari places an overlay that turns visible before it has made its copies for
+            # each grid cell (an IndexError): show it ungridded, then grid it.
+            overlay.gridded = False
+            overlay.visible = True
+        overlay.gridded = gridded

@@ -40,7 +40,15 @@ def napari_axis_order(affine: np.ndarray) -> tuple[int, int, int]:
 
 
 def layer_data(volume: Volume, **kwargs: Any) -> tuple[np.ndarray, dict, str]:
-    """A napari image ``LayerDataTuple`` that puts every voxel at its world position."""
+    """A napari image ``LayerDataTuple`` that puts every voxel at its world position.
+
+    An oblique volume (or any volume seen in a plane its voxel axes are not aligned with) is
+    shown slice by slice, as acquired; napari's warning about that is silenced (see
+    :func:`napari_mrisr._slices.quiet_oblique_slicing`).
+    """
+    from ._slices import quiet_oblique_slicing
+
+    quiet_oblique_slicing()
     order = napari_axis_order(volume.affine)
     transpose = np.eye(4)  # napari data index -> file voxel index
     transpose[:3, :3] = np.eye(3)[:, list(order)]

@@ -115,3 +115,52 @@ def test_closing_napari_stops_the_training_process(make_napari_viewer, tmp_path,
     viewer.close()
     qtbot.waitUntil(lambda: not run.running, timeout=60_000)
     assert (run.run_dir / "checkpoints" / "last.ckpt").is_file()
+
+
+def test_factor_boxes_name_the_file_axis_they_act_on(train_widget, tmp_path):
+    import numpy as np
+    from napari.layers import Layer
+
+    from napari_mrisr._widgets.train import LAYERS, SAMPLE
+    from napari_mrisr.io import Volume
+    from napari_mrisr.layers import layer_data
+
+    viewer, widget, _ = train_widget
+
+    def labels():
+        return [box.label for box in widget.factors]
+
+    assert labels() == ["L-R", "A-P", "S-I"]  # the folder's scans: axial, voxel axes R, A, S
+    sagittal = np.eye(4)[[2, 0, 1, 3]]  # file axes run A, S, R (a sagittal acquisition)
+    folder = tmp_path / "sagittal"
+    folder.mkdir()
+    nib.save(nib.Nifti1Image(head_phantom((16, 16, 16)), sagittal), folder / "s.nii.gz")
+    widget.folder.value = folder
+    assert labels() == ["A-P", "S-I", "L-R"]
+    widget.factors[2].value = 1  # the L-R box is the file's third axis: the config says so
+    assert widget.build_config().degradation.factors[2] == 1
+    widget.source.value = SAMPLE
+    assert labels() == ["L-R", "A-P", "S-I"]
+    volume = Volume(head_phantom((16, 16, 16)), sagittal, "sag")
+    layer = viewer.add_layer(Layer.create(*layer_data(volume)))
+    widget.source.value = LAYERS
+    widget.layers.value = [layer]
+    assert labels() == ["A-P", "S-I", "L-R"]  # the file's axis order, not napari's display order
+
+
+def test_train_dock_shows_its_whole_form(make_napari_viewer, tmp_path, monkeypatch):
+    """Nothing cut at the dock's right edge once napari's style has grown fonts and padding."""
+    from qtpy.QtCore import Qt
+    from qtpy.QtWidgets import QApplication, QScrollArea
+
+    from napari_mrisr._widgets.train import TrainWidget
+
+    monkeypatch.setenv("NAPARI_MRISR_RUNS", str(tmp_path / "runs"))
+    viewer = make_napari_viewer(show=True)
+    widget = TrainWidget(viewer)
+    dock = viewer.window.add_dock_widget(widget, name="Train")
+    dock.parentWidget().resizeDocks([dock], [1], Qt.Orientation.Horizontal)  # as narrow as it goes
+    QApplication.processEvents()
+    area = widget.findChild(QScrollArea)
+    assert area.widget().minimumSizeHint().width() <= area.viewport().width()
+    assert dock.width() < 400  # narrow: the canvas keeps the width

@@ -5,30 +5,27 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
 from magicgui.widgets import ComboBox, Container, PushButton
 from napari.layers import Image, Labels, Layer
 from napari.utils.notifications import show_error
-from qtpy.QtCore import Qt
+from qtpy.QtCore import QEvent, Qt
 from qtpy.QtWidgets import (
     QAbstractItemView,
     QComboBox,
     QFileDialog,
     QHeaderView,
+    QSizePolicy,
     QTableWidget,
     QTableWidgetItem,
     QWidget,
 )
 
-from .._orientation import show_mri
 from ..atomic import write_text
 from ..compare import Comparison, iter_compare
 from ..layers import layer_data
 from ..metrics import REGIONS, Table, table_csv, table_rows
 from ..progress import Progress
 from ._common import (
-    camera,
-    grid,
     layer_combo,
     layer_volume,
     rebuild_choices,
@@ -37,6 +34,8 @@ from ._common import (
     start_worker,
     status_label,
 )
+from ._fit import fit_scroll_width
+from .compare_view import ComparisonGrid, canvas_size, diverging_colormap  # noqa: F401 (API)
 
 if TYPE_CHECKING:
     import napari
@@ -46,51 +45,14 @@ __all__ = ["CompareWidget"]
 #: Metadata key marking the layers a comparison made, so the next one replaces them.
 RESULT_KEY = "mrisr_compare"
 
-COLUMNS = ("method", "region", "PSNR (dB)", "SSIM", "NRMSE")
+COLUMNS = ("method", "region", "PSNR\n(dB)", "SSIM", "NRMSE")  # two-line header: a narrow dock
 
-#: Colour-bar width in pixels; each grid cell keeps a strip this wide (plus its ticks) free.
-COLORBAR_PX = 10
 _FORMATS = ("{:.2f}", "{:.4f}", "{:.4f}")
-_RESIZE = (
-    QHeaderView.ResizeMode.ResizeToContents,
-    QHeaderView.ResizeMode.ResizeToContents,
+_RESIZE = (  # method: the rest (its name elided in the middle); region: wrapped; numbers: whole
     QHeaderView.ResizeMode.Stretch,
+    QHeaderView.ResizeMode.Fixed,
+    QHeaderView.ResizeMode.ResizeToContents,
 )
-
-
-def diverging_colormap():
-    """Blue - black - red: zero is black like the background of every other cell.
-
-    Rather than "bwr", whose white zero turns a signed map into a glaring white square
-    beside dark MR images, and hides small differences against it.
-    """
-    from napari.utils.colormaps import Colormap
-
-    return Colormap(
-        [[0.3, 0.65, 1.0, 1.0], [0.0, 0.0, 0.0, 1.0], [1.0, 0.4, 0.25, 1.0]],
-        name="blue-black-red",
-        display_name="blue-black-red (diverging)",
-    )
-
-
-def grid_shape(
-    n: int, canvas_hw: tuple[float, float], image_hw: tuple[float, float]
-) -> tuple[int, int]:
-    """Rows and columns that show ``n`` images of aspect ``image_hw`` largest on the canvas."""
-
-    def zoom(rows: int) -> float:
-        cols = -(-n // rows)
-        return min(canvas_hw[0] / rows / image_hw[0], canvas_hw[1] / cols / image_hw[1])
-
-    rows = max(range(1, n + 1), key=zoom)
-    return rows, -(-n // rows)
-
-
-def canvas_size(viewer: napari.viewer.Viewer) -> tuple[int, int]:
-    """The canvas (height, width) in pixels (``viewer.canvas.size`` since napari 0.9)."""
-    canvas = getattr(viewer, "canvas", None)
-    size = getattr(canvas, "size", None)
-    return tuple(size) if size else (800, 600)
 
 
 class CompareWidget(QWidget):
@@ -102,11 +64,16 @@ class CompareWidget(QWidget):
         self.worker = None
         self.metrics: Table = {}  # the last comparison's metrics (empty without a ground truth)
         self.result_layers: list[Layer] = []
+        self.grid_view = ComparisonGrid(viewer, on_legend=self._set_status)
 
-        self.lr = layer_combo(viewer, "LR input")
-        self.sr = layer_combo(viewer, "SR result")
-        self.gt = layer_combo(viewer, "ground truth", optional=True)
-        self.region = ComboBox(label="metrics region", choices=self._region_choices)
+        # Short labels keep the dock narrow (the canvas is what a radiologist looks at).
+        self.lr = layer_combo(viewer, "LR")
+        self.lr.tooltip = "The low-resolution input that was super-resolved."
+        self.sr = layer_combo(viewer, "SR")
+        self.sr.tooltip = "The super-resolved result to judge."
+        self.gt = layer_combo(viewer, "GT", optional=True)
+        self.gt.tooltip = "Ground truth (optional): the high-resolution scan, for error maps and metrics"
+        self.region = ComboBox(label="region", choices=self._region_choices)
         self.region.tooltip = (
             "Where PSNR/SSIM/NRMSE are computed besides the whole volume: the ground truth's "
             "foreground (the whole head on a skull-on scan), or a mask layer such as a brain mask."
@@ -123,18 +90,28 @@ class CompareWidget(QWidget):
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.verticalHeader().setVisible(False)
         self.table.setWordWrap(True)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setMinimumHeight(150)
         self.table.setMaximumHeight(190)  # a header and four rows; the view gets the rest
         self._show_table_note("Compare to see PSNR, SSIM and NRMSE (these need a ground truth).")
+        self.status.native.installEventFilter(self)
 
         self.container = Container(
-            widgets=[self.lr, self.sr, self.gt, self.region, self.compare_button, self.status]
+            widgets=[self.lr, self.sr, self.gt, self.region, self.compare_button]
         )
         exports = Container(
             widgets=[self.export_button, self.save_button], layout="horizontal", labels=False
         )
-        scroll_layout(self, self.container.native, self.table, exports.native)
+        # The status is the scroll area's own row (not in a labelled form row): its wrapped
+        # lines then get their height, and never overlap the table.
+        self.status.native.setContentsMargins(6, 0, 6, 0)
+        self.status.native.setMinimumWidth(120)  # wraps: its long lines must not widen the dock
+        policy = QSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
+        policy.setHeightForWidth(True)
+        self.status.native.setSizePolicy(policy)  # magicgui's labels are fixed-size
+        self.status.native.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        scroll_layout(self, self.container.native, self.status.native, self.table, exports.native)
 
         self.sr.changed.connect(self._prefill)
         viewer.layers.events.inserted.connect(self._on_inserted)
@@ -145,6 +122,20 @@ class CompareWidget(QWidget):
         if latest is not None:
             self.sr.value = latest
         self._prefill()
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().showEvent(event)
+        self._fit_dock_width()
+
+    def _fit_dock_width(self) -> None:
+        """The dock as wide as its content (the metrics table's numbers whole): see :mod:`._fit`."""
+        header = self.table.horizontalHeader()
+        if self.metrics:  # the numbers whole, the method name at least about 12 characters
+            fixed = sum(header.sectionSize(c) for c in range(1, len(COLUMNS)))
+            method = self.table.fontMetrics().horizontalAdvance("mni-x2-iso-g")
+            width = fixed + method + 2 * self.table.frameWidth()
+            self.table.setMinimumWidth(width)
+        fit_scroll_width(self)
 
     # -- picking layers ---------------------------------------------------------------------
     def reset_choices(self, *_event) -> None:
@@ -211,13 +202,13 @@ class CompareWidget(QWidget):
 
     def _on_progress(self, event: Progress) -> None:
         if event.message and not event.warning:
-            self.status.value = f"computing {event.message}..."
+            self._set_status(f"computing {event.message}...")
 
     def _on_done(self, ok: bool) -> None:
         self.worker = None
         self.compare_button.enabled = True
         if not ok:  # the error was shown; no step is running any more
-            self.status.value = ""
+            self._set_status("")
 
     def _show(self, result: Comparison, lr: Image, sr: Image, gt: Image | None) -> None:
         viewer = self.viewer
@@ -240,59 +231,42 @@ class CompareWidget(QWidget):
             for m in result.maps
         ]
         self.result_layers = [cubic, *maps]
+        kinds = [m.colormap for m in result.maps]
+        signed = [layer for layer, kind in zip(maps, kinds, strict=True) if kind == "diverging"]
         for layer in (lr, sr, gt):
             if layer is not None:
                 layer.contrast_limits = limits
-        shown = [lr, sr, cubic, *([gt] if gt is not None else []), *maps]
         for layer in maps:
-            layer.colorbar.size = (COLORBAR_PX, 70)
             layer.colorbar.position = "bottom_right"
             layer.colorbar.visible = True
-        self._arrange(shown)
+        roles = {lr: "LR", sr: "SR", cubic: "cubic"}
+        if gt is not None:
+            roles[gt] = "ground truth"
+        roles.update({layer: layer.name for layer in maps})
+        self.grid_view.show(roles, signed, no_gt=gt is None)
         self.metrics, self.region_name = result.metrics, result.region
         self._fill_table()
-        # Long layer names are cut in the grid cells' titles: say which cell is which.
-        roles = ["LR", "SR", "cubic", *(["ground truth"] if gt is not None else [])]
-        roles += [m.name for m in maps]
-        self.status.value = "Grid, row by row: " + " | ".join(roles) + (
-            "" if gt is not None else " (no ground truth: no error maps)"
-        )
 
     def _add(self, data: tuple) -> Layer:
         return self.viewer.add_layer(Layer.create(*data))
 
-    def _arrange(self, shown: list[Layer]) -> None:
-        """Grid of ``shown`` in reading order (top of the layer list top left); hide the rest."""
-        viewer = self.viewer
-        for layer in reversed(shown):
-            viewer.layers.move(viewer.layers.index(layer), len(viewer.layers))
-        for layer in viewer.layers:
-            layer.visible = layer in shown
-            layer.name_overlay.visible = layer in shown
-        extent = np.asarray(shown[-1].extent.world)  # (min, max) x (S, A, R) in mm
-        image_hw = tuple(extent[1, 1:] - extent[0, 1:])  # an axial slice: A-P tall, R-L wide
-        grid(viewer).stride = -1  # the top of the layer list is the top-left cell, as listed
-        grid(viewer).enabled = True
-        grid(viewer).shape = grid_shape(len(shown), canvas_size(viewer), image_hw)
-        grid(viewer).spacing = 10  # pixels: the cells read as separate images
-        viewer.canvas.overlays.scale_bar.visible = True
-        viewer.canvas.overlays.scale_bar.gridded = True
-        show_mri(viewer)
-        viewer.reset_view()
-        rows, cols = grid(viewer).shape
-        cell_w = canvas_size(viewer)[1] / cols
-        # Titles: as large as fits the narrowest cell (whole names, not cut), within 7-10 pt.
-        longest = max(len(layer.name) for layer in shown)
-        for layer in shown:
-            layer.name_overlay.font_size = float(np.clip(cell_w / (0.75 * longest), 7, 10))
-        # Leave a strip at the right of each cell for the colour bars, beside the image: zoom
-        # out a little and move the images left by half the strip.
-        strip = COLORBAR_PX + 34  # the bar and its tick labels
-        cam = camera(viewer)
-        cam.zoom *= max(0.6, 1 - strip / cell_w)
-        center = list(cam.center)
-        center[-1] += strip / 2 / cam.zoom * (-1 if str(cam.orientation[-1]) == "left" else 1)
-        cam.center = tuple(center)
+    def _set_status(self, text: str) -> None:
+        self.status.value = text
+        self._fit_status_height()
+
+    def _fit_status_height(self) -> None:
+        """Give the wrapped status line the height its text needs at its width.
+
+        A scroll area sizes its content by minimum size hints, which ignore how many lines a
+        word-wrapped label takes at its actual width: the label would overlap the table.
+        """
+        label = self.status.native
+        label.setMinimumHeight(max(0, label.heightForWidth(label.width())) if label.text() else 0)
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt's name)
+        if event.type() == QEvent.Type.Resize and watched is self.status.native:
+            self._fit_status_height()
+        return super().eventFilter(watched, event)
 
     # -- table and exports ------------------------------------------------------------------
     def _fill_table(self) -> None:
@@ -301,20 +275,26 @@ class CompareWidget(QWidget):
             return
         self.table.clearSpans()
         header = self.table.horizontalHeader()
-        for column in range(len(COLUMNS)):  # names as wide as they need, numbers share the rest
+        for column in range(len(COLUMNS)):
             header.setSectionResizeMode(column, _RESIZE[min(column, 2)])
         rows = list(table_rows(self.metrics, self.region_name))
+        words = [word for row in rows for word in row[1].split()]
+        metrics = self.table.fontMetrics()
+        header.resizeSection(1, min(120, max(metrics.horizontalAdvance(w) for w in words) + 14))
         self.table.setRowCount(len(rows))
         for r, (method, region, *values) in enumerate(rows):
             numbers = [f.format(v) for f, v in zip(_FORMATS, values, strict=True)]
             cells = [method, region, *numbers]
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
-                if c >= 2:
+                if c < 2:
+                    item.setToolTip(text)  # a long model or mask name is elided or wrapped
+                else:
                     item.setData(Qt.ItemDataRole.UserRole, values[c - 2])  # full precision
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.table.setItem(r, c, item)
         self.table.resizeRowsToContents()
+        self._fit_dock_width()
 
     def _show_table_note(self, text: str) -> None:
         self.table.clearContents()

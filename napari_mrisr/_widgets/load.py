@@ -18,7 +18,7 @@ from magicgui.widgets import (
 from napari.layers import Layer
 from qtpy.QtWidgets import QWidget
 
-from .._orientation import CONVENTIONS, convention, set_convention, show_mri
+from .._orientation import CONVENTIONS, DIRECTIONS, convention, set_convention, show_mri
 from ..compare import intensity_limits
 from ..degrade import DegradationMethod
 from ..io import SUFFIXES, Volume, volume_warnings
@@ -34,9 +34,8 @@ __all__ = ["LoadWidget"]
 
 FILE, SAMPLE = "file", "sample"
 
-# Factor spin-box labels per axis direction: a radiologist thinks in L-R / A-P / S-I, and an
-# axis running mostly S-I with factor 4 is a thick-slice axial acquisition.
-_DIRECTION = {"R": "L-R", "L": "L-R", "A": "A-P", "P": "A-P", "S": "S-I", "I": "S-I"}
+# Factor spin-box labels per axis direction (shared with the Train widget).
+_DIRECTION = DIRECTIONS
 
 
 class LoadWidget(QWidget):

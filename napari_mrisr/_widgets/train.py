@@ -33,7 +33,9 @@ from napari.utils.notifications import show_error, show_info
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QApplication, QWidget
 
+from .._orientation import axis_directions
 from ..degrade import DegradationMethod
+from ..io import find_volumes
 from ..training.config import list_presets, load_config
 from ..training.form import (
     TrainForm,
@@ -44,6 +46,7 @@ from ..training.form import (
 )
 from ..training.runner import TrainingRun
 from ._common import image_layers, layer_volume, scroll_layout
+from ._fit import fit_scroll_width
 from ._signals import MODELS
 from .plot import LinePlot
 from .super_resolve import available_devices
@@ -76,6 +79,30 @@ def _stop_run(run, *_args) -> None:
     _RUNNING.discard(run)
 
 
+def _factor_axes(source: str, folder, layers) -> tuple[tuple[str, str, str], str]:
+    """Labels for the factor boxes and where they come from (for the tooltip)."""
+    unknown = ("i", "j", "k")
+    try:
+        if source == SAMPLE:
+            return ("L-R", "A-P", "S-I"), " (the MNI152 sample runs L-R, A-P, S-I)"
+        if source == FOLDER:
+            import nibabel as nib
+
+            if str(folder or "") in ("", "."):  # no folder chosen yet
+                return unknown, ""
+            paths = find_volumes([folder])[:20]  # headers only
+            directions = {axis_directions(nib.load(path).affine) for path in paths}
+        else:
+            directions = {axis_directions(layer_volume(layer).affine) for layer in layers or ()}
+    except Exception:  # noqa: BLE001 (no folder yet, or an unreadable file: Start reports it)
+        return unknown, ""
+    if len(directions) == 1:
+        return directions.pop(), " (named by the direction each runs, from the scans' headers)"
+    if directions:
+        return unknown, " (i, j, k: the scans' axes run different ways)"
+    return unknown, ""
+
+
 def _format_eta(seconds: float | None) -> str:
     if seconds is None:
         return "?"
@@ -97,12 +124,13 @@ class TrainWidget(QWidget):
         self.preset = ComboBox(label="preset", choices=list_presets(), value="tiny")
         self.name = LineEdit(label="name", value="tiny")
         self.method = ComboBox(label="degradation", choices=[m.value for m in DegradationMethod])
+        # One row per file axis, named by the direction it runs in the training scans: three
+        # labelled spin boxes side by side would make the dock too wide.
         self.factors = Container(
             label="factors",
-            layout="horizontal",
-            labels=False,
-            widgets=[SpinBox(min=1, max=8, value=2) for _ in range(3)],
+            widgets=[SpinBox(label=axis, min=1, max=8, value=2) for axis in "ijk"],
         )
+        self.factors.margins = (0, 0, 0, 0)
         self.pretrain = SpinBox(label="pretrain steps", min=0, max=10_000_000, step=50)
         self.adversarial = SpinBox(label="GAN steps", min=0, max=10_000_000, step=50)
         self.batch = SpinBox(label="batch size", min=1, max=256)
@@ -129,6 +157,8 @@ class TrainWidget(QWidget):
         self.timer.setInterval(500)
         self.timer.timeout.connect(self.poll)
         self.source.changed.connect(self._on_source)
+        self.folder.changed.connect(self._label_factor_axes)
+        self.layers.changed.connect(self._label_factor_axes)
         self.preset.changed.connect(self._on_preset)
         self.start_button.changed.connect(self.start)
         self.stop_button.changed.connect(self.stop)
@@ -136,6 +166,11 @@ class TrainWidget(QWidget):
         if app is not None:
             app.aboutToQuit.connect(self._on_quit)
         self._on_preset(self.preset.value)
+        self._label_factor_axes()
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().showEvent(event)
+        fit_scroll_width(self)
 
     # -- form ---------------------------------------------------------------------------------
     def _layer_choices(self, _widget=None):
@@ -148,6 +183,20 @@ class TrainWidget(QWidget):
     def _on_source(self, value: str) -> None:
         self.folder.visible = value == FOLDER
         self.layers.visible = value == LAYERS
+        self._label_factor_axes()
+
+    def _label_factor_axes(self, *_args) -> None:
+        """Name each factor box by the direction its file axis runs (L-R, A-P, S-I).
+
+        Factors act on the voxel axes of each training scan; the names come from the scans'
+        headers (i, j, k when unknown, or when the scans' axes run different ways).
+        """
+        labels, origin = _factor_axes(self.source.value, self.folder.value, self.layers.value)
+        for box, label in zip(self.factors, labels, strict=True):
+            box.label = label
+        self.factors.tooltip = (
+            f"Downsampling factor along each voxel axis of the training scans{origin}."
+        )
 
     def _on_preset(self, name: str) -> None:
         form = form_from_preset(name)

@@ -1,0 +1,24 @@
+"""A dock as wide as its content once napari's style sheet has drawn it.
+
+:func:`~napari_mrisr._widgets._common.scroll_layout` sets the scroll area's minimum width from
+the content when the widget is built, before napari's style sheet grows fonts and padding; the
+content is then wider than the dock and cut at its right edge (the area scrolls vertically only).
+A widget calls :func:`fit_scroll_width` when it is shown and when its content grows.
+"""
+
+from __future__ import annotations
+
+from qtpy.QtWidgets import QScrollArea, QWidget
+
+__all__ = ["fit_scroll_width"]
+
+
+def fit_scroll_width(widget: QWidget) -> None:
+    """Give ``widget``'s scroll area the minimum width its styled content needs."""
+    area = widget.findChild(QScrollArea)
+    if area is None or area.widget() is None:
+        return
+    bar = area.verticalScrollBar()  # napari's style sheet may also give the area a frame
+    content = area.widget().minimumSizeHint().width()
+    needed = content + bar.sizeHint().width() + 2 * area.frameWidth()
+    area.setMinimumWidth(needed)

@@ -1,0 +1,135 @@
+"""The Compare grid as a person sees it: 2D/3D, and a dock that fits napari's window."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from napari.layers import Layer
+from napari.utils.notifications import notification_manager
+
+from napari_mrisr._widgets._common import camera, grid
+from napari_mrisr._widgets.compare_layout import plan_cells
+from napari_mrisr.degrade import simulate_lr
+from napari_mrisr.interpolate import upsample
+from napari_mrisr.io import Volume
+from napari_mrisr.layers import layer_data
+
+from .conftest import head_phantom, oblique_affine
+
+TIMEOUT_MS = 120_000
+LONG = "sub-01 T1w LR kspace x2"  # names as long as a real scan's
+
+
+def add_family(viewer, long_names=False):
+    """GT, its LR (x2 in-plane) and an 'SR' (cubic) with the metadata Compare pre-fills from."""
+    name = f"{LONG[:10]} ground truth" if long_names else "gt"
+    gt = Volume(head_phantom((16, 24, 20)), oblique_affine(), name)
+    lr = simulate_lr(gt, (1, 2, 2), method="gaussian")
+    lr.name = LONG if long_names else "lr"
+    sr = upsample(lr, (1, 2, 2), order="cubic")
+    sr.name = f"{lr.name} SR mni-x2-iso-gan" if long_names else "sr"
+    degradation = {"method": "gaussian", "factors": [1, 2, 2], "noise": 0.0}
+    viewer.add_layer(Layer.create(*layer_data(gt)))
+    viewer.add_layer(Layer.create(*layer_data(lr, metadata={"degradation": degradation})))
+    meta = {"model": "mni-x2-iso-gan", "input": lr.name, "ground_truth": gt.name}
+    meta["degradation"] = degradation
+    viewer.add_layer(Layer.create(*layer_data(sr, metadata=meta)))
+
+
+def compare(viewer, qtbot):
+    from napari_mrisr._widgets.compare import CompareWidget
+
+    widget = CompareWidget(viewer)
+    dock = viewer.window.add_dock_widget(widget, name="Compare")
+    widget.compare_button.native.click()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=TIMEOUT_MS)
+    return widget, dock
+
+
+def test_signed_maps_are_hidden_in_3d_and_said_so(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    add_family(viewer)
+    widget, _ = compare(viewer, qtbot)
+    consistency = next(x for x in viewer.layers if x.name.startswith("data consistency"))
+    signed = [viewer.layers["SR - cubic"], consistency]
+    errors = [viewer.layers["|SR - GT|"], viewer.layers["|cubic - GT|"]]
+    assert all(layer.visible for layer in signed + errors)
+
+    start = len(notification_manager.records)
+    viewer.dims.ndisplay = 3
+    assert not any(layer.visible for layer in signed)  # a 3D rendering shows one sign only
+    assert all(layer.visible for layer in errors)  # |error| has one sign: its MIP means something
+    assert "signed maps" in widget.status.value and "hidden" in widget.status.value
+    said = [n.message for n in notification_manager.records[start:]]
+    assert any("SR - cubic" in m and "hidden" in m for m in said)  # told even if the dock is hidden
+    assert grid(viewer).shape[0] * grid(viewer).shape[1] >= len(viewer.layers) - len(signed)
+
+    viewer.dims.ndisplay = 2
+    assert all(layer.visible for layer in signed + errors)
+    assert "hidden" not in widget.status.value
+
+    viewer.dims.ndisplay = 3  # a comparison made in 3D hides its signed maps at once
+    widget.compare_button.native.click()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=TIMEOUT_MS)
+    assert not viewer.layers["SR - cubic"].visible and viewer.layers["|SR - GT|"].visible
+
+
+@pytest.mark.parametrize("window", [None, (1280, 800)], ids=["napari-default", "1280x800"])
+def test_compare_dock_fits_the_window(make_napari_viewer, qtbot, window):
+    from qtpy.QtCore import QPoint, Qt
+    from qtpy.QtWidgets import QApplication, QScrollArea
+
+    viewer = make_napari_viewer(show=True)
+    if window:
+        viewer.window.resize(*window)
+    add_family(viewer, long_names=True)
+    widget, dock = compare(viewer, qtbot)
+    dock.parentWidget().resizeDocks([dock], [1], Qt.Orientation.Horizontal)  # as narrow as it goes
+    QApplication.processEvents()
+
+    # The dock: nothing cut at its right edge, the status never over the table.
+    area = widget.findChild(QScrollArea)
+    assert area.widget().minimumSizeHint().width() <= area.viewport().width()
+    status, table = widget.status.native, widget.table
+    assert status.height() >= status.heightForWidth(status.width())  # every wrapped line shown
+    below_status = status.mapTo(area.widget(), QPoint(0, status.height())).y()
+    assert below_status <= table.mapTo(area.widget(), QPoint(0, 0)).y()
+    assert table.horizontalHeader().length() <= table.viewport().width()  # every column whole
+    _, _, _, height = viewer.window.geometry()
+    assert height <= (window or (0, 10_000))[1]  # the docks never make the window taller
+
+    # The grid: each image inside its cell, clear of the title above, the scale bar below and
+    # the colour bar at the right (the camera is what the plan says).
+    canvas = tuple(viewer.canvas.size)
+    shown = [layer for layer in viewer.layers if layer.visible]
+    low = np.min([x.extent.world[0] - x.extent.step / 2 for x in shown], axis=0)[1:]  # voxel edges
+    high = np.max([x.extent.world[1] + x.extent.step / 2 for x in shown], axis=0)[1:]
+    extent = np.stack([low, high])
+    longest = max(len(x.name) for x in shown)
+    plan = plan_cells(len(shown), canvas, tuple(extent[1] - extent[0]), longest)
+    assert tuple(grid(viewer).shape) == plan.shape
+    assert camera(viewer).zoom == pytest.approx(plan.zoom)
+    ch, cw = plan.cell_hw
+    image_h, image_w = (extent[1] - extent[0]) * plan.zoom
+    bands = plan.bands
+    assert image_h <= ch - bands["top"] - bands["bottom"] + 1e-6
+    assert image_w <= cw - bands["left"] - bands["right"] + 1e-6
+    assert plan.colorbar_hw[0] <= ch - bands["top"] - 10  # below the title
+    for layer in shown:  # a name too long for its cell shows its end ("... SR mni-x2-iso-gan")
+        fits = len(layer.name) <= plan.title_chars
+        assert str(layer.name_overlay.position) == ("top_left" if fits else "top_right")
+    assert viewer.canvas.overlays.scale_bar.length * plan.zoom <= 0.4 * cw
+
+
+def test_cells_keep_room_for_titles_colour_bars_and_scale_bars():
+    # napari's default window (canvas about 558 x 344) and 1280 x 800 (about 728 x 497).
+    for canvas in [(558, 344), (728, 497), (400, 1200)]:
+        plan = plan_cells(8, canvas, (233.0, 197.0), longest_title=38)
+        rows, cols = plan.shape
+        assert rows * cols >= 8 and (rows - 1) * cols < 8
+        ch, cw = plan.cell_hw
+        assert rows * ch + (rows - 1) * 10 == pytest.approx(canvas[0])
+        bands = plan.bands
+        free = (ch - bands["top"] - bands["bottom"], cw - bands["left"] - bands["right"])
+        assert 233 * plan.zoom <= free[0] + 1e-6 and 197 * plan.zoom <= free[1] + 1e-6
+        assert plan.title_pt >= 6
