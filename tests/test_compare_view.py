@@ -133,3 +133,24 @@ def test_cells_keep_room_for_titles_colour_bars_and_scale_bars():
         free = (ch - bands["top"] - bands["bottom"], cw - bands["left"] - bands["right"])
         assert 233 * plan.zoom <= free[0] + 1e-6 and 197 * plan.zoom <= free[1] + 1e-6
         assert plan.title_pt >= 6
+
+
+@pytest.mark.parametrize("name", ["load", "super_resolve", "selfsr", "train"])
+def test_every_dock_is_as_wide_as_its_styled_content(make_napari_viewer, name):
+    """napari's style sheet (applied after a widget is built) widens fonts and padding: shown in
+    a narrowed dock, no widget is cut at its right edge."""
+    import importlib
+
+    from qtpy.QtCore import Qt
+    from qtpy.QtWidgets import QApplication, QScrollArea, QWidget
+
+    viewer = make_napari_viewer(show=True)
+    module = importlib.import_module(f"napari_mrisr._widgets.{name}")
+    cls = next(v for v in vars(module).values() if isinstance(v, type) and issubclass(v, QWidget)
+               and v.__module__ == module.__name__)  # fmt: skip
+    widget = cls(viewer)
+    dock = viewer.window.add_dock_widget(widget, name=name)
+    dock.parentWidget().resizeDocks([dock], [1], Qt.Orientation.Horizontal)  # as narrow as it goes
+    QApplication.processEvents()
+    area = widget.findChild(QScrollArea)
+    assert area.widget().minimumSizeHint().width() <= area.viewport().width()

@@ -54,6 +54,8 @@ def scroll_layout(parent, *children) -> None:
     from qtpy.QtCore import Qt
     from qtpy.QtWidgets import QFrame, QScrollArea, QVBoxLayout, QWidget
 
+    from ._fit import fit_when_shown
+
     inner = QWidget()
     column = QVBoxLayout(inner)
     for child in children:
@@ -69,6 +71,7 @@ def scroll_layout(parent, *children) -> None:
     outer = QVBoxLayout(parent)
     outer.setContentsMargins(0, 0, 0, 0)
     outer.addWidget(area)
+    fit_when_shown(parent)  # napari's style sheet, applied later, makes the content wider
 
 
 def status_label() -> Label:

@@ -46,7 +46,6 @@ from ..training.form import (
 )
 from ..training.runner import TrainingRun
 from ._common import image_layers, layer_volume, scroll_layout
-from ._fit import fit_scroll_width
 from ._signals import MODELS
 from .plot import LinePlot
 from .super_resolve import available_devices
@@ -167,10 +166,6 @@ class TrainWidget(QWidget):
             app.aboutToQuit.connect(self._on_quit)
         self._on_preset(self.preset.value)
         self._label_factor_axes()
-
-    def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)
-        super().showEvent(event)
-        fit_scroll_width(self)
 
     # -- form ---------------------------------------------------------------------------------
     def _layer_choices(self, _widget=None):
