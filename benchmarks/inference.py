@@ -1,15 +1,23 @@
-"""Inference speed, efficiency and memory of every architecture at its default size.
+"""Inference engine against a raw whole-volume forward: time, halo overhead, memory, seams.
 
-On the built-in sample's LR x2 (98 x 116 x 94 -> 196 x 232 x 188), for each architecture:
-output voxels per second; the achieved convolution FLOP rate (FLOPs of every conv actually
-run, halos included, counted by hooks, divided by wall time) divided by a plain Conv3d
-micro-benchmark's rate measured in the same process (the machine's practical peak); peak
-resident memory (each architecture in its own process) or peak CUDA memory; and the largest
-tiled-vs-whole difference on a central 64^3 crop (16-voxel tiles), relative to the data range. Then the peak
-resident memory of a 320^3-voxel output (edsr3d, CPU), which tiling keeps independent of
-volume size.
+On the built-in sample's LR x2 (98 x 116 x 94 -> 196 x 232 x 188), for the bundled x2 model
+(default) or untrained architectures at their default size (``--arch``), each measurement in its
+own process (so peak memory is its own):
 
-    python benchmarks/inference.py [--device cpu|cuda] [--arch edsr3d ...] [--skip-memory]
+- engine: ``super_resolve`` cold (the process's first run: probes, kernel set-up) and warm
+  (best of ``--repeats`` runs after it), with the tile plan it picked and its halo overhead
+  (voxels computed / voxels output), and the achieved conv FLOP rate over a plain Conv3d's;
+- raw: one forward pass of the whole volume, warm (best of ``--repeats`` after a warm-up): the
+  floor the engine is held against (engine / raw time);
+- peak resident memory of each (CPU) or peak CUDA memory;
+- seams: the engine's tiled output against the raw whole-volume output, both fp32,
+  max |difference| / data range;
+- precision: bf16 autocast against fp32 (CUDA only; the CPU engine runs fp32, said in a line).
+
+``--memory`` adds the peak resident memory of a 320^3 output (160^3 input) with the x2 model,
+which tiling keeps independent of the volume size (minutes on 2 CPU cores).
+
+    python benchmarks/inference.py [--device cpu|cuda] [--arch edsr3d ...] [--repeats 2] [--memory]
 """
 
 from __future__ import annotations
@@ -19,12 +27,30 @@ import json
 import resource
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
 ARCHITECTURES = ["edsr3d", "srgan3d", "rrdb3d", "dcsrn", "srgan2d"]
+BUNDLED = "mni-x2-iso-gan"
+
+
+def load(spec: str, device: torch.device) -> torch.nn.Module:
+    """The bundled model ``spec``, or architecture ``spec`` at its default size (fixed weights),
+    on ``device`` in the layout the engine runs (so it runs it as it is, without a copy)."""
+    from napari_mrisr.models import build_model, to_channels_last
+    from napari_mrisr.zoo import load_model
+
+    if spec in ARCHITECTURES:
+        torch.manual_seed(0)
+        model = build_model(spec, (2, 2, 1) if spec == "srgan2d" else (2, 2, 2))
+    else:
+        model = load_model(spec)
+    model = model.eval().to(device)
+    return to_channels_last(model) if device.type == "cpu" else model
 
 
 def conv_flops(model: torch.nn.Module) -> tuple[list, list]:
@@ -44,10 +70,10 @@ def conv_flops(model: torch.nn.Module) -> tuple[list, list]:
 
 def peak_conv_rate(device: torch.device) -> float:
     """FLOP/s of a plain 64->64 3x3x3 Conv3d in the layout and precision the engine uses."""
-    conv = torch.nn.Conv3d(64, 64, 3, padding=1).to(device).eval()
-    x = torch.randn(1, 64, 48, 48, 48, device=device)
     from napari_mrisr.inference import _autocast  # the engine's precision, so the ratio is fair
 
+    conv = torch.nn.Conv3d(64, 64, 3, padding=1).to(device).eval()
+    x = torch.randn(1, 64, 48, 48, 48, device=device)
     if device.type == "cpu":
         conv = conv.to(memory_format=torch.channels_last_3d)
         x = x.to(memory_format=torch.channels_last_3d)
@@ -61,107 +87,162 @@ def peak_conv_rate(device: torch.device) -> float:
             start = time.perf_counter()
             y = conv(x)
             _sync(device)
-            seconds = time.perf_counter() - start
-            best = max(best, 2 * y.numel() * 64 * 27 / seconds)
+            best = max(best, 2 * y.numel() * 64 * 27 / (time.perf_counter() - start))
     return best
 
 
-def _sync(device):
+def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize()
 
 
-def measure(arch: str, device_name: str) -> dict:
+def _peak_memory(device: torch.device) -> float:
+    """GiB: peak CUDA memory on a GPU, else the process's peak resident memory."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated() / 2**30
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+def raw(spec: str, device_name: str, repeats: int, out: str) -> dict:
+    """Warm time of one forward pass of the whole sample; its output is saved to ``out``."""
     from napari_mrisr import sample
-    from napari_mrisr.inference import pick_device, super_resolve
-    from napari_mrisr.io import Volume
-    from napari_mrisr.models import build_model
+    from napari_mrisr.inference import intensity_range, pick_device
 
     device = pick_device(device_name)
-    torch.manual_seed(0)
-    model = build_model(arch, (2, 2, 1) if arch == "srgan2d" else (2, 2, 2)).eval()
+    model = load(spec, device)
     lr = sample.mni152_lr_x2()
-    peak = peak_conv_rate(device)
-    super_resolve(Volume(lr.data[:24, :24, :24], lr.affine), model, device=device)  # warm-up
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats()
-    counter, handles = conv_flops(model)
+    low, high = intensity_range(lr.data, getattr(model, "meta", {}).get("normalization"))
+    x = torch.from_numpy((lr.data - low) / (high - low))[None, None].to(device)
+    if device.type == "cpu":
+        x = x.contiguous(memory_format=torch.channels_last_3d)
+    times = []
+    for _ in range(repeats + 1):  # fp32, as the seams are measured; the first run warms up
+        _sync(device)
+        start = time.perf_counter()
+        with torch.inference_mode():
+            y = model(x)
+        _sync(device)
+        times.append(time.perf_counter() - start)
+    np.save(out, y[0, 0].float().cpu().numpy() * (high - low) + low)
+    return {
+        "raw_first_s": times[0],
+        "raw_s": min(times[1:]),
+        "raw_memory_GiB": _peak_memory(device),
+    }
+
+
+def engine(spec: str, device_name: str, repeats: int, whole: str) -> dict:
+    """Cold and warm engine times, the tile plan, memory, seams and precision."""
+    from napari_mrisr import sample
+    from napari_mrisr.inference import pick_device, plan_tiles, super_resolve
+
+    device = pick_device(device_name)
+    model = load(spec, device)
+    lr = sample.mni152_lr_x2()
     start = time.perf_counter()
-    sr = super_resolve(lr, model, device=device)
-    _sync(device)
-    seconds = time.perf_counter() - start
+    sr = super_resolve(lr, model, device=device, amp=False)
+    cold = time.perf_counter() - start
+    counter, handles = conv_flops(model)
+    times = []
+    for _ in range(repeats):
+        counter[0] = 0
+        start = time.perf_counter()
+        sr = super_resolve(lr, model, device=device, amp=False)
+        times.append(time.perf_counter() - start)
     for handle in handles:
         handle.remove()
-    # 64^3 so that 16-voxel tiles with a 16-voxel halo (48^3 read) really meet at seams.
-    crop = Volume(lr.data[17:81, 26:90, 15:79], lr.affine)
-    whole = super_resolve(crop, model, device=device, tile=64)
-    tiled = super_resolve(crop, model, device=device, tile=16)
-    memory = (
-        torch.cuda.max_memory_allocated() / 2**30
-        if device.type == "cuda"
-        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    )
-    return {
-        "arch": arch,
+    memory = _peak_memory(device)
+    plan = plan_tiles(lr.shape, model, device)  # the plan the engine made (probes are cached)
+    reference = np.load(whole)
+    result = {
         "params_M": sum(p.numel() for p in model.parameters()) / 1e6,
-        "seconds": seconds,
-        "voxels_per_s": sr.data.size / seconds,
-        "gflops_per_s": counter[0] / seconds / 1e9,
-        "peak_gflops_per_s": peak / 1e9,
-        "ratio": counter[0] / seconds / peak,
+        "cold_s": cold,
+        "warm_s": min(times),
+        "tiles": len(plan.boxes()),
+        "core": "x".join(map(str, plan.core)),
+        "overlap": plan.overlap,
+        "halo_overhead": plan.overhead,
         "memory_GiB": memory,
-        "tiled_vs_whole": float(np.abs(tiled.data - whole.data).max() / np.ptp(whole.data)),
+        "gflops_per_s": counter[0] / min(times) / 1e9,
+        "peak_gflops_per_s": peak_conv_rate(device) / 1e9,
+        "seams": float(np.abs(sr.data - reference).max() / np.ptp(reference)),
+        "bf16": None,
     }
+    if device.type == "cuda":
+        bf16 = super_resolve(lr, model, device=device, amp=True)
+        result["bf16"] = float(np.abs(bf16.data - sr.data).max() / np.ptp(sr.data))
+    return result
 
 
 def memory_320(device_name: str) -> dict:
-    """Peak RSS while producing a 320^3 output from a 160^3 input with edsr3d on the CPU."""
+    """Peak memory while producing a 320^3 output from a 160^3 input with the x2 model."""
     from napari_mrisr.inference import iter_super_resolve
     from napari_mrisr.io import Volume
-    from napari_mrisr.models import build_model
     from napari_mrisr.progress import run_to_end
 
-    model = build_model("edsr3d", 2).eval()
+    device = torch.device(device_name)
     volume = Volume(np.random.default_rng(0).random((160, 160, 160), dtype=np.float32), np.eye(4))
     start = time.perf_counter()
     tiles = []
-    sr = run_to_end(iter_super_resolve(volume, model, device=device_name), tiles.append)
+    sr = run_to_end(iter_super_resolve(volume, load(BUNDLED, device), device=device), tiles.append)
     return {
         "output": "x".join(map(str, sr.shape)),
-        "tiles": len(tiles),
+        "tiles": len(tiles) - 1,  # the first event announces the count
         "seconds": time.perf_counter() - start,
-        "peak_rss_GiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+        "peak_GiB": _peak_memory(device),
     }
 
 
-def in_subprocess(function: str, *args: str) -> dict:
-    code = f"import json, sys; sys.path.insert(0, 'benchmarks'); import inference as b; print(json.dumps(b.{function}(*{args!r})))"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+def in_subprocess(function: str, *args) -> dict:
+    code = (
+        "import json, sys; sys.path.insert(0, 'benchmarks'); import inference as b; "
+        f"print(json.dumps(b.{function}(*{args!r})))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"{function}{args} failed:\n{done.stderr}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--arch", nargs="*", default=ARCHITECTURES)
-    parser.add_argument("--skip-memory", action="store_true", help="skip the 320^3 memory run")
+    parser.add_argument(
+        "--arch", nargs="*", default=[], help=f"untrained architectures too: {ARCHITECTURES}"
+    )
+    parser.add_argument("--repeats", type=int, default=2, help="warm runs; the best is reported")
+    parser.add_argument("--memory", action="store_true", help="also the 320^3-output memory run")
     args = parser.parse_args()
     print(f"device: {args.device}; torch {torch.__version__}; threads {torch.get_num_threads()}")
-    print("| arch | params (M) | time (s) | voxels/s | conv GFLOP/s | Conv3d peak GFLOP/s | ratio | peak mem (GiB) | tiled vs whole |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for arch in args.arch:
-        r = in_subprocess("measure", arch, args.device)
-        print(
-            f"| {r['arch']} | {r['params_M']:.2f} | {r['seconds']:.1f} | {r['voxels_per_s']:.3g} | "
-            f"{r['gflops_per_s']:.0f} | {r['peak_gflops_per_s']:.0f} | {r['ratio']:.2f} | "
-            f"{r['memory_GiB']:.2f} | {r['tiled_vs_whole']:.1e} |",
-            flush=True,
-        )
-    if not args.skip_memory:
+    print(
+        "| model | params (M) | engine cold (s) | engine warm (s) | raw whole (s) | engine / raw "
+        "| tiles (core, halo) | halo overhead | conv GFLOP/s (of Conv3d peak) "
+        "| peak mem engine / raw (GiB) | seams fp32 | bf16 vs fp32 |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |")
+    with tempfile.TemporaryDirectory() as folder:
+        for spec in [BUNDLED, *args.arch]:
+            whole = str(Path(folder) / f"{spec}.npy")
+            w = in_subprocess("raw", spec, args.device, args.repeats, whole)
+            r = in_subprocess("engine", spec, args.device, args.repeats, whole)
+            bf16 = "n/a" if r["bf16"] is None else f"{r['bf16']:.1e}"
+            efficiency = r["gflops_per_s"] / r["peak_gflops_per_s"]
+            print(
+                f"| {spec} | {r['params_M']:.2f} | {r['cold_s']:.1f} | {r['warm_s']:.1f} "
+                f"| {w['raw_s']:.1f} | {r['warm_s'] / w['raw_s']:.2f} "
+                f"| {r['tiles']} ({r['core']}, {r['overlap']}) | {r['halo_overhead']:.2f} "
+                f"| {r['gflops_per_s']:.0f} ({efficiency:.2f}) "
+                f"| {r['memory_GiB']:.2f} / {w['raw_memory_GiB']:.2f} "
+                f"| {r['seams']:.1e} | {bf16} |",
+                flush=True,
+            )
+    if not args.device.startswith("cuda"):
+        print("bf16 vs fp32: skipped on the CPU, where the engine runs in fp32.")
+    if args.memory:
         r = in_subprocess("memory_320", args.device)
         print(
-            f"\n320^3 output ({r['output']}, edsr3d, {r['tiles']} tiles, {r['seconds']:.0f} s): "
-            f"peak resident memory {r['peak_rss_GiB']:.2f} GiB (target <= 3 GB)"
+            f"\n320^3 output ({r['output']}, {BUNDLED}, {r['tiles']} tiles, {r['seconds']:.0f} s): "
+            f"peak memory {r['peak_GiB']:.2f} GiB (target <= 3 GB = 2.79 GiB)"
         )
 
 

@@ -31,6 +31,9 @@ __all__ = [
     "simulate_slices",
 ]
 
+# The pieces below (method lookup, k-space band, filter taps, mirrored borders, slice-profile
+# matrix) are shared with :mod:`napari_mrisr.degrade_torch`, so both apply the same numbers.
+
 
 class DegradationMethod(StrEnum):
     """The forward models of :func:`simulate_lr` (each member equals its plain string)."""
@@ -71,14 +74,7 @@ def simulate_lr(
         The LR volume with its exact affine.
     """
     f = as_factors(factors)
-    # The enum itself rather than monai's look_up_option: importing monai takes seconds (it
-    # imports torch), which the sample data and the LR simulation otherwise never need.
-    try:
-        kind = DegradationMethod(method)
-    except ValueError:
-        raise ValueError(
-            f"Unknown degradation method {method!r}; choose one of {', '.join(DegradationMethod)}."
-        ) from None
+    kind = degradation_method(method)
     if noise < 0:
         raise ValueError(f"Noise must be >= 0, got {noise}.")
     hr = crop_to_multiple(volume.data, f)
@@ -96,20 +92,68 @@ def simulate_lr(
     )
 
 
+def degradation_method(method: str) -> DegradationMethod:
+    """The :class:`DegradationMethod` named ``method``, or a one-sentence ``ValueError``."""
+    # The enum itself rather than monai's look_up_option: importing monai takes seconds (it
+    # imports torch), which the sample data and the LR simulation otherwise never need.
+    try:
+        return DegradationMethod(method)
+    except ValueError:
+        raise ValueError(
+            f"Unknown degradation method {method!r}; choose one of {', '.join(DegradationMethod)}."
+        ) from None
+
+
+def kspace_band(n: int, f: int) -> tuple[np.ndarray, np.ndarray]:
+    """The central ``n // f`` frequencies of an ``n``-point FFT and their centring phase ramp.
+
+    The ramp shifts by ``(f-1)/2`` HR voxels, so LR samples fall on the LR voxel centres
+    rather than on ``f*i``.
+    """
+    m = n // f
+    kept = scipy.fft.fftfreq(m, d=1 / m).astype(int) % n
+    freq = scipy.fft.fftfreq(n, d=1 / n)[kept]
+    return kept, np.exp(2j * np.pi * freq * ((f - 1) / 2) / n)
+
+
 def _kspace_axis(x: np.ndarray, axis: int, f: int) -> np.ndarray:
     """Keep the central n/f frequencies along one axis (separable, so axes go one by one)."""
-    n = x.shape[axis]
-    m = n // f
     shape = [1] * x.ndim
-    shape[axis] = n
+    shape[axis] = -1
+    kept, phase = kspace_band(x.shape[axis], f)
     spectrum = scipy.fft.fft(x, axis=axis, workers=-1)
-    # Shift by (f-1)/2 HR voxels so LR samples fall on the LR voxel centres, not on f*i.
-    freq = scipy.fft.fftfreq(n, d=1 / n)
-    spectrum *= np.exp(2j * np.pi * freq * ((f - 1) / 2) / n).astype(spectrum.dtype).reshape(shape)
-    kept = (scipy.fft.fftfreq(m, d=1 / m).astype(int)) % n
-    low = np.take(spectrum, kept, axis=axis)
+    low = np.take(spectrum, kept, axis=axis) * phase.astype(spectrum.dtype).reshape(shape)
     # ifft divides by m; dividing by f as well keeps the DC term as the mean intensity.
     return scipy.fft.ifft(low, axis=axis, workers=-1).real / f
+
+
+def filter_taps(kind: DegradationMethod, f: int) -> tuple[np.ndarray, np.ndarray]:
+    """Offsets (consecutive HR voxels from ``f*i``) and weights of LR voxel ``i``'s filter."""
+    if kind is DegradationMethod.THICK_SLICE:
+        return np.arange(f), np.full(f, 1.0 / f)
+    sigma = f / (2 * np.sqrt(2 * np.log(2)))  # FWHM of f HR voxels: the LR voxel width
+    centre = (f - 1) / 2
+    radius = int(np.ceil(4 * sigma))
+    offsets = np.arange(int(np.floor(centre)) - radius, int(np.ceil(centre)) + radius + 1)
+    weights = np.exp(-0.5 * ((offsets - centre) / sigma) ** 2)
+    # Each HR voxel meets the taps of one phase (offset mod f); making every phase sum to 1/f
+    # lets each voxel contribute exactly 1/f of itself, so the mean intensity is kept.
+    for phase in range(f):
+        taps = offsets % f == phase
+        weights[taps] /= weights[taps].sum() * f
+    return offsets, weights
+
+
+def filter_pad(offsets: np.ndarray, f: int) -> int:
+    """HR voxels of mirrored border that :func:`filter_taps`' offsets reach beyond the axis."""
+    return int(max(-offsets.min(), offsets.max() - (f - 1), 0))
+
+
+def symmetric_index(n: int, pad: int) -> np.ndarray:
+    """Indices ``-pad .. n + pad - 1`` mirrored half-sample symmetrically into ``0 .. n - 1``."""
+    index = np.arange(-pad, n + pad)
+    index = np.where(index < 0, -1 - index, index)
+    return np.clip(np.where(index >= n, 2 * n - 1 - index, index), 0, n - 1)
 
 
 def _filter_decimate(x: np.ndarray, axis: int, f: int, offsets: np.ndarray, weights: np.ndarray):
@@ -118,7 +162,7 @@ def _filter_decimate(x: np.ndarray, axis: int, f: int, offsets: np.ndarray, weig
     Written by hand because scipy's filters centre on integer voxels, while LR centres fall
     half-way between HR voxels for even factors.
     """
-    pad = int(max(-offsets.min(), offsets.max() - (f - 1), 0))
+    pad = filter_pad(offsets, f)
     widths = [(0, 0)] * x.ndim
     widths[axis] = (pad, pad)
     padded = np.pad(x, widths, mode="symmetric")
@@ -132,21 +176,11 @@ def _filter_decimate(x: np.ndarray, axis: int, f: int, offsets: np.ndarray, weig
 
 
 def _gaussian_axis(x: np.ndarray, axis: int, f: int) -> np.ndarray:
-    sigma = f / (2 * np.sqrt(2 * np.log(2)))  # FWHM of f HR voxels: the LR voxel width
-    centre = (f - 1) / 2
-    radius = int(np.ceil(4 * sigma))
-    offsets = np.arange(int(np.floor(centre)) - radius, int(np.ceil(centre)) + radius + 1)
-    weights = np.exp(-0.5 * ((offsets - centre) / sigma) ** 2)
-    # Each HR voxel meets the taps of one phase (offset mod f); making every phase sum to 1/f
-    # lets each voxel contribute exactly 1/f of itself, so the mean intensity is kept.
-    for phase in range(f):
-        taps = offsets % f == phase
-        weights[taps] /= weights[taps].sum() * f
-    return _filter_decimate(x, axis, f, offsets, weights)
+    return _filter_decimate(x, axis, f, *filter_taps(DegradationMethod.GAUSSIAN, f))
 
 
 def _thick_slice_axis(x: np.ndarray, axis: int, f: int) -> np.ndarray:
-    return _filter_decimate(x, axis, f, np.arange(f), np.full(f, 1.0 / f))
+    return _filter_decimate(x, axis, f, *filter_taps(DegradationMethod.THICK_SLICE, f))
 
 
 class SliceProfile(StrEnum):
@@ -213,11 +247,8 @@ def profile_matrix(
         sigma = thickness / (2 * np.sqrt(2 * np.log(2)))
         cdf = 0.5 * (1 + scipy.special.erf(rel / (sigma * np.sqrt(2))))
     weights = np.diff(cdf, axis=1)  # (n_out, n + 2 pad): integral over each (padded) voxel
-    index = np.arange(-pad, n + pad)
-    index = np.where(index < 0, -1 - index, index)
-    index = np.clip(np.where(index >= n, 2 * n - 1 - index, index), 0, n - 1)
     matrix = np.zeros((n, n_out))
-    np.add.at(matrix, index, weights.T)
+    np.add.at(matrix, symmetric_index(n, pad), weights.T)
     return (matrix / matrix.sum(axis=0, keepdims=True)).T
 
 

@@ -10,12 +10,12 @@ need an event per tile, cancellation between tiles and an out-of-memory retry. T
 stitched by overlap-tile cropping (U-Net style) rather than by blending: each tile is run with
 a halo of ``overlap`` LR voxels and only its core is kept, so once the halo covers the
 network's effective receptive field, tiled and whole-volume outputs agree without any seam.
+Tile sizes come from a memory budget (:func:`napari_mrisr.tiling.plan_tiles`).
 """
 
 from __future__ import annotations
 
 import copy
-import itertools
 import os
 from collections.abc import Sequence
 from contextlib import nullcontext
@@ -24,16 +24,23 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .geometry import per_axis, upsampled_affine
+from .geometry import upsampled_affine
 from .io import Volume, VolumeError, available_bytes
 from .models import is_channels_last, to_channels_last
 from .progress import Progress, ProgressGenerator, run_to_end
+from .tiling import MAX_OVERLAP, MIN_CORE, TilePlan, auto_tile, plan_tiles, receptive_radius
 
-__all__ = ["Progress", "auto_tile", "iter_super_resolve", "pick_device", "super_resolve"]
-
-#: Largest default halo (LR voxels per side): bounds the cost of very deep networks, whose
-#: effective receptive field is far smaller than their theoretical one.
-MAX_OVERLAP = 16
+__all__ = [
+    "MAX_OVERLAP",
+    "Progress",
+    "TilePlan",
+    "auto_tile",
+    "iter_super_resolve",
+    "pick_device",
+    "plan_tiles",
+    "receptive_radius",
+    "super_resolve",
+]
 
 
 def pick_device(device: str | torch.device = "auto") -> torch.device:
@@ -55,14 +62,6 @@ def pick_device(device: str | torch.device = "auto") -> torch.device:
     if chosen.type == "mps" and not torch.backends.mps.is_available():
         raise ValueError("MPS was requested but this machine has no Apple GPU; use 'auto' or 'cpu'.")
     return chosen
-
-
-def auto_tile(device: torch.device) -> int:
-    """A tile edge (LR voxels) that bounds memory: small on CPU, larger on a GPU."""
-    if device.type == "cuda":
-        free, _ = torch.cuda.mem_get_info(device)
-        return 128 if free > 40 * 2**30 else 96 if free > 12 * 2**30 else 64
-    return 64 if device.type == "mps" else 48
 
 
 def super_resolve(volume: Volume, model, **kwargs) -> Volume:
@@ -93,7 +92,8 @@ def iter_super_resolve(
         name / file for :func:`napari_mrisr.zoo.load_model`.
     device : {"auto", "cuda", "mps", "cpu"} or torch.device
     tile : int or 3 ints, optional
-        Tile core edge in LR voxels; default :func:`auto_tile`. On CUDA out-of-memory the
+        Tile core edge in LR voxels; default: the fewest voxels computed within the device's
+        memory budget (:func:`~napari_mrisr.tiling.plan_tiles`). On CUDA out-of-memory the
         tile is halved and the run restarts, with a warning :class:`Progress`.
     overlap : int, optional
         Halo in LR voxels around each tile, cropped away after the model runs. Default: the
@@ -134,15 +134,13 @@ def iter_super_resolve(
     normalised = (data - low) / (high - low)
     net = _runnable(model, dev)
     autocast = _autocast(dev, amp)
-    core = _tile_shape(tile if tile is not None else auto_tile(dev), data.shape)
     was_training = net.training
-    net.eval()  # before the receptive-field probe, which must not touch batch-norm statistics
+    net.eval()  # before the probes of plan_tiles, which must not touch batch-norm statistics
     try:
-        if overlap is None:
-            overlap = min(receptive_radius(net), MAX_OVERLAP)
+        plan = plan_tiles(data.shape, net, dev, tile, overlap)
         while True:
             output = np.empty(out_shape, dtype=np.float32)
-            boxes = list(_tiles(data.shape, core, overlap))
+            boxes = plan.boxes()
             yield Progress(0, len(boxes))  # the bar shows its length before the first tile
             try:
                 for done, (inner, outer) in enumerate(boxes, start=1):
@@ -163,10 +161,10 @@ def iter_super_resolve(
             except torch.OutOfMemoryError:
                 if dev.type == "cuda":
                     torch.cuda.empty_cache()
-                if max(core) <= 8:
+                if max(plan.core) <= MIN_CORE:
                     raise
-                core = tuple(max(8, c // 2) for c in core)
-                yield Progress(0, 0, f"Out of GPU memory; retrying with {core[0]}-voxel tiles.", warning=True)
+                plan = plan.halved()
+                yield Progress(0, 0, f"Out of GPU memory; retrying with {plan.core[0]}-voxel tiles.", warning=True)
     finally:
         net.train(was_training)
 
@@ -179,36 +177,6 @@ def iter_super_resolve(
     output += low
     name = meta.get("name") or getattr(model, "architecture", "model")
     return Volume(output, upsampled_affine(volume.affine, scale), f"{volume.name} SR {name}", dict(volume.header))
-
-
-def receptive_radius(model: torch.nn.Module) -> int:
-    """How far (LR voxels) an output voxel can see: the sum of every conv's half-width.
-
-    Measured with hooks on a small forward pass, so a conv running after upsampling by ``s``
-    counts ``1/s`` of its half-width. Exact for a chain of convolutions, an upper bound for
-    networks with parallel branches; ``+ 1`` covers blurs and poolings that are not convs.
-    """
-    size = 8
-    radius = [0.0]
-    handles = []
-
-    def hook(module, inputs, output):
-        resolution = inputs[0].shape[-1] / size
-        radius[0] += (module.kernel_size[-1] // 2) * module.dilation[-1] / resolution
-
-    for module in model.modules():
-        if isinstance(module, (torch.nn.Conv2d, torch.nn.Conv3d)):
-            handles.append(module.register_forward_hook(hook))
-    try:
-        device = next(model.parameters(), torch.empty(0)).device
-        # The probe's last axis must not be the slice axis of a slice-wise 2D model.
-        probe = torch.zeros(1, 1, size, size, size, device=device)
-        with torch.inference_mode():
-            model(probe)
-    finally:
-        for handle in handles:
-            handle.remove()
-    return int(np.ceil(radius[0])) + 1
 
 
 def intensity_range(data: np.ndarray, normalization: dict | None = None) -> tuple[float, float]:
@@ -264,18 +232,3 @@ def _autocast(device: torch.device, amp: bool):
         return nullcontext()
     dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return torch.autocast("cuda", dtype=dtype)
-
-
-def _tile_shape(tile: int | Sequence[int], shape: tuple[int, ...]) -> tuple[int, int, int]:
-    return tuple(min(t, n) for t, n in zip(per_axis(tile, "Tile"), shape, strict=True))
-
-
-def _tiles(shape, core, overlap):
-    """(inner, outer) slices per tile: the core written to the output, and core + halo read."""
-    per_axis = [[(a, min(a + c, n)) for a in range(0, n, c)] for n, c in zip(shape, core, strict=True)]
-    for corner in itertools.product(*per_axis):
-        inner = tuple(slice(a, b) for a, b in corner)
-        outer = tuple(
-            slice(max(0, a - overlap), min(n, b + overlap)) for (a, b), n in zip(corner, shape, strict=True)
-        )
-        yield inner, outer

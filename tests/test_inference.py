@@ -7,13 +7,21 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from napari_mrisr import tiling
 from napari_mrisr.degrade import simulate_lr
 from napari_mrisr.geometry import crop_to_multiple
-from napari_mrisr.inference import intensity_range, iter_super_resolve, pick_device, super_resolve
+from napari_mrisr.inference import (
+    intensity_range,
+    iter_super_resolve,
+    pick_device,
+    plan_tiles,
+    super_resolve,
+)
 from napari_mrisr.interpolate import upsample
 from napari_mrisr.io import Volume, VolumeError
 from napari_mrisr.models import build_model
 from napari_mrisr.progress import Progress, run_to_end
+from napari_mrisr.tiling import MARGIN, TilePlan, activation_bytes
 
 
 class NearestSR(torch.nn.Module):
@@ -176,3 +184,57 @@ def test_receptive_radius_counts_half_widths_at_their_resolution():
             return self.hr(F.interpolate(self.lr(x), scale_factor=2))
 
     assert receptive_radius(Chain()) == 1 + 2 + 1 + 1  # + 1 of margin
+
+
+# -- tiles from a memory budget ---------------------------------------------------------------
+def test_activation_bytes_is_the_forward_peak_per_voxel():
+    conv = lambda a, b: torch.nn.Conv3d(a, b, 3, padding=1)  # noqa: E731
+    chain = torch.nn.Sequential(conv(1, 8), torch.nn.ReLU(inplace=True), conv(8, 1)).eval()
+    assert activation_bytes(chain) == 4 + 32 + 4  # input, 8 fp32 channels, output
+    chain[1] = torch.nn.ReLU()  # out of place: both 8-channel maps alive at once
+    assert activation_bytes(chain) == 4 + 32 + 32
+
+
+def test_halo_overhead_is_computed_over_output_voxels():
+    plan = TilePlan((10, 12, 9), (5, 12, 9), 2)
+    assert [outer for _, outer in plan.boxes()] == [
+        (slice(0, 7), slice(0, 12), slice(0, 9)),
+        (slice(3, 10), slice(0, 12), slice(0, 9)),
+    ]
+    assert plan.overhead == pytest.approx(14 / 10)
+    assert TilePlan((10, 12, 9), (10, 12, 9), 2).overhead == 1.0  # one tile: no halo
+
+
+def test_tiles_fit_the_budget_and_a_larger_budget_computes_less(monkeypatch):
+    model = tiny("edsr3d")
+    per_voxel = MARGIN * activation_bytes(model)
+    shape = (40, 52, 36)
+    overheads = []
+    for voxels in (16**3, 24**3, 40**3, 60**3):
+        plan = plan_tiles(shape, model, torch.device("cpu"), overlap=3, budget=int(voxels * per_voxel))
+        largest = max(np.prod([s.stop - s.start for s in outer]) for _, outer in plan.boxes())
+        assert largest <= voxels
+        overheads.append(plan.overhead)
+    assert overheads == sorted(overheads, reverse=True) and overheads[0] > 2 and overheads[-1] == 1.0
+    # On a CPU the run's own arrays come out of the budget.
+    monkeypatch.setattr(tiling, "available_bytes", lambda: 2**40)
+    cpu = torch.device("cpu")
+    assert tiling.memory_budget(cpu, held=2**20) == tiling.memory_budget(cpu) - 2**20
+    assert tiling.memory_budget(cpu, held=2**40) == tiling.CPU_BUDGET // 8
+    # Below one 8-voxel core and its halo, the tiles are as small as they get.
+    assert plan_tiles(shape, model, torch.device("cpu"), overlap=3, budget=1).core == (8, 8, 8)
+    # A given tile wins over the budget; halving stops at 8 voxels.
+    plan = plan_tiles(shape, model, torch.device("cpu"), tile=16, overlap=3)
+    assert (plan.core, plan.overlap) == ((16, 16, 16), 3)
+    assert plan.halved().core == (8, 8, 8) and plan.halved().halved().core == (8, 8, 8)
+
+
+def test_engine_plans_tiles_from_the_budget_and_matches_the_whole_volume(volume, monkeypatch):
+    model = tiny("edsr3d")
+    lr = simulate_lr(volume, 2)
+    whole = super_resolve(lr, model, device="cpu", tile=64)
+    monkeypatch.setattr(tiling, "CPU_BUDGET", int(6**3 * MARGIN * activation_bytes(model)))
+    events = []
+    tiled = run_to_end(iter_super_resolve(lr, model, device="cpu"), events.append)
+    assert events[0].total > 1  # split by the budget
+    assert np.abs(tiled.data - whole.data).max() <= 1e-5 * float(np.ptp(whole.data))

@@ -4,6 +4,7 @@ generator/discriminator/loss combination, checkpoints, resume, stop, NaN stop an
 from __future__ import annotations
 
 import fcntl
+import itertools
 import json
 import os
 import select
@@ -28,7 +29,8 @@ from napari_mrisr.training.config import (
     save_config,
     validate_config,
 )
-from napari_mrisr.training.data import PatchDataset, TrainingVolume, split_volumes
+from napari_mrisr.training.data import PatchDataset, SRDataModule, TrainingVolume, split_volumes
+from napari_mrisr.training.device_data import DeviceBatches, to_device
 from napari_mrisr.training.discriminators import (
     DiscriminatorArchitecture,
     build_discriminator,
@@ -149,6 +151,82 @@ def test_patches_pair_lr_and_hr_with_the_forward_model():
         assert abs(lr.mean() - hr.mean()) < 0.05 * hr.abs().max()
 
 
+def whole_volume_patches(batch_size, **overrides):
+    """A device batch and a worker patch as large as the volume: one place to cut, so both
+    pipelines degrade the same region (the worker patch without flips and jitter)."""
+    volume = Volume(head_phantom((24, 20, 24)), np.eye(4))
+    fields = {"data.patch_size": [24, 20, 24], "data.batch_size": batch_size, "data.intensity_jitter": 0.0, **overrides}
+    config = load_config("tiny", fields)
+    prepared = TrainingVolume.prepare(volume, config.degradation)
+    batch = DeviceBatches([prepared], to_device([prepared], torch.device("cpu")), config, 1, seed=0).batch()
+    return batch, PatchDataset([prepared], load_config("tiny", {**fields, "data.flips": False}), length=1)[0]
+
+
+@pytest.mark.parametrize(("method", "factors"), [("kspace", [2, 1, 3]), ("gaussian", [2, 2, 2]), ("thick_slice", [1, 1, 4])])
+def test_device_batches_equal_the_worker_patches(method, factors):
+    (lr, hr), (expected_lr, expected_hr) = whole_volume_patches(
+        3, **{"data.flips": False, "degradation.method": method, "degradation.factors": factors}
+    )
+    assert lr.shape == (3, *expected_lr.shape) and hr.shape == (3, *expected_hr.shape)
+    assert lr.dtype == hr.dtype == torch.float32 and lr.is_contiguous() and hr.is_contiguous()
+    torch.testing.assert_close(hr[1], expected_hr)
+    torch.testing.assert_close(lr[2], expected_lr, atol=1e-5, rtol=0)
+
+
+def test_device_batches_flip_lr_and_hr_together():
+    # thick_slice is symmetric: the LR of a flipped HR is the flipped LR.
+    (lr, hr), (expected_lr, expected_hr) = whole_volume_patches(16, **{"degradation.method": "thick_slice"})
+    subsets = [a for n in range(4) for a in itertools.combinations((1, 2, 3), n)]
+    seen = set()
+    for b in range(16):
+        axes = next(a for a in subsets if torch.equal(hr[b], expected_hr.flip(a)))
+        torch.testing.assert_close(lr[b], expected_lr.flip(axes), atol=1e-5, rtol=0)
+        seen.add(axes)
+    assert len(seen) > 2  # flips differ per patch
+
+
+def test_device_batches_draw_like_the_workers():
+    volumes = [TrainingVolume.prepare(Volume(head_phantom((32, 30, 28), seed=i), np.eye(4)), load_config("tiny").degradation) for i in range(2)]
+    config = load_config("tiny", {
+        "data.patch_size": [16, 16, 16], "data.batch_size": 64, "degradation.noise": 0.05,
+    })
+    lr, hr = DeviceBatches(volumes, to_device(volumes, torch.device("cpu")), config, 1, seed=1).batch()
+    torch.manual_seed(0)
+    dataset = PatchDataset(volumes, config, length=64)
+    cpu_lr, cpu_hr = (torch.stack(t) for t in zip(*(dataset[i] for i in range(64)), strict=True))
+    assert lr.shape == cpu_lr.shape == (64, 1, 8, 8, 8) and hr.shape == cpu_hr.shape == (64, 1, 16, 16, 16)
+    for device, cpu in ((lr, cpu_lr), (hr, cpu_hr)):
+        assert device.dtype == cpu.dtype == torch.float32
+        # Same value ranges and foreground share: the same draws, flips, jitter and noise.
+        assert device.min() >= cpu.min() - 0.15 and device.max() <= cpu.max() + 0.15
+        assert device.mean().item() == pytest.approx(cpu.mean().item(), abs=0.05)
+    noise = (lr - torch.nn.functional.avg_pool3d(hr, 2)).std()  # noise (and blur) in both
+    cpu_noise = (cpu_lr - torch.nn.functional.avg_pool3d(cpu_hr, 2)).std()
+    assert noise.item() == pytest.approx(cpu_noise.item(), rel=0.3)
+
+
+def test_pipeline_auto_uses_the_workers_on_cpu_and_device_when_asked(tmp_path, data_dir):
+    config = tiny_config(tmp_path, data_dir)
+    assert config.data.pipeline == "auto"
+    assert SRDataModule(config).pipeline_device() is None
+    forced = tiny_config(tmp_path, data_dir, data={"pipeline": "device"})
+    module = SRDataModule(forced)
+    module.setup()
+    assert module.pipeline_device() == torch.device("cpu")
+    assert isinstance(module.train_dataloader(), DeviceBatches)
+
+
+def test_device_pipeline_trains_on_cpu_and_the_loss_falls(tmp_path, data_dir):
+    config = tiny_config(
+        tmp_path, data_dir, data={"pipeline": "device"}, schedule={"pretrain_steps": 30, "steps_per_epoch": 30}
+    )
+    result = fit(config, progress_bar=False)
+    assert result["status"] == "finished", result["message"]
+    losses_g = [e["losses"]["loss_g"] for e in read_events(config.run_dir / "events.jsonl") if e["event"] == "step"]
+    assert len(losses_g) == 30 and np.isfinite(losses_g).all()
+    assert np.mean(losses_g[-5:]) < 0.75 * np.mean(losses_g[:5])
+
+
 # -- losses and discriminators --------------------------------------------------------------
 def test_wgan_gp_penalty_matches_a_hand_computed_value_per_sample():
     # Critic D(x) = sum(x^2) / 2 has gradient x, so at real == fake the penalty is
@@ -249,6 +327,8 @@ def test_fit_validates_against_cubic_and_exports_a_model_the_plugin_runs(tmp_pat
 
     model = load_model(result["model"])
     assert model.meta["degradation"]["factors"] == [2, 2, 2]
+    geometry = model.meta["input_geometry"]  # the phantoms' spacing (0.9, 1.1, 1.3) mm, x2
+    assert geometry["spacing_mm"] == pytest.approx([1.8, 2.2, 2.6]) and geometry["through_plane_axis"] is None
     assert model.meta["metrics"]["validation"]["cubic"]["psnr"] == pytest.approx(table["cubic"]["psnr"])
     lr = Volume(head_phantom((10, 12, 8)), oblique_affine())
     sr = super_resolve(lr, model, tile=8)

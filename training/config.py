@@ -65,7 +65,13 @@ class DataConfig(_Section):
         0.1, ge=0, lt=1, description="Random intensity scale in [1 - j, 1 + j] applied to LR and HR."
     )
     num_workers: int | Literal["auto"] = Field(
-        "auto", description="Data-loading processes; auto = min(8, CPU cores - 1)."
+        "auto", description="Data-loading processes of the workers pipeline; auto = min(8, CPU cores - 1)."
+    )
+    pipeline: Literal["auto", "device", "workers"] = Field(
+        "auto",
+        description="Where patches are cut and degraded: device = whole batches on the training "
+        "device (volumes held there); workers = CPU DataLoader workers; auto = device on a CUDA "
+        "GPU that holds the volumes in half its free memory, else workers.",
     )
 
     @field_validator("patch_size", mode="before")

@@ -1,8 +1,11 @@
 """Training data: volumes, the train/validation split, and random LR/HR patch pairs.
 
 LR patches are made on the fly by :func:`napari_mrisr.degrade.simulate_lr`, the forward model
-the GUI shows. Intensities are normalised per volume exactly as inference does: the 0.5/99.5
-percentiles of the whole LR volume map to 0 and 1 (:func:`napari_mrisr.inference.intensity_range`).
+the GUI shows: in CPU DataLoader workers (:class:`PatchDataset`), or on the training device as
+whole batches (:class:`~napari_mrisr.training.device_data.DeviceBatches`, with the torch twin of
+the same forward model), as ``data.pipeline`` says. Intensities are normalised per volume
+exactly as inference does: the 0.5/99.5 percentiles of the whole LR volume map to 0 and 1
+(:func:`napari_mrisr.inference.intensity_range`).
 """
 
 from __future__ import annotations
@@ -118,17 +121,12 @@ class PatchDataset(Dataset):
     """
 
     def __init__(self, volumes: list[TrainingVolume], config: TrainConfig, length: int) -> None:
+        check_patch_size(volumes, config.data.patch_size)
         self.volumes = volumes
         self.data = config.data
         self.degradation = config.degradation
         self.factors = as_factors(config.degradation.factors)
         self.length = length
-        for v in volumes:
-            if any(s < p for s, p in zip(v.shape, self.data.patch_size, strict=True)):
-                raise VolumeError(
-                    f"A training volume of shape {v.shape} is smaller than the patch size "
-                    f"{tuple(self.data.patch_size)}; use smaller patches (data.patch_size)."
-                )
 
     def __len__(self) -> int:
         return self.length
@@ -136,31 +134,68 @@ class PatchDataset(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         rng = np.random.default_rng(int(torch.randint(0, 2**62, ()).item()))
         volume = self.volumes[rng.integers(len(self.volumes))]
-        size = np.asarray(self.data.patch_size)
-        if rng.random() < self.data.foreground_fraction:
-            centre = volume.foreground[rng.integers(len(volume.foreground))]
-        else:
-            centre = rng.integers(0, volume.shape)
-        start = np.clip(centre - size // 2, 0, np.asarray(volume.shape) - size)
-        region = volume.data[
-            tuple(slice(s, s + n + 2 * p) for s, n, p in zip(start, size, volume.pad, strict=True))
-        ]
+        size = self.data.patch_size
+        region = volume.data[region_slices(volume, draw_start(rng, volume, self.data), size)]
         noise = 0.0
         if self.degradation.noise > 0 and region.max() > 0:
             noise = rng.uniform(0, self.degradation.noise) * volume.maximum / float(region.max())
         lr = simulate_lr(
             Volume(region, np.eye(4)), self.factors, self.degradation.method, noise, seed=int(rng.integers(2**31))
         ).data
-        lr = lr[tuple(slice(_MARGIN, -_MARGIN) if p else slice(None) for p in volume.pad)]
-        hr = region[tuple(slice(p, p + n) for p, n in zip(volume.pad, size, strict=True))]
+        lr, hr = lr[lr_core(volume.pad)], region[hr_core(volume.pad, size)]
         if self.data.flips:
-            axes = tuple(int(a) for a in np.flatnonzero(rng.random(3) < 0.5))
+            axes = tuple(int(a) for a in np.flatnonzero(draw_flips(rng)))
             lr, hr = np.flip(lr, axes), np.flip(hr, axes)
-        scale = 1.0 + rng.uniform(-1, 1) * self.data.intensity_jitter
+        scale = draw_scale(rng, self.data.intensity_jitter)
         return (
             torch.from_numpy(np.ascontiguousarray(lr * scale, dtype=np.float32))[None],
             torch.from_numpy(np.ascontiguousarray(hr * scale, dtype=np.float32))[None],
         )
+
+
+def check_patch_size(volumes: list[TrainingVolume], patch_size: list[int]) -> None:
+    """Refuse, in one sentence, a training volume smaller than the patch."""
+    for v in volumes:
+        if any(s < p for s, p in zip(v.shape, patch_size, strict=True)):
+            raise VolumeError(
+                f"A training volume of shape {v.shape} is smaller than the patch size "
+                f"{tuple(patch_size)}; use smaller patches (data.patch_size)."
+            )
+
+
+def draw_start(rng: np.random.Generator, volume: TrainingVolume, data: DataConfig) -> np.ndarray:
+    """A patch's first voxel: centred on a foreground voxel (``foreground_fraction``) or anywhere."""
+    size = np.asarray(data.patch_size)
+    if rng.random() < data.foreground_fraction:
+        centre = volume.foreground[rng.integers(len(volume.foreground))]
+    else:
+        centre = rng.integers(0, volume.shape)
+    return np.clip(centre - size // 2, 0, np.asarray(volume.shape) - size)
+
+
+def region_slices(volume: TrainingVolume, start: np.ndarray, size: list[int]) -> tuple[slice, ...]:
+    """The padded region a patch starting at ``start`` degrades: the patch plus its margin."""
+    return tuple(slice(s, s + n + 2 * p) for s, n, p in zip(start, size, volume.pad, strict=True))
+
+
+def lr_core(pad: tuple[int, ...]) -> tuple[slice, ...]:
+    """The LR patch inside a degraded region (its margin cropped away)."""
+    return tuple(slice(_MARGIN, -_MARGIN) if p else slice(None) for p in pad)
+
+
+def hr_core(pad: tuple[int, ...], size: list[int]) -> tuple[slice, ...]:
+    """The HR patch inside a region."""
+    return tuple(slice(p, p + n) for p, n in zip(pad, size, strict=True))
+
+
+def draw_flips(rng: np.random.Generator) -> np.ndarray:
+    """Which of the three axes to flip (each with probability 1/2)."""
+    return rng.random(3) < 0.5
+
+
+def draw_scale(rng: np.random.Generator, jitter: float) -> float:
+    """An intensity scale in ``[1 - jitter, 1 + jitter]``."""
+    return 1.0 + rng.uniform(-1, 1) * jitter
 
 
 @dataclass
@@ -192,6 +227,7 @@ class SRDataModule(pl.LightningDataModule):
         self.config = config
         self.train_volumes: list[TrainingVolume] = []
         self.validation: list[ValidationPair] = []
+        self._on_device: tuple[torch.device, list[torch.Tensor]] | None = None  # made once
 
     def setup(self, stage: str | None = None) -> None:
         if self.validation:
@@ -205,14 +241,28 @@ class SRDataModule(pl.LightningDataModule):
             make_validation_pair(v, c.degradation, c.validation.noise_seed + i) for i, v in enumerate(val)
         ]
 
-    def train_dataloader(self) -> DataLoader:
+    def pipeline_device(self) -> torch.device | None:
+        """The device that makes the batches (``data.pipeline``), or None for CPU workers."""
+        pipeline = self.config.data.pipeline
+        device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
+        if pipeline != "auto":
+            return device if pipeline == "device" else None
+        if device.type != "cuda":
+            return None
+        free, _ = torch.cuda.mem_get_info(device)
+        return device if sum(v.data.nbytes for v in self.train_volumes) < free / 2 else None
+
+    def train_dataloader(self):
         c = self.config
         world = self.trainer.world_size if self.trainer is not None else 1
         epoch = self.trainer.current_epoch if self.trainer is not None else 0
         # The last epoch is shorter when total_steps is not a multiple of steps_per_epoch (the
         # loader is rebuilt every epoch), so every epoch ends with a validation.
-        steps = min(c.schedule.steps_per_epoch, c.schedule.total_steps - epoch * c.schedule.steps_per_epoch)
-        length = max(1, steps) * c.data.batch_size * world
+        steps = max(1, min(c.schedule.steps_per_epoch, c.schedule.total_steps - epoch * c.schedule.steps_per_epoch))
+        device = self.pipeline_device()
+        if device is not None:
+            return self._device_batches(device, steps)
+        length = steps * c.data.batch_size * world
         workers = c.data.num_workers
         if workers == "auto":
             workers = min(8, max(0, (os.cpu_count() or 1) - 1))
@@ -225,6 +275,17 @@ class SRDataModule(pl.LightningDataModule):
             persistent_workers=workers > 0,
             drop_last=True,
         )
+
+    def _device_batches(self, device: torch.device, steps: int):
+        """``steps`` batches made on ``device``: each rank draws its own, so none is shared."""
+        from .device_data import DeviceBatches, to_device  # it builds on this module's helpers
+
+        if self._on_device is None or self._on_device[0] != device:
+            self._on_device = device, to_device(self.train_volumes, device)
+        rank = self.trainer.global_rank if self.trainer is not None else 0
+        # From torch's generator, which seed_everything sets: reproducible, new every epoch.
+        seed = int(torch.randint(0, 2**62, ()).item()) + rank
+        return DeviceBatches(self.train_volumes, self._on_device[1], self.config, steps, seed)
 
     def val_dataloader(self) -> DataLoader:
         return DataLoader(list(range(len(self.validation))), batch_size=None)
