@@ -27,6 +27,7 @@ __all__ = [
     "SliceProfile",
     "apply_along_axis",
     "profile_matrix",
+    "rician",
     "simulate_lr",
     "simulate_slices",
 ]
@@ -301,11 +302,14 @@ def simulate_slices(
     )
 
 
-def _rician(x: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
+def rician(x: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
     """Magnitude of the signal plus complex Gaussian noise: the noise of magnitude MRI."""
     real = x + rng.normal(0.0, sigma, x.shape)
     imag = rng.normal(0.0, sigma, x.shape)
     return np.hypot(real, imag)
+
+
+_rician = rician
 
 
 _DEGRADERS = {

@@ -391,7 +391,10 @@ def test_a_run_cut_by_max_time_records_the_steps_it_did(tmp_path, data_dir):
     done = max(e["step"] for e in read_events(config.run_dir / "events.jsonl") if e["event"] == "step")
     assert 0 < done < 100_000
     assert torch.load(config.run_dir / "checkpoints" / "last.ckpt", weights_only=True)["steps_done"] == done
-    assert read_metadata(result["model"])["training"]["steps"] == done
+    training = read_metadata(result["model"])["training"]
+    assert training["steps"] == done and training["planned_steps"] == 100_000
+    # The embedded recipe is the run as it went, so re-running it reproduces the file.
+    assert training["config"]["schedule"]["pretrain_steps"] == done
 
 
 def _run_cli(config_path, *extra):

@@ -23,7 +23,9 @@ from .losses import AdversarialLoss
 
 __all__ = [
     "CONFIG_DIR",
+    "AugmentConfig",
     "ConfigError",
+    "DegradationVariant",
     "TrainConfig",
     "list_presets",
     "load_config",
@@ -40,6 +42,33 @@ class ConfigError(ValueError):
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class AugmentConfig(_Section):
+    """Changes to the HR region before it is degraded (so LR and HR agree), all off by default.
+
+    They vary what one template cannot: the receive-coil bias field, the tissue contrast
+    (gamma) and the weighting (inversion, T2-like). Drawn per patch by
+    :func:`napari_mrisr.training.augment.draw_augmentation`, applied by ``augment`` on both
+    pipelines.
+    """
+
+    bias_field: float = Field(
+        0.0, ge=0, le=1, description="Std of the log bias field at its coarse grid nodes (0 = none); e.g. 0.15."
+    )
+    bias_grid: int = Field(
+        3, ge=2, le=8, description="Bias-field grid nodes per axis over the patch (trilinearly upsampled, smooth)."
+    )
+    gamma: float = Field(
+        0.0, ge=0, le=1, description="Contrast change x -> x**g with log(g) ~ U(-gamma, gamma) (0 = none)."
+    )
+    invert: float = Field(
+        0.0, ge=0, le=1, description="Probability of inverting the patch's intensity range (T2-like contrast)."
+    )
+
+    @property
+    def active(self) -> bool:
+        return bool(self.bias_field or self.gamma or self.invert)
 
 
 class DataConfig(_Section):
@@ -67,6 +96,9 @@ class DataConfig(_Section):
     num_workers: int | Literal["auto"] = Field(
         "auto", description="Data-loading processes of the workers pipeline; auto = min(8, CPU cores - 1)."
     )
+    augment: AugmentConfig = Field(
+        default_factory=AugmentConfig, description="Bias-field, gamma and inversion augmentation of the HR region."
+    )
     pipeline: Literal["auto", "device", "workers"] = Field(
         "auto",
         description="Where patches are cut and degraded: device = whole batches on the training "
@@ -80,8 +112,55 @@ class DataConfig(_Section):
         return list(per_axis(value, "patch_size", minimum=4))
 
 
+class DegradationVariant(_Section):
+    """One acquisition of a degradation family (``degradation.family``)."""
+
+    method: DegradationMethod = Field(
+        description="kspace: k-space truncation; gaussian: Gaussian blur; thick_slice: box slice profile."
+    )
+    width: list[float] | None = Field(
+        None,
+        description="gaussian FWHM or thick_slice thickness, drawn uniformly in [low, high], in LR "
+        "voxels (multiples of each factor); thinner than 1 leaves a slice gap. None = the "
+        "method of simulate_lr itself (1 LR voxel). kspace has no width.",
+    )
+    noise: list[float] | None = Field(
+        None,
+        description="Rician noise std drawn uniformly in [low, high], as a fraction of the volume "
+        "maximum; None = U(0, degradation.noise).",
+    )
+    weight: float = Field(1.0, gt=0, description="Relative chance of this variant.")
+
+    @field_validator("width", "noise", mode="before")
+    @classmethod
+    def _range(cls, value: Any) -> list[float] | None:
+        if value is None:
+            return None
+        value = [float(v) for v in ([value, value] if isinstance(value, int | float) else value)]
+        if len(value) != 2 or value[0] > value[1]:
+            raise ValueError("a range is [low, high] with low <= high (or one number)")
+        return value
+
+    @model_validator(mode="after")
+    def _limits(self) -> DegradationVariant:
+        if self.width is not None:
+            if self.method == DegradationMethod.KSPACE:
+                raise ValueError("kspace truncation has no width; leave width out")
+            # 2 LR voxels: a Gaussian's matrix reaches 2 FWHM = 4 LR voxels, the patch margin.
+            if not (0.25 <= self.width[0] and self.width[1] <= 2.0):
+                raise ValueError("width must lie within [0.25, 2] LR voxels")
+        if self.noise is not None and not (0 <= self.noise[0] and self.noise[1] <= 0.5):
+            raise ValueError("noise must lie within [0, 0.5]")
+        return self
+
+
 class DegradationConfig(_Section):
-    """The simulated acquisition the model learns to invert (``napari_mrisr.degrade``)."""
+    """The simulated acquisition the model learns to invert (``napari_mrisr.degrade``).
+
+    ``method`` and ``noise`` describe the nominal acquisition (the validation LR, the intensity
+    normalisation, the model file's metadata). A ``family`` trains over several acquisitions
+    instead: each patch draws one variant (by weight), its width and its noise.
+    """
 
     method: DegradationMethod = Field(
         DegradationMethod.KSPACE, description="Forward model of napari_mrisr.degrade.simulate_lr."
@@ -89,6 +168,10 @@ class DegradationConfig(_Section):
     factors: list[int] = Field([2, 2, 2], description="Per-axis factors, file voxel axes.")
     noise: float = Field(
         0.0, ge=0, le=0.5, description="Rician noise up to this fraction of the HR maximum (random per patch)."
+    )
+    family: list[DegradationVariant] = Field(
+        default_factory=list,
+        description="Acquisitions to train over, one drawn per patch; empty = method and noise only.",
     )
 
     @field_validator("factors", mode="before")

@@ -25,7 +25,9 @@ from napari_mrisr.inference import intensity_range
 from napari_mrisr.io import Volume, VolumeError, find_volumes, load_volume
 from napari_mrisr.metrics import foreground_mask
 
+from .augment import augment_numpy, draw_augmentation
 from .config import DataConfig, DegradationConfig, TrainConfig
+from .family import degrade_numpy, draw_degradation
 
 __all__ = [
     "PatchDataset",
@@ -136,12 +138,17 @@ class PatchDataset(Dataset):
         volume = self.volumes[rng.integers(len(self.volumes))]
         size = self.data.patch_size
         region = volume.data[region_slices(volume, draw_start(rng, volume, self.data), size)]
-        noise = 0.0
-        if self.degradation.noise > 0 and region.max() > 0:
-            noise = rng.uniform(0, self.degradation.noise) * volume.maximum / float(region.max())
-        lr = simulate_lr(
-            Volume(region, np.eye(4)), self.factors, self.degradation.method, noise, seed=int(rng.integers(2**31))
-        ).data
+        region = augment_numpy(region, draw_augmentation(rng, self.data.augment))
+        if self.degradation.family:
+            draw = draw_degradation(rng, self.degradation, volume.maximum)
+            lr = degrade_numpy(region, self.factors, draw, seed=int(rng.integers(2**31)))
+        else:  # the single configured acquisition (the draws of every run before families)
+            noise = 0.0
+            if self.degradation.noise > 0 and region.max() > 0:
+                noise = rng.uniform(0, self.degradation.noise) * volume.maximum / float(region.max())
+            lr = simulate_lr(
+                Volume(region, np.eye(4)), self.factors, self.degradation.method, noise, seed=int(rng.integers(2**31))
+            ).data
         lr, hr = lr[lr_core(volume.pad)], region[hr_core(volume.pad, size)]
         if self.data.flips:
             axes = tuple(int(a) for a in np.flatnonzero(draw_flips(rng)))

@@ -17,6 +17,7 @@ import torch
 
 from napari_mrisr.degrade_torch import rician, simulate_lr
 
+from .augment import Augmentation, augment, draw_augmentation
 from .config import TrainConfig
 from .data import (
     TrainingVolume,
@@ -28,6 +29,7 @@ from .data import (
     lr_core,
     region_slices,
 )
+from .family import Degradation, degrade_torch_batch, draw_degradation
 
 __all__ = ["DeviceBatches", "to_device"]
 
@@ -41,6 +43,8 @@ class _Draw:
     sigma: float  # noise std (normalised intensity), before the empty-region check
     flips: np.ndarray
     scale: float
+    augmentation: Augmentation | None = None
+    degradation: Degradation | None = None  # a family's variant (None: the configured method)
 
 
 def to_device(volumes: list[TrainingVolume], device: torch.device) -> list[torch.Tensor]:
@@ -82,18 +86,27 @@ class DeviceBatches:
         index = int(rng.integers(len(self.volumes)))
         volume = self.volumes[index]
         region = region_slices(volume, draw_start(rng, volume, d), d.patch_size)
-        sigma = rng.uniform(0, noise) * volume.maximum if noise > 0 else 0.0
+        if self.degradation.family:
+            degradation = draw_degradation(rng, self.degradation, volume.maximum)
+            sigma = degradation.sigma
+        else:
+            degradation, sigma = None, rng.uniform(0, noise) * volume.maximum if noise > 0 else 0.0
         flips = draw_flips(rng) if d.flips else np.zeros(3, bool)
-        return _Draw(index, region, sigma, flips, draw_scale(rng, d.intensity_jitter))
+        scale = draw_scale(rng, d.intensity_jitter)
+        return _Draw(index, region, sigma, flips, scale, draw_augmentation(rng, d.augment), degradation)
 
     def batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         """One batch: regions cut and degraded together, then noise, flips and jitter per patch."""
         draws = [self._draw() for _ in range(self.data.batch_size)]
         region = torch.stack([self.tensors[d.volume][d.region] for d in draws])
+        region = augment(region, [d.augmentation for d in draws])
         pad = self.volumes[0].pad  # the margin depends only on the factors
-        lr = simulate_lr(region, self.degradation.factors, self.degradation.method)
+        if self.degradation.family:  # noise included
+            lr = degrade_torch_batch(region, self.degradation.factors, [d.degradation for d in draws], self.generator)
+        else:
+            lr = simulate_lr(region, self.degradation.factors, self.degradation.method)
         lr, hr = lr[(..., *lr_core(pad))], region[(..., *hr_core(pad, self.data.patch_size))]
-        if self.degradation.noise > 0:  # an all-zero region stays noise-free, as on the CPU
+        if self.degradation.noise > 0 and not self.degradation.family:  # an all-zero region stays noise-free, as on the CPU
             empty = (region.flatten(1).amax(1) <= 0).view(-1, 1, 1, 1)
             sigma = self._per_patch([d.sigma for d in draws]).masked_fill(empty, 0.0)
             lr = rician(lr, sigma, self.generator)

@@ -255,6 +255,8 @@ def export(checkpoint: str | Path, out: str | Path) -> Path:
     generator = {k.removeprefix("generator."): v for k, v in state["state_dict"].items() if k.startswith("generator.")}
     module.generator.load_state_dict(generator)
     d = config.degradation
+    steps = state.get("steps_done")
+    recipe = _recipe_as_run(config, steps)
     meta = {
         "name": Path(out).stem,
         "description": (
@@ -266,13 +268,26 @@ def export(checkpoint: str | Path, out: str | Path) -> Path:
             d.factors, training_hr_spacing(config.data.paths)
         ).to_meta(),
         "training": {
-            "config": config.model_dump(mode="json"),
-            "steps": state.get("steps_done"),
+            "config": recipe.model_dump(mode="json"),
+            "steps": steps,
+            **({"planned_steps": config.schedule.total_steps} if recipe is not config else {}),
             "data": config.data.paths or ["MNI152 2009a T1 sample (nilearn), slab split"],
         },
         "metrics": {"validation": state.get("validation")},
     }
     return save_model(module.generator, out, meta)
+
+
+def _recipe_as_run(config: TrainConfig, steps: int | None) -> TrainConfig:
+    """``config`` with the schedule the checkpoint actually went through, so the embedded recipe
+    reproduces the file (a run cut by max_time, or exported from an earlier checkpoint, did fewer
+    steps than planned; pre-training comes first). ``config`` itself when nothing differs."""
+    schedule = config.schedule
+    if steps is None or steps == schedule.total_steps or steps < 1:
+        return config
+    pretrain = min(schedule.pretrain_steps, steps)
+    done = schedule.model_copy(update={"pretrain_steps": pretrain, "adversarial_steps": steps - pretrain})
+    return config.model_copy(update={"schedule": done})
 
 
 def evaluate(

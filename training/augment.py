@@ -1,0 +1,84 @@
+"""Intensity augmentation of HR regions before degradation (``data.augment``), both pipelines.
+
+Contrast first (gamma, then inversion: tissue properties), then a smooth multiplicative bias
+field (the receive coil), all before the forward model so the LR patch is the acquisition of
+the augmented HR patch. Parameters are drawn on the CPU with numpy (:func:`draw_augmentation`);
+:func:`augment` applies them to a torch batch on any device; the CPU workers pass a batch of
+one. With the default config nothing is drawn and nothing changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .config import AugmentConfig
+
+__all__ = ["Augmentation", "augment", "augment_numpy", "bias_field", "draw_augmentation"]
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """One patch's drawn augmentation."""
+
+    bias: np.ndarray | None  # (k, k, k) log-field values at the coarse grid nodes
+    gamma: float  # 1: unchanged
+    invert: bool
+
+
+def draw_augmentation(rng: np.random.Generator, config: AugmentConfig) -> Augmentation | None:
+    """Draw one patch's augmentation, or None (drawing nothing) when all are off."""
+    if not config.active:
+        return None
+    k = config.bias_grid
+    bias = rng.normal(0.0, config.bias_field, (k, k, k)) if config.bias_field > 0 else None
+    gamma = float(np.exp(rng.uniform(-config.gamma, config.gamma))) if config.gamma > 0 else 1.0
+    invert = bool(rng.random() < config.invert) if config.invert > 0 else False
+    return Augmentation(bias, gamma, invert)
+
+
+def bias_field(nodes: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
+    """Smooth fields ``(B, *shape)`` of mean 1: ``exp`` of the ``(B, k, k, k)`` node values,
+    trilinearly interpolated over the region (nodes on its corners)."""
+    log_field = F.interpolate(nodes[:, None], size=tuple(shape), mode="trilinear", align_corners=True)[:, 0]
+    field = log_field.exp()
+    return field / field.mean(dim=(1, 2, 3), keepdim=True)
+
+
+def augment(x: torch.Tensor, draws: Sequence[Augmentation | None]) -> torch.Tensor:
+    """Apply per-patch augmentations to ``x`` ``(B, X, Y, Z)`` (None: that patch unchanged).
+
+    Gamma acts on magnitudes (``sign(x) |x|**g``), so [0, 1] stays [0, 1]; inversion maps the
+    patch's range [lo, hi] onto itself (``lo + hi - x``); the bias field has mean 1.
+    """
+    if all(d is None for d in draws):
+        return x
+    draws = [d if d is not None else Augmentation(None, 1.0, False) for d in draws]
+    if any(d.gamma != 1.0 for d in draws):
+        gamma = _per_patch(x, [d.gamma for d in draws])
+        x = x.sign() * x.abs().pow(gamma)
+    if any(d.invert for d in draws):
+        flat = x.flatten(1)
+        lo, hi = flat.amin(1).view(-1, 1, 1, 1), flat.amax(1).view(-1, 1, 1, 1)
+        invert = torch.tensor([d.invert for d in draws]).to(x.device).view(-1, 1, 1, 1)
+        x = torch.where(invert, lo + hi - x, x)
+    if any(d.bias is not None for d in draws):
+        k = next(d.bias for d in draws if d.bias is not None).shape
+        nodes = np.stack([d.bias if d.bias is not None else np.zeros(k) for d in draws])
+        x = x * bias_field(torch.from_numpy(nodes).to(x.device, x.dtype), x.shape[1:])
+    return x
+
+
+def augment_numpy(region: np.ndarray, draw: Augmentation | None) -> np.ndarray:
+    """:func:`augment` of one numpy region (the CPU workers' path), float32."""
+    if draw is None:
+        return region
+    return augment(torch.from_numpy(np.ascontiguousarray(region, dtype=np.float32))[None], [draw])[0].numpy()
+
+
+def _per_patch(x: torch.Tensor, values: list[float]) -> torch.Tensor:
+    return torch.tensor(values, dtype=x.dtype).to(x.device).view(-1, 1, 1, 1)
