@@ -188,14 +188,18 @@ def test_live_preview_follows_the_asked_plane_and_is_that_plane_of_the_network()
         np.testing.assert_allclose(plane.data, np.take(expected, [index], axis=axis), atol=1e-3)
 
 
-def test_disagreement_map_is_half_the_difference_smoothed():
-    a = np.zeros((6, 6, 6))
-    b = np.zeros((6, 6, 6))
-    b[3, 3, 3] = 2.0
-    np.testing.assert_array_equal(disagreement_map(a, a), 0)
-    np.testing.assert_array_equal(disagreement_map(a, b, sigma=0), np.abs(a - b) / 2)
-    smooth = disagreement_map(a, b, sigma=1.0)
-    assert smooth.sum() == pytest.approx(1.0, rel=0.05) and smooth.max() < 1.0
+def test_disagreement_map_needs_both_doubt_and_detail_along_the_slices():
+    t = np.arange(8, dtype=float)[:, None, None] * np.ones((8, 6, 6))  # slice axis first
+    flat = np.ones((8, 6, 6))
+    offset = np.zeros((8, 6, 6))
+    offset[4, 3, 3] = 2.0
+    np.testing.assert_array_equal(disagreement_map(t, t), 0)  # orientations agree
+    np.testing.assert_array_equal(disagreement_map(flat, flat + offset, sigma=0)[:2], 0)  # no detail
+    # a ramp of 1 per slice in both, one voxel where they differ by 2: sqrt(1 * 1) there
+    raw = disagreement_map(t, t + offset, sigma=0)
+    assert raw[4, 3, 3] == pytest.approx(1.0) and raw[0, 0, 0] == 0
+    smooth = disagreement_map(t, t + offset)
+    assert (smooth >= 0).all() and 0 < smooth[4, 3, 3] < 1.0 and smooth[4, 2, 3] > 0
 
 
 def test_fractional_ratio_runs_end_to_end_on_the_in_plane_grid():
