@@ -41,8 +41,10 @@ MAX_OVERLAP = 16
 #: GPU: with the process itself (about 0.6 GiB with torch and a model) a run stays under 3 GB.
 CPU_BUDGET = int(1.75 * 2**30)
 #: Resident memory per voxel (the slope of peak RSS over tile size, measured on a CPU) over
-#: the probe's tensor peak (:func:`activation_bytes`): 1.0 to 1.2 for edsr3d and srgan3d, 1.3
-#: for rrdb3d, 1.5 for dcsrn, whose concatenations oneDNN copies into buffers of its own.
+#: the probe's tensor peak (:func:`activation_bytes`), per architecture: 1.0 to 1.2 for edsr3d
+#: and srgan3d, 1.3 for rrdb3d, 1.5 for dcsrn, whose concatenations oneDNN copies into
+#: buffers of its own; :data:`MARGIN` for any other.
+MARGINS = {"edsr3d": 1.2, "srgan3d": 1.2, "rrdb3d": 1.3, "dcsrn": 1.5}
 MARGIN = 1.5
 #: Smallest tile core the planner picks (the out-of-memory retry stops there too).
 MIN_CORE = 8
@@ -99,7 +101,7 @@ def plan_tiles(
     device : torch.device
     tile : int or 3 ints, optional
         Core edge in LR voxels; default: the cores that compute the fewest voxels while one
-        tile's activations (:func:`activation_bytes` times :data:`MARGIN`) fit ``budget``.
+        tile's activations (:func:`activation_bytes` times :data:`MARGINS`) fit ``budget``.
     overlap : int, optional
         Halo in LR voxels; default :func:`receptive_radius`, at most :data:`MAX_OVERLAP`.
     budget : int, optional
@@ -115,7 +117,8 @@ def plan_tiles(
     if budget is None:
         held = math.prod(shape) * 4 * (2 + math.prod(getattr(model, "scale", (1,))))
         budget = memory_budget(device, held)
-    max_voxels = budget / (MARGIN * _probe(model)[1])
+    margin = MARGINS.get(getattr(model, "architecture", ""), MARGIN)
+    max_voxels = budget / (margin * _probe(model)[1])
     return TilePlan(shape, _fewest_voxels(shape, overlap, max_voxels), overlap)
 
 
@@ -215,7 +218,7 @@ def activation_bytes(model: torch.nn.Module, size: int = 16) -> float:
     """Peak activation memory of a forward pass per input voxel, measured on a ``size``^3 probe.
 
     Counts the tensors of the forward pass (input and output included) at fp32, not the
-    weights nor a library's internal buffers (see :data:`MARGIN`).
+    weights nor a library's internal buffers (see :data:`MARGINS`).
     """
     device = next(model.parameters(), torch.empty(0)).device
     layout = torch.channels_last_3d if device.type == "cpu" else torch.contiguous_format

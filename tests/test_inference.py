@@ -21,7 +21,7 @@ from napari_mrisr.interpolate import upsample
 from napari_mrisr.io import Volume, VolumeError
 from napari_mrisr.models import build_model
 from napari_mrisr.progress import Progress, run_to_end
-from napari_mrisr.tiling import MARGIN, TilePlan, activation_bytes
+from napari_mrisr.tiling import MARGINS, TilePlan, activation_bytes
 
 
 class NearestSR(torch.nn.Module):
@@ -207,7 +207,7 @@ def test_halo_overhead_is_computed_over_output_voxels():
 
 def test_tiles_fit_the_budget_and_a_larger_budget_computes_less(monkeypatch):
     model = tiny("edsr3d")
-    per_voxel = MARGIN * activation_bytes(model)
+    per_voxel = MARGINS["edsr3d"] * activation_bytes(model)
     shape = (40, 52, 36)
     overheads = []
     for voxels in (16**3, 24**3, 40**3, 60**3):
@@ -233,7 +233,7 @@ def test_engine_plans_tiles_from_the_budget_and_matches_the_whole_volume(volume,
     model = tiny("edsr3d")
     lr = simulate_lr(volume, 2)
     whole = super_resolve(lr, model, device="cpu", tile=64)
-    monkeypatch.setattr(tiling, "CPU_BUDGET", int(6**3 * MARGIN * activation_bytes(model)))
+    monkeypatch.setattr(tiling, "CPU_BUDGET", int(6**3 * MARGINS["edsr3d"] * activation_bytes(model)))
     events = []
     tiled = run_to_end(iter_super_resolve(lr, model, device="cpu"), events.append)
     assert events[0].total > 1  # split by the budget
