@@ -27,7 +27,13 @@ import numpy as np
 if TYPE_CHECKING:
     import napari
 
-__all__ = ["fit_slider_to_slices", "quiet_oblique_slicing", "slice_range"]
+__all__ = [
+    "fit_slider_to_slices",
+    "quiet_oblique_slicing",
+    "slice_coordinate",
+    "slice_range",
+    "world_of_slice",
+]
 
 _NON_ORTHOGONAL = "Non-orthogonal slicing is being requested"
 _CONNECTED = "_mrisr_slices_connected"
@@ -48,6 +54,19 @@ def quiet_oblique_slicing() -> None:
     )
 
 
+def slice_coordinate(layer, axis: int, point) -> float:
+    """The data coordinate ``d = a * x + b`` at which napari slices ``layer`` on world ``axis``
+    at ``point`` (only that axis' own scale and shift count: not the full world-to-data map)."""
+    origin = np.asarray(layer.world_to_data(np.zeros(3)), dtype=float)[axis]
+    return float((np.asarray(layer.world_to_data(np.eye(3)[axis]), dtype=float)[axis] - origin) * point[axis] + origin)
+
+
+def world_of_slice(layer, axis: int, coordinate: float) -> float:
+    """The world position on ``axis`` at which napari shows data ``coordinate`` of ``layer``."""
+    b = slice_coordinate(layer, axis, np.zeros(3))
+    return (coordinate - b) / (slice_coordinate(layer, axis, np.eye(3)[axis]) - b)
+
+
 def slice_range(layer, axis: int) -> tuple[float, float, float] | None:
     """``(start, stop, step)`` in world mm on ``axis`` putting one of ``layer``'s slices per step.
 
@@ -56,14 +75,10 @@ def slice_range(layer, axis: int) -> tuple[float, float, float] | None:
     """
     data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
     n = data.shape[axis]
-    origin = np.asarray(layer.data_to_world(np.zeros(3)), dtype=float)
-    columns = [np.asarray(layer.data_to_world(e), dtype=float) - origin for e in np.eye(3)]
-    linear = np.stack(columns, axis=1)
-    inverse = np.linalg.inv(linear)
-    a = inverse[axis, axis]
+    b = slice_coordinate(layer, axis, np.zeros(3))
+    a = slice_coordinate(layer, axis, np.eye(3)[axis]) - b
     if abs(a) < 1e-9:
         return None
-    b = -(inverse @ origin)[axis]
     first, last = sorted(((0 - b) / a, (n - 1 - b) / a))
     return first, last, 1 / abs(a)
 

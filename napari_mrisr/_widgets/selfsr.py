@@ -17,6 +17,7 @@ from magicgui.widgets import (
 from napari.layers import Layer
 from qtpy.QtWidgets import QFileDialog, QWidget
 
+from .._slices import slice_coordinate, world_of_slice
 from ..io import Volume
 from ..layers import layer_data, napari_axis_order
 from ..pipeline import SRResult, result_layer_data
@@ -54,27 +55,6 @@ def describe(grid, volume) -> str:
         f"Slices along {axis}: {grid.lr_spacing:.3g} mm apart{gap}, {grid.in_plane_spacing:.3g} mm "
         f"in-plane (ratio {grid.ratio:.3g}); the result has {grid.out_spacing:.3g} mm along {axis}."
     )
-
-
-def slice_coordinate(layer, world_axis: int, point) -> float:
-    """The data coordinate at which napari slices ``layer`` along ``world_axis`` at ``point``.
-
-    napari slices an oblique layer with only that axis' own scale and shift (it drops the
-    out-of-slice rotation), so this is not ``layer.world_to_data(point)[world_axis]``.
-    """
-    origin = np.asarray(layer.world_to_data(np.zeros(3)))
-    unit = np.zeros(3)
-    unit[world_axis] = 1.0
-    scale = np.asarray(layer.world_to_data(unit))[world_axis] - origin[world_axis]
-    return float(scale * point[world_axis] + origin[world_axis])
-
-
-def world_of_slice(layer, world_axis: int, coordinate: float) -> float:
-    """The world position along ``world_axis`` at which napari shows data ``coordinate``."""
-    at_zero = slice_coordinate(layer, world_axis, np.zeros(3))
-    unit = np.zeros(3)
-    unit[world_axis] = 1.0
-    return (coordinate - at_zero) / (slice_coordinate(layer, world_axis, unit) - at_zero)
 
 
 class SelfSRWidget(QWidget):
