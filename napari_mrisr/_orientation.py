@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import platformdirs
 
 from .atomic import write_text
+from .geometry import DIRECTIONS, axis_direction
 from .layers import AXIS_LABELS
 
 if TYPE_CHECKING:
@@ -39,9 +40,6 @@ CONVENTIONS = {
     "neurological": ("towards", "up", "right"),
 }
 _OPPOSITE = {"S": "I", "A": "P", "R": "L"}
-#: How a voxel axis runs in the patient, by its nearest RAS direction code: a radiologist thinks
-#: in L-R / A-P / S-I (an axis running S-I with factor 4 is a thick-slice axial acquisition).
-DIRECTIONS = {"R": "L-R", "L": "L-R", "A": "A-P", "P": "A-P", "S": "S-I", "I": "S-I"}
 _POSITIONS = {"top": "top_center", "bottom": "bottom_center", "left": "middle_left", "right": "middle_right"}
 _KEY = "mrisr_orientation_{}"
 GRID_LETTER_PT = 8  # the side letter in each grid cell (the Compare grid keeps room for it)
@@ -77,9 +75,7 @@ def set_convention(name: str, viewer: napari.viewer.Viewer | None = None) -> Non
 
 def axis_directions(affine) -> tuple[str, str, str]:
     """"L-R", "A-P" or "S-I" for each voxel axis of a volume with this voxel-to-RAS affine."""
-    import nibabel as nib
-
-    return tuple(DIRECTIONS[code] for code in nib.aff2axcodes(affine))
+    return tuple(axis_direction(affine, axis) for axis in range(3))
 
 
 def labels_for(displayed: tuple[int, int], orientation: tuple[str, str]) -> dict[str, str]:

@@ -139,7 +139,11 @@ def superior_axis(affine: np.ndarray) -> int:
     return next(i for i, c in enumerate(codes) if c in ("S", "I"))
 
 
+#: How a voxel axis runs in the patient, by its nearest RAS direction code: a radiologist thinks
+#: in L-R / A-P / S-I (an axis running S-I with factor 4 is a thick-slice axial acquisition).
+DIRECTIONS = {"R": "L-R", "L": "L-R", "A": "A-P", "P": "A-P", "S": "S-I", "I": "S-I"}
+
+
 def axis_direction(affine: np.ndarray, axis: int) -> str:
     """The anatomical direction a data axis runs along: ``"L-R"``, ``"A-P"`` or ``"S-I"``."""
-    code = nib.aff2axcodes(affine)[axis]
-    return {"R": "L-R", "L": "L-R", "A": "A-P", "P": "A-P", "S": "S-I", "I": "S-I"}[code]
+    return DIRECTIONS[nib.aff2axcodes(affine)[axis]]

@@ -18,6 +18,7 @@ from napari.layers import Layer
 from qtpy.QtWidgets import QFileDialog, QWidget
 
 from .._slices import slice_coordinate, world_of_slice
+from ..geometry import axis_direction
 from ..io import Volume
 from ..layers import layer_data, napari_axis_order
 from ..pipeline import SRResult, result_layer_data
@@ -46,10 +47,7 @@ METHOD = "self-supervised"
 
 def describe(grid, volume) -> str:
     """One line a radiologist can check against the scan's protocol."""
-    import nibabel as nib
-
-    direction = {"R": "L-R", "L": "L-R", "A": "A-P", "P": "A-P", "S": "S-I", "I": "S-I"}
-    axis = direction[nib.aff2axcodes(volume.affine)[grid.axis]]
+    axis = axis_direction(volume.affine, grid.axis)
     gap = f", {grid.thickness:.3g} mm thick" if abs(grid.thickness - grid.lr_spacing) > 1e-6 else ""
     return (
         f"Slices along {axis}: {grid.lr_spacing:.3g} mm apart{gap}, {grid.in_plane_spacing:.3g} mm "
