@@ -214,7 +214,7 @@ class _PeakTensorBytes(TorchDispatchMode):
         return out
 
 
-def activation_bytes(model: torch.nn.Module, size: int = 16) -> float:
+def activation_bytes(model: torch.nn.Module, size: int = 8) -> float:
     """Peak activation memory of a forward pass per input voxel, measured on a ``size``^3 probe.
 
     Counts the tensors of the forward pass (input and output included) at fp32, not the

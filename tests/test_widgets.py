@@ -426,6 +426,25 @@ def test_progress_reaches_the_widget_in_order_and_ends_full(viewer, qtbot):
     assert seen == list(range(1, 201)) and results == ["result"] and finished == [True]
 
 
+def test_objects_older_than_a_worker_sit_out_garbage_collection_until_it_ends(viewer, qtbot):
+    """A full collection walks every napari, Qt and torch object (250-450 ms with the GIL held):
+    while a worker runs, collections must skip those, so the event loop never stalls mid-run."""
+    import gc
+
+    from napari_mrisr._widgets._common import start_worker
+    from napari_mrisr.progress import Progress
+
+    frozen, finished = [], []
+
+    def work():
+        frozen.append(gc.get_freeze_count())
+        yield Progress(1, 1)
+
+    start_worker(work, "frozen", lambda _result: None, on_done=finished.append)
+    qtbot.waitUntil(lambda: bool(finished), timeout=TIMEOUT_MS)
+    assert frozen[0] > 0 and gc.get_freeze_count() == 0
+
+
 @pytest.fixture
 def tiny_selfsr_budget(monkeypatch):
     from napari_mrisr.selfsr_train import BUDGETS, Budget, BudgetName
