@@ -130,23 +130,27 @@ def iter_super_resolve(
         )
 
     meta = getattr(model, "meta", {})
-    low, high = intensity_range(data, meta.get("normalization"))
-    normalised = (data - low) / (high - low)
     net = _runnable(model, dev)
     autocast = _autocast(dev, amp)
+    # On a GPU the volume goes up once and is normalised, assembled and checked there; the
+    # result comes back in one copy (into pinned memory on CUDA). On a CPU the same steps run
+    # on tensors that share memory with numpy arrays.
+    source = torch.from_numpy(np.ascontiguousarray(data, dtype=np.float32)).to(dev)
+    low, high = intensity_range(source if dev.type != "cpu" else data, meta.get("normalization"))
+    source = (source - low) / (high - low)
     was_training = net.training
     net.eval()  # before the probes of plan_tiles, which must not touch batch-norm statistics
     try:
         plan = plan_tiles(data.shape, net, dev, tile, overlap)
         while True:
-            output = np.empty(out_shape, dtype=np.float32)
+            output = torch.empty(out_shape, dtype=torch.float32, device=dev)
             boxes = plan.boxes()
             yield Progress(0, len(boxes))  # the bar shows its length before the first tile
             try:
                 for done, (inner, outer) in enumerate(boxes, start=1):
-                    patch = torch.from_numpy(np.ascontiguousarray(normalised[outer]))[None, None].to(dev)
+                    patch = source[outer][None, None]
                     if dev.type == "cpu":
-                        patch = patch.to(memory_format=torch.channels_last_3d)
+                        patch = patch.contiguous(memory_format=torch.channels_last_3d)
                     with torch.inference_mode(), autocast, _cudnn_autotune(dev):
                         result = net(patch)
                     keep = tuple(
@@ -154,11 +158,12 @@ def iter_super_resolve(
                         for i, o, s in zip(inner, outer, scale, strict=True)
                     )
                     target = tuple(slice(i.start * s, i.stop * s) for i, s in zip(inner, scale, strict=True))
-                    output[target] = result[0, 0][keep].float().cpu().numpy()
+                    output[target] = result[0, 0][keep]
                     del patch, result
                     yield Progress(done, len(boxes))
                 break
             except torch.OutOfMemoryError:
+                del output
                 if dev.type == "cuda":
                     torch.cuda.empty_cache()
                 if max(plan.core) <= MIN_CORE:
@@ -168,25 +173,47 @@ def iter_super_resolve(
     finally:
         net.train(was_training)
 
-    if not np.isfinite(output).all():
+    if not bool(torch.isfinite(output).all()):
         raise ValueError(
             "The model produced NaN or infinite values; its weights or settings are broken, "
             "so nothing was written."
         )
-    output *= high - low
-    output += low
+    output.mul_(high - low).add_(low)
     name = meta.get("name") or getattr(model, "architecture", "model")
-    return Volume(output, upsampled_affine(volume.affine, scale), f"{volume.name} SR {name}", dict(volume.header))
+    return Volume(_to_numpy(output), upsampled_affine(volume.affine, scale), f"{volume.name} SR {name}", dict(volume.header))
 
 
-def intensity_range(data: np.ndarray, normalization: dict | None = None) -> tuple[float, float]:
-    """The intensities mapped to 0 and 1 before the model (percentiles, as in training)."""
+def _to_numpy(tensor: torch.Tensor) -> np.ndarray:
+    """A float32 array of ``tensor``: shared on a CPU, one copy into pinned memory from CUDA."""
+    if tensor.device.type == "cpu":
+        return tensor.numpy()
+    if tensor.device.type != "cuda":
+        return tensor.cpu().numpy()
+    host = torch.empty(tensor.shape, dtype=tensor.dtype, pin_memory=True)
+    host.copy_(tensor, non_blocking=True)
+    torch.cuda.current_stream(tensor.device).synchronize()
+    return host.numpy()
+
+
+def intensity_range(data: np.ndarray | torch.Tensor, normalization: dict | None = None) -> tuple[float, float]:
+    """The intensities mapped to 0 and 1 before the model (percentiles, as in training).
+
+    ``data`` may be a tensor on a GPU (torch.quantile there, up to its 2**24-voxel limit; the
+    same linear interpolation as numpy's percentile).
+    """
     spec = normalization or {"kind": "percentile", "low": 0.5, "high": 99.5}
     if spec.get("kind") != "percentile":
         raise ValueError(f"Unknown intensity normalisation {spec!r}.")
-    low, high = np.percentile(data, [spec["low"], spec["high"]])
-    if high <= low:
-        low, high = float(data.min()), float(data.max())
+    if isinstance(data, torch.Tensor) and data.numel() <= 2**24:
+        q = torch.tensor([spec["low"] / 100, spec["high"] / 100], device=data.device)
+        low, high = torch.quantile(data.reshape(-1), q).tolist()
+        if high <= low:
+            low, high = data.min().item(), data.max().item()
+    else:
+        data = data.cpu().numpy() if isinstance(data, torch.Tensor) else data
+        low, high = np.percentile(data, [spec["low"], spec["high"]])
+        if high <= low:
+            low, high = float(data.min()), float(data.max())
     if high <= low:
         high = low + 1.0  # a constant volume: any scale works
     return float(low), float(high)

@@ -169,6 +169,13 @@ def test_intensity_range_is_robust_to_outliers():
     assert intensity_range(np.ones((3, 3, 3))) == (1.0, 2.0)
 
 
+def test_intensity_range_of_a_tensor_equals_numpys():
+    # The engine computes it on the GPU from a tensor: it must be the same normalisation.
+    data = np.random.default_rng(1).gamma(2.0, 50.0, (17, 19, 23)).astype(np.float32)
+    np.testing.assert_allclose(intensity_range(torch.from_numpy(data)), intensity_range(data), rtol=1e-5)
+    assert intensity_range(torch.ones(3, 3, 3)) == (1.0, 2.0)
+
+
 def test_receptive_radius_counts_half_widths_at_their_resolution():
     from napari_mrisr.inference import receptive_radius
 
