@@ -15,7 +15,7 @@ GAN presets are timed in their adversarial phase. The default run (a few minutes
 cores) times the small presets; ``--preset all`` times every one.
 
     python benchmarks/training_throughput.py [--device cpu|cuda] [--preset tiny mni_x2_iso | all]
-        [--warmup 2] [--steps 4] [--data-steps 25]
+        [--warmup 2] [--steps 4] [--data-steps 25] [--set data.batch_size=16 ...] [--compile MODE]
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import warnings
 
 import lightning.pytorch as pl
 import torch
+import yaml
 from torch.utils.data import DataLoader
 
 from napari_mrisr.training.config import list_presets, load_config
@@ -119,8 +120,11 @@ class _Clock(pl.Callback):
         self.busy.__exit__()
 
 
-def timed_fit(config, loader, warmup: int, steps: int, device: torch.device) -> tuple[float, str]:
-    """Patches/s of Lightning training steps fed by ``loader`` (a DataModule or an iterable)."""
+def timed_fit(
+    config, loader, warmup: int, steps: int, device: torch.device, compile_mode: str | None = None
+) -> tuple[float, str]:
+    """Patches/s of Lightning training steps fed by ``loader`` (a DataModule or an iterable),
+    with the generator (and discriminator) compiled by ``torch.compile`` in ``compile_mode``."""
     clock = _Clock(warmup, device)
     trainer = pl.Trainer(
         accelerator="gpu" if device.type == "cuda" else device.type,
@@ -137,6 +141,10 @@ def timed_fit(config, loader, warmup: int, steps: int, device: torch.device) -> 
         callbacks=[clock],
     )
     module = SRModule(config.model_dump(mode="json"))
+    if compile_mode:
+        for net in (module.generator, module.discriminator):
+            if net is not None:
+                net.compile(mode=compile_mode)  # in place: state_dict keys stay as they are
     if isinstance(loader, SRDataModule):
         trainer.fit(module, datamodule=loader)
     else:
@@ -145,10 +153,17 @@ def timed_fit(config, loader, warmup: int, steps: int, device: torch.device) -> 
 
 
 def measure(
-    preset: str, device: torch.device, warmup: int, steps: int, data_steps: int
+    preset: str,
+    device: torch.device,
+    warmup: int,
+    steps: int,
+    data_steps: int,
+    sets: dict | None = None,
+    compile_mode: str | None = None,
 ) -> dict[str, tuple[float, str]]:
     n = warmup + max(steps, data_steps)
-    base = load_config(preset)
+    sets = sets or {}
+    base = load_config(preset, sets)
     gan = base.schedule.adversarial_steps > 0
     overrides = {
         "schedule.pretrain_steps": 0 if gan else n,
@@ -157,7 +172,7 @@ def measure(
         "trainer.accelerator": "gpu" if device.type == "cuda" else device.type,
     }
     config = {
-        p: load_config(preset, {**overrides, "data.pipeline": p}) for p in ("workers", "device")
+        p: load_config(preset, {**sets, **overrides, "data.pipeline": p}) for p in ("workers", "device")
     }
     data = SRDataModule(config["workers"])
     data.setup()
@@ -176,6 +191,10 @@ def measure(
         module = SRDataModule(cfg)
         module.train_volumes, module.validation = data.train_volumes, data.validation  # set up once
         results[f"loop, {pipeline}"] = timed_fit(cfg, module, warmup, steps, device)
+    if compile_mode:
+        module = SRDataModule(config["device"])
+        module.train_volumes, module.validation = data.train_volumes, data.validation
+        results["loop, device, compiled"] = timed_fit(config["device"], module, warmup, steps, device, compile_mode)
     return results
 
 
@@ -186,7 +205,10 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--data-steps", type=int, default=25)
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="config override (YAML value)")
+    parser.add_argument("--compile", metavar="MODE", help="also time the device loop under torch.compile(mode=MODE)")
     args = parser.parse_args()
+    sets = {k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in args.set)}
     presets = list_presets() if args.preset == ["all"] else args.preset
     device = torch.device(args.device)
     warnings.filterwarnings("ignore", module="lightning")  # e.g. "does not have many workers"
@@ -196,10 +218,13 @@ def main() -> None:
         f"{args.steps} steps ({args.data_steps} for the data alone) after {args.warmup}; patches/s"
     )
     columns = ["data, workers", "data, device", "step", "loop, workers", "loop, device"]
+    columns += ["loop, device, compiled"] if args.compile else []
+    if sets:
+        print("overrides:", ", ".join(f"{k}={v}" for k, v in sets.items()))
     print("| preset | " + " | ".join(columns) + " |")
     print("| --- |" + " ---: |" * len(columns))
     for preset in presets:
-        r = measure(preset, device, args.warmup, args.steps, args.data_steps)
+        r = measure(preset, device, args.warmup, args.steps, args.data_steps, sets, args.compile)
         print(
             f"| {preset} | " + " | ".join(f"{r[c][0]:.1f}{r[c][1]}" for c in columns) + " |",
             flush=True,

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import lightning.pytorch as pl
 import torch
+from lightning.pytorch.callbacks import TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.utilities import rank_zero_only
@@ -95,7 +96,9 @@ def build_trainer(config: TrainConfig, log: EventLog, progress_bar: bool = True)
         num_sanity_val_steps=0,
         log_every_n_steps=min(config.schedule.log_every, config.schedule.steps_per_epoch),
         logger=[CSVLogger(run_dir, name="csv"), TensorBoardLogger(run_dir, name="tensorboard")],
-        callbacks=[EventsCallback(log), best, last],
+        callbacks=[EventsCallback(log), best, last]
+        # The bar reads the loss from the GPU when it redraws: every log_every steps, not each step.
+        + ([TQDMProgressBar(refresh_rate=config.schedule.log_every)] if progress_bar else []),
         plugins=[SafeCheckpointIO()],
         enable_progress_bar=progress_bar,
         enable_model_summary=progress_bar,  # quiet runs (the Train widget's) print problems only

@@ -43,6 +43,8 @@ class SRModule(pl.LightningModule):
         self.discriminator = None
         if c.discriminator.architecture != "none":
             self.discriminator = build_discriminator(c.discriminator.architecture, **c.discriminator.options)
+        self._finite: dict[str, torch.Tensor] = {}  # player -> "every loss finite" since the last check
+        self._checked = 0  # steps checked by _check_finite
         self.validation_results: list[dict] = []
         self.last_validation: dict | None = None
         self.last_samples: Path | None = None  # PNG of the last validation's slices
@@ -119,7 +121,7 @@ class SRModule(pl.LightningModule):
                     gp = losses.gradient_penalty(self.discriminator, hr, fake)
                     logs["gradient_penalty"] = gp.detach()
                     d_loss = d_loss + c.gradient_penalty * gp
-                self._check_finite("discriminator", d_loss, step)
+                self._note_finite("discriminator", d_loss)
                 opt_d.zero_grad(set_to_none=True)
                 self.manual_backward(d_loss)
                 opt_d.step()
@@ -143,7 +145,7 @@ class SRModule(pl.LightningModule):
             g_loss = g_loss + c.adversarial_weight * adv
             logs["loss_adversarial"] = adv.detach()
         logs["loss_g"] = g_loss.detach()
-        self._check_finite("generator", g_loss, step)
+        self._note_finite("generator", g_loss)
         opt_g.zero_grad(set_to_none=True)
         self.manual_backward(g_loss)
         opt_g.step()
@@ -155,13 +157,30 @@ class SRModule(pl.LightningModule):
         self.log_dict({f"train/{k}": v.float() for k, v in logs.items()}, prog_bar=False, on_step=True)
         self.log("train/phase_adversarial", float(adversarial), on_step=True)
         self.log("train/loss", logs["loss_g"].float(), prog_bar=True, on_step=True)
+        s = self.config.schedule
+        if (step + 1) % s.log_every == 0 or batch_idx + 1 == s.steps_per_epoch or step + 1 == s.total_steps:
+            self._check_finite(step)
 
-    def _check_finite(self, player: str, loss: torch.Tensor, step: int) -> None:
-        if not torch.isfinite(loss):
-            raise NonFiniteLossError(
-                f"The {player} loss became {loss.item()} at step {step}; training stopped before "
-                "applying that step, the last checkpoint is the last good state."
-            )
+    def on_train_start(self) -> None:
+        self._checked = self.current_epoch * self.config.schedule.steps_per_epoch  # a resumed run
+
+    def _note_finite(self, player: str, loss: torch.Tensor) -> None:
+        # A device-side flag, read every log_every steps: a check per step would make every
+        # step wait for the GPU.
+        flag = torch.isfinite(loss.detach())
+        self._finite[player] = flag if player not in self._finite else self._finite[player] & flag
+
+    def _check_finite(self, step: int) -> None:
+        """Stop if a loss was NaN or infinite since the last check; run before each checkpoint."""
+        for player, flag in self._finite.items():
+            if not bool(flag):
+                when = f"at step {step + 1}" if self._checked == step else f"between steps {self._checked + 1} and {step + 1}"
+                raise NonFiniteLossError(
+                    f"The {player} loss became NaN or infinite {when}; training stopped, and the "
+                    "last checkpoint is from before that."
+                )
+        self._finite.clear()
+        self._checked = step + 1
 
     # -- validation ---------------------------------------------------------------------------
     def on_validation_epoch_start(self) -> None:
