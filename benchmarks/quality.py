@@ -27,6 +27,7 @@ from napari_mrisr.inference import pick_device, super_resolve
 from napari_mrisr.interpolate import upsample
 from napari_mrisr.training.config import DataConfig, DegradationConfig
 from napari_mrisr.training.data import make_validation_pair, split_volumes
+from napari_mrisr.training.validation import axial_slice, coronal_slice
 from napari_mrisr.zoo import list_models, load_model, read_metadata
 
 TASKS = {
@@ -68,16 +69,20 @@ def describe(meta: dict) -> str:
 
 
 def figure(path: Path, pair, results: dict, columns: int = 6) -> None:
-    """The middle axial slice of GT, LR (nearest) and each method, each above its |x - GT|
-    (x4 gain), ``columns`` methods per band of two rows."""
+    """A slice of GT, LR (nearest) and each method, each above its |x - GT| (x4 gain),
+    ``columns`` methods per band of two rows, radiological (patient's right on the left): the
+    middle axial slice, or for a through-plane task the middle coronal slice (superior up,
+    enlarged 3x down the slice axis), where the through-plane detail shows."""
     from PIL import Image, ImageDraw
 
-    axis = superior_axis(pair.hr.affine)
-    k = pair.hr.shape[axis] // 2
+    through_plane = pair.factors[superior_axis(pair.hr.affine)] > 1 and len(set(pair.factors)) > 1
     top = float(np.percentile(pair.hr.data, 99.5))
 
     def view(data):
-        return np.rot90(np.take(data, k, axis=axis))
+        if not through_plane:
+            return axial_slice(data, pair.hr.affine, pair.hr.shape[superior_axis(pair.hr.affine)] // 2)
+        along = int(np.argmax(np.abs(pair.hr.affine[1, :3])))  # the data axis along anterior
+        return np.repeat(coronal_slice(data, pair.hr.affine, pair.hr.shape[along] // 2), 3, axis=0)
 
     images = {"ground truth": pair.hr.data, "LR (nearest)": upsample(pair.lr, pair.factors, order="nearest").data}
     images.update({name: v.data for name, v in results.items() if name != "nearest"})

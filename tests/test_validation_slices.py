@@ -9,7 +9,7 @@ from napari_mrisr.degrade import simulate_lr
 from napari_mrisr.interpolate import upsample
 from napari_mrisr.io import Volume
 from napari_mrisr.training.data import ValidationPair
-from napari_mrisr.training.validation import axial_slice, save_slices
+from napari_mrisr.training.validation import axial_slice, coronal_slice, save_slices
 
 AFFINES = {
     "RAS": np.diag([1.0, 1.0, 2.0, 1.0]),
@@ -46,6 +46,22 @@ def test_patient_right_is_on_the_image_left_and_anterior_up(name):
     assert image[h // 2 :].max() == 10 and image[:, w // 2 :].max() == 10  # nothing elsewhere
     neurological = axial_slice(data, affine, 4, convention="neurological")
     np.testing.assert_array_equal(neurological, image[:, ::-1])
+
+
+@pytest.mark.parametrize("name", AFFINES)
+def test_coronal_slice_has_superior_up_and_patient_right_on_the_left(name):
+    affine = AFFINES[name]
+    data = right_anterior_blob(affine, shape_for(affine))
+    ras = np.stack(np.meshgrid(*[np.arange(n) for n in data.shape], indexing="ij"), -1) @ affine[:3, :3].T
+    data[ras[..., 2] < ras[..., 2].mean()] = 10.0  # the blob's upper half only: superior matters
+    along = int(np.argmax(np.abs(affine[1, :3])))  # the data axis along anterior
+    k = data.shape[along] - 2 if affine[1, along] > 0 else 1  # a slice through the (anterior) blob
+    image = coronal_slice(data, affine, k)
+    assert image.shape == (8, 16)  # rows S-I, columns R-L
+    h, w = image.shape
+    assert image[: h // 2, : w // 2].max() == 100  # top left: superior, patient's right
+    assert image[h // 2 :].max() == 10 and image[:, w // 2 :].max() == 10
+    np.testing.assert_array_equal(coronal_slice(data, affine, k, "neurological"), image[:, ::-1])
 
 
 def test_sample_png_has_titled_radiological_columns(tmp_path):

@@ -49,16 +49,30 @@ def axial_slice(
     top; radiological puts the patient's right on the image's left, neurological on its right.
     Whatever the file's axis order and flips.
     """
+    vertical = CONVENTIONS[convention][1]  # where anterior grows on screen
+    return _plane(data, affine, index, normal=2, rows=1, rows_up=vertical == "up", convention=convention)
+
+
+def coronal_slice(
+    data: np.ndarray, affine: np.ndarray, index: int, convention: str = "radiological"
+) -> np.ndarray:
+    """Coronal slice ``index`` (along the anterior axis) as an image: superior at the top, the
+    patient's right on the left (radiological) or on the right (neurological)."""
+    return _plane(data, affine, index, normal=1, rows=2, rows_up=True, convention=convention)
+
+
+def _plane(data, affine, index: int, normal: int, rows: int, rows_up: bool, convention: str) -> np.ndarray:
+    """Slice ``index`` across RAS axis ``normal``, RAS axis ``rows`` down the image (growing
+    upwards if ``rows_up``), R across it as ``convention`` says."""
     orientation = nib.io_orientation(affine)  # per data axis: (RAS axis, +1 if it grows that way)
     axis_of = {int(ras): data_axis for data_axis, (ras, _) in enumerate(orientation)}
     grows = {int(ras): sign for ras, sign in orientation}
-    plane = np.take(data, index, axis=axis_of[2])
-    kept = [a for a in range(3) if a != axis_of[2]]
-    plane = plane.transpose(kept.index(axis_of[1]), kept.index(axis_of[0]))  # rows A, columns R
-    vertical, horizontal = CONVENTIONS[convention][1:]  # where A and R grow on screen
-    if (grows[1] > 0) == (vertical == "up"):  # row 0 is the top: the largest A when A grows up
+    plane = np.take(data, index, axis=axis_of[normal])
+    kept = [a for a in range(3) if a != axis_of[normal]]
+    plane = plane.transpose(kept.index(axis_of[rows]), kept.index(axis_of[0]))
+    if (grows[rows] > 0) == rows_up:  # row 0 is the top: the largest value when it grows up
         plane = plane[::-1]
-    if (grows[0] > 0) == (horizontal == "left"):
+    if (grows[0] > 0) == (CONVENTIONS[convention][2] == "left"):
         plane = plane[:, ::-1]
     return plane
 
