@@ -71,12 +71,16 @@ def user_models_dir() -> Path:
     return Path(env) if env else Path(platformdirs.user_data_dir("napari-mrisr")) / "models"
 
 
-def save_model(module: torch.nn.Module, path: str | os.PathLike, meta: dict | None = None) -> Path:
+def save_model(
+    module: torch.nn.Module, path: str | os.PathLike, meta: dict | None = None, half: bool = False
+) -> Path:
     """Write a generator and its metadata to one ``.safetensors`` file, atomically.
 
     ``module`` must come from :func:`napari_mrisr.models.build_model` (it carries
     ``architecture``, ``scale`` and ``config``). ``meta`` adds or overrides fields such as
-    ``normalization``, ``degradation``, ``training`` and ``metrics``.
+    ``normalization``, ``degradation``, ``training`` and ``metrics``. ``half`` stores the
+    floating-point weights as float16 (half the file; :func:`load_model` loads them into the
+    float32 network, and inference runs as before).
     """
     path = Path(path)
     if path.suffix != SUFFIX:
@@ -92,6 +96,9 @@ def save_model(module: torch.nn.Module, path: str | os.PathLike, meta: dict | No
         **(meta or {}),
     }
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in module.state_dict().items()}
+    if half:
+        tensors = {k: v.half() if v.is_floating_point() else v for k, v in tensors.items()}
+        document["storage"] = "float16"
     with atomic_path(path) as tmp:
         save_file(tensors, tmp, metadata={_META_KEY: json.dumps(document)})
     return path

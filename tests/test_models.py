@@ -312,3 +312,19 @@ def test_tiny_model_overfits_one_example(name, scale):
     grads = [p.grad for p in model.parameters() if p.requires_grad]
     assert all(g is not None and math.isfinite(g.abs().sum().item()) for g in grads)
     assert losses[-1] < 0.7 * losses[0]
+
+
+def test_half_precision_model_file_is_half_the_size_and_runs_in_float32(tmp_path):
+    from napari_mrisr.zoo import load_model, read_metadata, save_model
+
+    torch.manual_seed(0)
+    model = build_model("edsr3d", 2, features=16, num_blocks=2).eval()
+    full = save_model(model, tmp_path / "full.safetensors")
+    half = save_model(model, tmp_path / "half.safetensors", half=True)
+    assert half.stat().st_size < 0.6 * full.stat().st_size
+    assert read_metadata(half)["storage"] == "float16"
+    loaded = load_model(half)
+    assert all(p.dtype == torch.float32 for p in loaded.parameters())
+    x = torch.rand(1, 1, 8, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), model(x), atol=2e-3, rtol=0)

@@ -63,7 +63,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from .engine import export
 
-    print(f"wrote {export(args.checkpoint, args.out)}")
+    print(f"wrote {export(args.checkpoint, args.out, half=args.half)}")
     return 0
 
 
@@ -88,6 +88,7 @@ def parser() -> argparse.ArgumentParser:
     x = sub.add_parser("export", help="checkpoint -> napari-mrisr model file (.safetensors)")
     x.add_argument("checkpoint", type=Path)
     x.add_argument("out", type=Path)
+    x.add_argument("--half", action="store_true", help="store the weights as float16 (half the file)")
     x.set_defaults(run=_export)
     return p
 

@@ -240,12 +240,13 @@ def _checkpoint_config(state: dict, path: Path) -> TrainConfig:
         ) from exc
 
 
-def export(checkpoint: str | Path, out: str | Path) -> Path:
+def export(checkpoint: str | Path, out: str | Path, half: bool = False) -> Path:
     """Write a checkpoint's generator as a ``napari_mrisr.zoo`` model file (safetensors + metadata).
 
     The metadata holds the degradation it was trained for, the input geometry it expects (the
     training volumes' spacing times the factors), the training recipe and the validation
-    metrics (model and cubic) of that checkpoint.
+    metrics (model and cubic) of that checkpoint. ``half`` stores the weights as float16
+    (:func:`napari_mrisr.zoo.save_model`).
     """
     checkpoint = Path(checkpoint)
     if not checkpoint.is_file():
@@ -278,7 +279,7 @@ def export(checkpoint: str | Path, out: str | Path) -> Path:
         },
         "metrics": {"validation": state.get("validation")},
     }
-    return save_model(module.generator, out, meta)
+    return save_model(module.generator, out, meta, half=half)
 
 
 def _recipe_as_run(config: TrainConfig, steps: int | None) -> TrainConfig:
