@@ -12,7 +12,7 @@ from napari_mrisr.training.config import validate_config
 from napari_mrisr.training.data import make_validation_pair, split_volumes
 from napari_mrisr.zoo import list_models, load_model
 
-SHIPPED = {"mni-x2-iso", "mni-x2-iso-gan", "mni-x4-thick", "mni-x4-thick-gan"}
+SHIPPED = {"mni-x2-iso", "mni-x2-iso-gan", "mni-x4-thick", "mni-x4-thick-gan", "mni-x2-iso-full", "mni-x4-thick-full"}
 
 
 def test_list_models_returns_the_shipped_models():
@@ -33,3 +33,24 @@ def test_shipped_model_beats_cubic_on_its_held_out_slab(name):
     gain = metrics.psnr(sr, pair.hr, mask=pair.mask) - metrics.psnr(cubic, pair.hr, mask=pair.mask)
     assert gain > 0.05, f"{name}: {gain:+.2f} dB vs cubic"
     assert model.meta["metrics"]["validation"]["model"]["psnr_brain"] > model.meta["metrics"]["validation"]["cubic"]["psnr_brain"]
+
+
+def test_demo_model_is_compact_on_a_cpu_and_full_on_a_gpu(monkeypatch):
+    import torch
+
+    from napari_mrisr import cli, inference
+
+    assert cli.best_bundled_model(device="cpu").name == "mni-x2-iso-gan"
+    assert cli.best_bundled_model("thick_slice", (1, 1, 4), device="cpu").name == "mni-x4-thick-gan"
+    monkeypatch.setattr(inference, "pick_device", lambda device="auto": torch.device("cuda"))
+    assert cli.best_bundled_model().name == "mni-x2-iso-full"
+    assert cli.best_bundled_model("thick_slice", (1, 1, 4)).name == "mni-x4-thick-full"
+
+
+def test_full_models_record_both_training_stages():
+    for name in ("mni-x2-iso-full", "mni-x4-thick-full"):
+        meta = load_model(name).meta
+        stages = meta["training"]["stages"]
+        assert [s["stage"] for s in stages] == [1, 2] and meta["storage"] == "float16"
+        assert stages[1]["steps"] == meta["training"]["steps"]
+        assert validate_config(stages[0]["config"]).generator.options["features"] == 64
