@@ -10,7 +10,6 @@ import argparse
 import sys
 from pathlib import Path
 
-
 #: Bundled models named ``*-full`` are reference-size networks trained on a GPU: the best
 #: results, for about 5x the compute of the compact ones (about 2 minutes instead of 20 s for
 #: the sample on 2 CPU cores, under 0.1 s on a GPU).
