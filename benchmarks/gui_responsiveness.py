@@ -84,7 +84,7 @@ def main() -> int:
     viewer.window.add_dock_widget(widget, name="Super-resolve")
     widget.refresh_models()
     widget.input.value = layer
-    widget.model.value = widget.model.choices[0]
+    widget.model.value = next(c for c in widget.model.choices if getattr(c, "name", None) == "bench")
     widget.device.value = args.device
     widget.tile.value = args.tile
 
