@@ -7,8 +7,8 @@
 Self-supervised SR widget on dipy's real 4 x 4 x 5 mm head (if dipy is installed; a
 benchmark-only dependency): mid-run, and its result in a coronal view.
 
-Load (MNI152, simulated LR x2 k-space) -> Super-resolve with the first model listed (a bundled
-one if any) -> Compare. Last, Super-resolve on a scan the chosen model does not fit
+Load (MNI152, simulated LR x2 k-space) -> Super-resolve with the model the demo would run here
+(``cli.best_bundled_model``) -> Compare. Last, Super-resolve on a scan the chosen model does not fit
 (``super_resolve_refusal.png``). Without any model, a small edsr3d (residual over trilinear
 upsampling) is fitted for 600 steps on LR/HR patches of the sample itself ("demo-edsr3d-x2"); it only
 stands in for a trained model so that the screenshots show a real comparison.
@@ -91,7 +91,11 @@ def main() -> int:
 
     if not list_models():  # no bundled model: fit the stand-in
         save_model(fit_demo_model(), models / f"{MODEL_NAME}.safetensors")
-    print(f"model: {list_models()[0].name}")
+    from napari_mrisr.cli import best_bundled_model
+
+    best = best_bundled_model()  # what the demo runs on this machine
+    model_name = best.name if best is not None else list_models()[0].name
+    print(f"model: {model_name}")
 
     import napari
     from qtpy.QtCore import QEventLoop, QTimer
@@ -162,7 +166,7 @@ def main() -> int:
     sr, _ = docks["Super-resolve"]
     sr.refresh_models()
     sr.input.value = viewer.layers[-1]
-    sr.model.value = sr.model.choices[0]
+    sr.model.value = next(c for c in sr.model.choices if getattr(c, "name", None) == model_name)
     sr.device.value = "cpu"
     show_only("Super-resolve")
     sr.run_button.native.click()
