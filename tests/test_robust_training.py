@@ -225,7 +225,10 @@ def test_every_shipped_model_embeds_the_schedule_it_was_trained_for(path):
     schedule = training["config"]["schedule"]
     assert schedule["pretrain_steps"] + schedule["adversarial_steps"] == training["steps"]
     init = training["config"]["generator"]["init_weights"]
-    if init:  # a fine-tune: only adversarial steps, from a bundled model
+    stages = training.get("stages")
+    if stages:  # a staged recipe: each stage's steps, the last one is this file's
+        assert stages[-1]["steps"] == training["steps"] and all(stage["steps"] > 0 for stage in stages)
+    elif init:  # a GAN twin: only adversarial steps, from a bundled model
         assert schedule["pretrain_steps"] == 0 and (bundled_models_dir() / f"{init}.safetensors").is_file()
     assert load_file(path)  # still a readable safetensors file
     assert _header(path)["__metadata__"]
