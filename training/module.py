@@ -218,6 +218,7 @@ class SRModule(pl.LightningModule):
         return self.current_epoch * self.config.schedule.steps_per_epoch + batches
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
+        self._check_finite(self.steps_done - 1)  # e.g. a run cut by max_time between checks
         checkpoint["validation"] = self.last_validation
         checkpoint["steps_done"] = self.steps_done
 
