@@ -10,17 +10,11 @@ import argparse
 import sys
 from pathlib import Path
 
-#: Bundled models named ``*-full`` are reference-size networks trained on a GPU: the best
-#: results, for about 5x the compute of the compact ones (about 2 minutes instead of 20 s for
-#: the sample on 2 CPU cores, under 0.1 s on a GPU).
-FULL_SUFFIX = "-full"
-
-
 def best_bundled_model(method: str = "kspace", factors=(2, 2, 2), device: str = "auto"):
     """The bundled model for this degradation, or None: on a GPU a full (``-full``) model, on a
     CPU a compact one, and among those the best by validation PSNR (brain)."""
     from .inference import pick_device
-    from .zoo import list_models
+    from .zoo import FULL_SUFFIX, list_models
 
     gpu = pick_device(device).type != "cpu"
 

@@ -99,3 +99,16 @@ def test_only_models_that_fit_the_scan_are_offered_and_others_say_why(
     for index in [(0, 0, 0), (3, 5, 7), (19, 11, 9)]:
         np.testing.assert_allclose(world_mm(sr, index), (expected @ [*index, 1])[:3], atol=1e-4)
     assert not errors()[1:]
+
+
+def test_the_switch_prefers_a_compact_model_on_a_cpu(viewer, qtbot, user_dir):
+    # "-full" models are the large ones (napari_mrisr.zoo.FULL_SUFFIX): minutes on a CPU
+    save_model(tiny((1, 1, 4), X4), user_dir / "thick-x4.safetensors", X4)
+    save_model(tiny(2, X2), user_dir / "iso-x2-a-full.safetensors", X2)  # listed first
+    save_model(tiny(2, X2), user_dir / "iso-x2-b.safetensors", X2)
+    add_volume(viewer, Volume(head_phantom((5, 12, 10)), oblique_affine((4, 1, 1)), "sagittal"))
+    widget = dock(viewer, SuperResolveWidget)
+    widget.device.value = "cpu"
+    assert widget.model.value.name == "thick-x4"
+    widget.input.value = add_volume(viewer, Volume(head_phantom((6, 6, 6)), oblique_affine((2, 2, 2)), "epi"))
+    assert widget.model.value.name == "iso-x2-b"

@@ -19,7 +19,8 @@ from ..fit import Fit, fit_model, geometry_summary
 from ..io import Volume
 from ..pipeline import BASELINE, Method, SRResult, baseline_factors, iter_run, result_layer_data
 from ..progress import Progress
-from ..zoo import list_models, read_metadata, user_models_dir
+from ..inference import pick_device
+from ..zoo import FULL_SUFFIX, list_models, read_metadata, user_models_dir
 from ._common import (
     layer_combo,
     layer_volume,
@@ -146,12 +147,14 @@ class SuperResolveWidget(QWidget):
                 item.setToolTip(fit.reason)
 
     def _keep_a_fitting_model(self) -> None:
-        """If the chosen model does not fit the input, pick the first that does (else cubic)."""
+        """If the chosen model does not fit the input, pick the first that does (else cubic),
+        a full model first on a GPU, a compact one first on a CPU."""
         fit = self._fits.get(self.model.value)
         if fit is None or fit.ok:
             return
-        choices = self.model.choices
-        choice = next(c for c in choices if isinstance(c, Method) and self._fits_input(c))
+        gpu = pick_device(self.device.value).type != "cpu"
+        fitting = [c for c in self.model.choices if isinstance(c, Method) and self._fits_input(c)]
+        choice = min(fitting, key=lambda c: c.name.endswith(FULL_SUFFIX) != gpu)  # stable: list order
         with self.model.changed.blocked():
             self.model.value = choice
         self._switched = f"{fit.reason} Switched to {choice.name}."
