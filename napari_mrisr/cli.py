@@ -10,6 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
+
 def best_bundled_model(method: str = "kspace", factors=(2, 2, 2), device: str = "auto"):
     """The bundled model for this degradation, or None: on a GPU a full (``-full``) model, on a
     CPU a compact one, and among those the best by validation PSNR (brain)."""

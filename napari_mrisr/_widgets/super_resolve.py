@@ -16,10 +16,10 @@ from napari.utils.notifications import show_error, show_warning
 from qtpy.QtWidgets import QFileDialog, QWidget
 
 from ..fit import Fit, fit_model, geometry_summary
+from ..inference import pick_device
 from ..io import Volume
 from ..pipeline import BASELINE, Method, SRResult, baseline_factors, iter_run, result_layer_data
 from ..progress import Progress
-from ..inference import pick_device
 from ..zoo import FULL_SUFFIX, list_models, read_metadata, user_models_dir
 from ._common import (
     layer_combo,
