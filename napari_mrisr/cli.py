@@ -15,7 +15,7 @@ def best_bundled_model(method: str = "kspace", factors=(2, 2, 2), device: str = 
     """The bundled model for this degradation, or None: on a GPU a full (``-full``) model, on a
     CPU a compact one, and among those the best by validation PSNR (brain)."""
     from .inference import pick_device
-    from .zoo import FULL_SUFFIX, list_models
+    from .zoo import list_models, suits_device
 
     gpu = pick_device(device).type != "cpu"
 
@@ -30,7 +30,7 @@ def best_bundled_model(method: str = "kspace", factors=(2, 2, 2), device: str = 
         and (info.meta.get("degradation") or {}).get("method") == method
         and list((info.meta.get("degradation") or {}).get("factors", [])) == list(factors)
     ]
-    return max(candidates, key=lambda info: (info.name.endswith(FULL_SUFFIX) == gpu, psnr(info)), default=None)
+    return max(candidates, key=lambda info: (suits_device(info.name, gpu), psnr(info)), default=None)
 
 
 def demo(screenshot: Path | None = None) -> int:

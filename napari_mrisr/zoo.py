@@ -37,6 +37,7 @@ __all__ = [
     "load_model",
     "read_metadata",
     "save_model",
+    "suits_device",
     "user_models_dir",
 ]
 
@@ -48,8 +49,14 @@ SUFFIX = ".safetensors"
 #: results, for about 5x the compute of the compact ones (about 95 s instead of 20 s for the
 #: sample on 2 CPU cores, under 0.1 s on a GPU).
 FULL_SUFFIX = "-full"
+
 _META_KEY = "napari_mrisr"
 _PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".bin", ".tar")
+
+
+def suits_device(name: str, gpu: bool) -> bool:
+    """Whether a model of this name is the kind to prefer: a full one on a GPU, else compact."""
+    return name.endswith(FULL_SUFFIX) == gpu
 
 
 class ModelError(ValueError):

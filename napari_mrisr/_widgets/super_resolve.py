@@ -20,7 +20,7 @@ from ..inference import pick_device
 from ..io import Volume
 from ..pipeline import BASELINE, Method, SRResult, baseline_factors, iter_run, result_layer_data
 from ..progress import Progress
-from ..zoo import FULL_SUFFIX, list_models, read_metadata, user_models_dir
+from ..zoo import list_models, read_metadata, suits_device, user_models_dir
 from ._common import (
     layer_combo,
     layer_volume,
@@ -154,7 +154,7 @@ class SuperResolveWidget(QWidget):
             return
         gpu = pick_device(self.device.value).type != "cpu"
         fitting = [c for c in self.model.choices if isinstance(c, Method) and self._fits_input(c)]
-        choice = min(fitting, key=lambda c: c.name.endswith(FULL_SUFFIX) != gpu)  # stable: list order
+        choice = max(fitting, key=lambda c: suits_device(c.name, gpu))  # the first of the best
         with self.model.changed.blocked():
             self.model.value = choice
         self._switched = f"{fit.reason} Switched to {choice.name}."
