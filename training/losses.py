@@ -63,12 +63,11 @@ def feature_loss(features: Callable[[torch.Tensor], list[torch.Tensor]], sr: tor
     """MSE between discriminator features of SR and HR (HR's detached), averaged over layers.
 
     The WGAN-GP MRI project used its critic's layer-3 features this way: a perceptual loss
-    with no pretrained (downloaded) network.
+    with no pretrained (downloaded) network. HR and SR go through as one batch, as the module
+    judges them (a batch-norm discriminator would otherwise normalise each on its own).
     """
-    with torch.no_grad():
-        target = features(hr)
-    found = features(sr)
-    return sum(F.mse_loss(a, b) for a, b in zip(found, target, strict=True)) / len(found)
+    layers = [f.chunk(2) for f in features(torch.cat([hr.to(sr.dtype), sr]))]
+    return sum(F.mse_loss(found, target.detach()) for target, found in layers) / len(layers)
 
 
 def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:

@@ -95,10 +95,18 @@ class SRModule(pl.LightningModule):
         opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=o.lr_discriminator, betas=tuple(o.betas))
         return [opt_g, opt_d], [schedule(opt_g), schedule(opt_d)]
 
-    def _judge(self, x: torch.Tensor, sigma: float) -> torch.Tensor:
+    def judge(self, real: torch.Tensor, fake: torch.Tensor, sigma: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+        """The discriminator's outputs on real and fake patches, judged as one batch.
+
+        Judged apart, a discriminator with batch norm (srgan) normalises each batch to the
+        same channel statistics, and with its global pooling every batch then gets the same
+        mean score: it cannot tell SR from HR at all (its loss stays at chance).
+        """
+        x = torch.cat([real, fake.to(real.dtype)])
         if sigma > 0:
             x = x + sigma * torch.randn_like(x)
-        return self.discriminator(x)
+        d_real, d_fake = self.discriminator(x).chunk(2)  # a 2D one folds slices batch-major
+        return d_real, d_fake
 
     def training_step(self, batch, batch_idx: int) -> None:
         lr, hr = batch
@@ -114,9 +122,8 @@ class SRModule(pl.LightningModule):
             for _ in range(self.config.loss.critic_steps):
                 with torch.no_grad():
                     fake = self.generator(lr)
-                d_loss = losses.discriminator_loss(
-                    c.adversarial, self._judge(hr, sigma), self._judge(fake, sigma), c.label_smoothing
-                )
+                d_real, d_fake = self.judge(hr, fake, sigma)
+                d_loss = losses.discriminator_loss(c.adversarial, d_real, d_fake, c.label_smoothing)
                 if c.adversarial == "wgan_gp":
                     gp = losses.gradient_penalty(self.discriminator, hr, fake)
                     logs["gradient_penalty"] = gp.detach()
@@ -126,6 +133,8 @@ class SRModule(pl.LightningModule):
                 self.manual_backward(d_loss)
                 opt_d.step()
             logs["loss_d"] = d_loss.detach()
+            # The mean scores show whether the discriminator tells them apart at all.
+            logs["d_real"], logs["d_fake"] = d_real.detach().mean(), d_fake.detach().mean()
 
         sr = self.generator(lr)
         content = losses.content_loss(c.content, sr.float(), hr)
@@ -140,8 +149,8 @@ class SRModule(pl.LightningModule):
                 feat = losses.feature_loss(self.discriminator.features, sr, hr)
                 g_loss = g_loss + c.feature_weight * feat
                 logs["loss_feature"] = feat.detach()
-            d_real = self._judge(hr, sigma).detach() if c.adversarial == "relativistic" else torch.zeros(())
-            adv = losses.generator_adversarial_loss(c.adversarial, d_real, self._judge(sr, sigma))
+            d_real, d_fake = self.judge(hr, sr, sigma)
+            adv = losses.generator_adversarial_loss(c.adversarial, d_real.detach(), d_fake)
             g_loss = g_loss + c.adversarial_weight * adv
             logs["loss_adversarial"] = adv.detach()
         logs["loss_g"] = g_loss.detach()
