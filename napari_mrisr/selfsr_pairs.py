@@ -95,15 +95,17 @@ class PairSampler:
         corners = self.corners[self._next : self._next + batch]
         self._next += batch
         flips = self.rng.integers(0, 2, size=(batch, 3))
+        # One gather for the whole batch (a per-patch loop costs a GPU launch per patch).
+        start = torch.from_numpy(corners).to(self.device)[:, :, None, None]  # (B, 3, 1, 1)
+        transpose, flip0, flip1 = torch.from_numpy(flips.astype(bool)).to(self.device)[:, :, None, None].unbind(1)
         s = self.size
-        patches = []
-        for (t, p, q), (transpose, flip0, flip1) in zip(corners, flips, strict=True):
-            patch = self.volume[t, p : p + s, q : q + s]
-            if transpose:
-                patch = patch.T
-            dims = [d for d, f in ((0, flip0), (1, flip1)) if f]
-            patches.append(patch.flip(dims) if dims else patch)
-        hr = torch.stack(patches)[:, None]  # (B, 1, S, S)
+        i = torch.arange(s, device=self.device)
+        rows = torch.where(flip0, s - 1 - i[:, None], i[:, None])  # (B, S, 1)
+        cols = torch.where(flip1, s - 1 - i, i)  # (B, 1, S)
+        rows, cols = torch.where(transpose, cols, rows), torch.where(transpose, rows, cols)
+        _, n_p, n_q = self.volume.shape
+        flat = (start[:, 0] * n_p + start[:, 1] + rows) * n_q + start[:, 2] + cols
+        hr = self.volume.take(flat)[:, None]  # (B, 1, S, S)
         lr = torch.einsum("ij,bcjw->bciw", self.degrade, hr)
         return lr.contiguous(), hr[:, :, : self.n_target].contiguous()
 

@@ -133,6 +133,35 @@ def test_resample_matrix_is_identity_for_integers_and_keeps_ramps_for_fractions(
     np.testing.assert_allclose((matrix @ fine)[3:-3], ((t - 0.75) / 2.5)[3:-3], atol=1e-9)
 
 
+def test_training_pairs_are_in_plane_patches_in_all_eight_orientations_degraded_by_the_profile():
+    from napari_mrisr.selfsr_pairs import PairSampler
+
+    lr = simulate_slices(_hr((24, 20, 32)), 4.0, axis=2)
+    grid = plan_grid(lr)
+    # Each voxel holds its own (t, p, q) in-plane-slice coordinates, so a patch tells where it
+    # came from and how it was turned.
+    t, p, q = np.meshgrid(*(np.arange(n) for n in (8, 24, 20)), indexing="ij")
+    coded = np.moveaxis((t * 10_000 + p * 100 + q).astype(np.float32), 0, grid.axis)
+    sampler = PairSampler(coded, grid, 12, torch.device("cpu"), np.random.default_rng(0), pool=500)
+    lows, highs = zip(*(sampler.sample(16) for _ in range(8)), strict=True)
+    low, high = torch.cat(lows)[:, 0].double(), torch.cat(highs)[:, 0]
+    assert high.shape[1:] == (sampler.n_target, 12)
+    orientations = set()
+    for patch in high.numpy().astype(np.int64):
+        slice_t, row, col = patch // 10_000, patch // 100 % 100, patch % 100
+        assert (slice_t == slice_t[0, 0]).all()  # one in-plane slice
+        d_row, d_col = np.diff(row, axis=0), np.diff(col, axis=0)  # one step down the patch
+        e_row, e_col = np.diff(row, axis=1), np.diff(col, axis=1)  # one step across it
+        assert len(np.unique(d_row)) == len(np.unique(d_col)) == len(np.unique(e_row)) == len(np.unique(e_col)) == 1
+        down, across = (d_row.flat[0], d_col.flat[0]), (e_row.flat[0], e_col.flat[0])
+        assert sorted(map(abs, down + across)) == [0, 0, 1, 1] and down[0] * across[0] == 0  # a dihedral turn
+        orientations.add((down, across))
+    assert len(orientations) == 8
+    # LR is the slice profile applied along the patch's first axis (x4: the target is whole).
+    assert sampler.n_target == 12
+    torch.testing.assert_close(sampler.degrade.double() @ high.double(), low)
+
+
 def test_training_loss_falls_on_a_phantom():
     lr = simulate_slices(_hr((32, 32, 32)), 4.0, axis=2)
     grid = plan_grid(lr)
