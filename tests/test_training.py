@@ -304,13 +304,27 @@ def test_a_batch_norm_discriminator_learns_to_tell_blurred_patches_from_sharp_on
         return sharp, blur(sharp) * 2 - 0.5  # the same mean, less detail
 
     for _ in range(60):
-        loss = losses.discriminator_loss("lsgan", *module.judge(*patches()))
+        loss = losses.discriminator_loss("lsgan", *module.judge(None, *patches()))
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
     with torch.no_grad():
-        d_sharp, d_blurred = module.judge(*patches())
+        d_sharp, d_blurred = module.judge(None, *patches())
     assert d_sharp.mean() - d_blurred.mean() > 0.5, (d_sharp.mean(), d_blurred.mean())
+
+
+def test_a_detail_discriminator_sees_only_what_the_lr_input_does_not_show():
+    from napari_mrisr.training.module import SRModule
+
+    torch.manual_seed(0)
+    config = load_config("srgan3d_lsgan", {"generator.options": TINY_GENERATORS["srgan3d"], "discriminator.architecture": "wgan", "discriminator.options": TINY_DISCRIMINATORS["wgan"]})
+    lr, hr, fake = torch.rand(2, 1, 8, 8, 8), torch.rand(2, 1, 16, 16, 16), torch.rand(2, 1, 16, 16, 16)
+    brighter = lr + 0.3, hr + 0.3, fake + 0.3  # what the LR shows changed, the detail not
+    for judges in ("image", "detail"):
+        config.discriminator.judges = judges
+        module = SRModule(config.model_dump(mode="json"))
+        same = [torch.allclose(a, b, atol=1e-6) for a, b in zip(module.judge(lr, hr, fake), module.judge(*brighter), strict=True)]
+        assert all(same) == (judges == "detail"), (judges, same)
 
 
 def test_haar_dwt_is_orthonormal():

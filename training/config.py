@@ -200,6 +200,10 @@ class DiscriminatorConfig(_Section):
 
     architecture: DiscriminatorArchitecture = DiscriminatorArchitecture.NONE
     options: dict[str, Any] = Field(default_factory=dict, description="Keyword options.")
+    judges: Literal["image", "detail"] = Field(
+        "image",
+        description="What it judges: the HR-sized image, or its detail over the LR input's linear upsampling.",
+    )
 
 
 class LossConfig(_Section):

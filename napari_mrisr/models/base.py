@@ -12,7 +12,7 @@ from torch import nn
 
 from ..geometry import per_axis
 
-__all__ = ["SRModel", "check_positive_int", "check_spatial_dims", "parse_scale"]
+__all__ = ["SRModel", "check_positive_int", "check_spatial_dims", "parse_scale", "upsample_linear"]
 
 
 def parse_scale(scale: int | Sequence[int], spatial_dims: int = 3) -> tuple[int, ...]:
@@ -56,16 +56,20 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int | np.integer) and not isinstance(value, bool)
 
 
-def _add_interpolated_input(model: SRModel, inputs: tuple, output: torch.Tensor) -> torch.Tensor:
-    """Global input skip: the network predicts the residual over (bi/tri)linear upsampling.
+def upsample_linear(x: torch.Tensor, scale: Sequence[int]) -> torch.Tensor:
+    """(Bi/tri)linear upsampling by ``scale`` with ``align_corners=False``, which puts LR voxel
+    ``i`` at HR coordinate ``s*i + (s-1)/2``, the geometry of :mod:`napari_mrisr.geometry`."""
+    mode = "trilinear" if x.dim() == 5 else "bilinear"
+    return F.interpolate(x, scale_factor=tuple(scale), mode=mode, align_corners=False)
 
-    ``align_corners=False`` puts LR voxel ``i`` at HR coordinate ``s*i + (s-1)/2``, the
-    geometry of :mod:`napari_mrisr.geometry`. Learning only the residual makes training
-    converge far faster (VDSR); it is a common MRI SR choice, not one of the references'.
+
+def _add_interpolated_input(model: SRModel, inputs: tuple, output: torch.Tensor) -> torch.Tensor:
+    """Global input skip: the network predicts the residual over :func:`upsample_linear`.
+
+    Learning only the residual makes training converge far faster (VDSR); it is a common MRI
+    SR choice, not one of the references'.
     """
-    mode = "trilinear" if inputs[0].dim() == 5 else "bilinear"
-    skip = F.interpolate(inputs[0], scale_factor=model.scale, mode=mode, align_corners=False)
-    return output + skip.to(output.dtype)
+    return output + upsample_linear(inputs[0], model.scale).to(output.dtype)
 
 
 class SRModel(nn.Module):
