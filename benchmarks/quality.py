@@ -4,7 +4,8 @@ For each task (x2 isotropic k-space, x4 through-plane thick-slice), the held-out
 one the shipped configs hold out (central 15% axial slab, never seen in training). Every
 method super-resolves that slab's simulated LR acquisition; PSNR, SSIM, NRMSE (brain mask and
 whole slab) and the gradient-magnitude similarity (GMSM, sharpness that rewards real detail)
-are computed against the slab. Writes a Markdown table and one figure per task:
+are computed against the slab, and the sharpness relative to it (mean gradient magnitude,
+1 = as sharp as the slab). Writes a Markdown table and one figure per task:
 
     python benchmarks/quality.py [--models FILE ...] [--out docs] [--time]
 
@@ -43,10 +44,12 @@ def held_out_pair(degradation: DegradationConfig):
 
 
 def scores(volumes: dict, pair) -> metrics.Table:
-    """The package's metrics table of each method, plus GMSM in the brain mask (``gmsm_brain``)."""
+    """The package's metrics table of each method, plus in the brain mask GMSM (``gmsm_brain``)
+    and the gradient magnitude relative to the ground truth's (``sharpness_brain``, 1 = as sharp)."""
     table = metrics.metric_table(volumes, pair.hr, pair.mask)
     for name, volume in volumes.items():
         table[name]["gmsm_brain"] = metrics.gradient_similarity(volume, pair.hr, mask=pair.mask)
+        table[name]["sharpness_brain"] = metrics.relative_sharpness(volume, pair.hr, mask=pair.mask)
     return table
 
 
