@@ -8,7 +8,7 @@ from napari_mrisr import metrics
 from napari_mrisr.inference import super_resolve
 from napari_mrisr.interpolate import upsample
 from napari_mrisr.sample import mni152_hr
-from napari_mrisr.training.config import validate_config
+from napari_mrisr.training.config import load_config, validate_config
 from napari_mrisr.training.data import make_validation_pair, split_volumes
 from napari_mrisr.zoo import list_models, load_model
 
@@ -40,8 +40,8 @@ def test_demo_model_is_compact_on_a_cpu_and_full_on_a_gpu(monkeypatch):
 
     from napari_mrisr import cli, inference
 
-    assert cli.best_bundled_model(device="cpu").name == "mni-x2-iso-gan"
-    assert cli.best_bundled_model("thick_slice", (1, 1, 4), device="cpu").name == "mni-x4-thick-gan"
+    assert cli.best_bundled_model(device="cpu").name == "mni-x2-iso"
+    assert cli.best_bundled_model("thick_slice", (1, 1, 4), device="cpu").name == "mni-x4-thick"
     monkeypatch.setattr(inference, "pick_device", lambda device="auto": torch.device("cuda"))
     assert cli.best_bundled_model().name == "mni-x2-iso-full"
     assert cli.best_bundled_model("thick_slice", (1, 1, 4)).name == "mni-x4-thick-full"
@@ -54,3 +54,14 @@ def test_full_models_record_both_training_stages():
         assert [s["stage"] for s in stages] == [1, 2] and meta["storage"] == "float16"
         assert stages[1]["steps"] == meta["training"]["steps"]
         assert validate_config(stages[0]["config"]).generator.options["features"] == 64
+
+
+@pytest.mark.parametrize("name", ["mni-x2-iso-gan", "mni-x4-thick-gan"])
+def test_gan_files_embed_the_recipe_of_their_preset_and_ran_all_of_it(name):
+    training = load_model(name).meta["training"]
+    embedded = validate_config(training["config"]).model_dump(mode="json")
+    preset = load_config(name.replace("-", "_")).model_dump(mode="json")
+    for doc in (embedded, preset):  # where the run was written, not how it trained
+        del doc["name"], doc["output_dir"]
+    assert embedded == preset
+    assert training["steps"] == load_config(name.replace("-", "_")).schedule.total_steps
