@@ -45,11 +45,13 @@ def held_out_pair(degradation: DegradationConfig):
 
 def scores(volumes: dict, pair) -> metrics.Table:
     """The package's metrics table of each method, plus in the brain mask GMSM (``gmsm_brain``)
-    and the gradient magnitude relative to the ground truth's (``sharpness_brain``, 1 = as sharp)."""
+    and the gradient magnitude relative to the ground truth's (``sharpness_brain``, 1 = as sharp;
+    ``sharpness_si_brain`` the superior-inferior derivative's only, through thick slices)."""
     table = metrics.metric_table(volumes, pair.hr, pair.mask)
     for name, volume in volumes.items():
         table[name]["gmsm_brain"] = metrics.gradient_similarity(volume, pair.hr, mask=pair.mask)
         table[name]["sharpness_brain"] = metrics.relative_sharpness(volume, pair.hr, mask=pair.mask)
+        table[name]["sharpness_si_brain"] = metrics.relative_sharpness(volume, pair.hr, mask=pair.mask, axis=superior_axis(pair.hr.affine))
     return table
 
 
@@ -71,11 +73,12 @@ def describe(meta: dict) -> str:
     return f"{arch}, {kind}{steps}"
 
 
-def figure(path: Path, pair, results: dict, columns: int = 6) -> None:
+def figure(path: Path, pair, results: dict, columns: int = 4, zoom: int = 2) -> None:
     """A slice of GT, LR (nearest) and each method, each above its |x - GT| (x4 gain),
-    ``columns`` methods per band of two rows, radiological (patient's right on the left): the
-    middle axial slice, or for a through-plane task the middle coronal slice (superior up,
-    enlarged 3x down the slice axis), where the through-plane detail shows."""
+    ``columns`` methods per band of two rows, enlarged ``zoom`` times, radiological (patient's
+    right on the left): the middle axial slice, or for a through-plane task the middle coronal
+    slice (superior up, enlarged 3x more down the slice axis), where the through-plane detail
+    shows."""
     from PIL import Image, ImageDraw
 
     through_plane = pair.factors[superior_axis(pair.hr.affine)] > 1 and len(set(pair.factors)) > 1
@@ -89,7 +92,7 @@ def figure(path: Path, pair, results: dict, columns: int = 6) -> None:
 
     images = {"ground truth": pair.hr.data, "LR (nearest)": upsample(pair.lr, pair.factors, order="nearest").data}
     images.update({name: v.data for name, v in results.items() if name != "nearest"})
-    h, w = view(pair.hr.data).shape
+    h, w = (n * zoom for n in view(pair.hr.data).shape)
     bands = -(-len(images) // columns)
     canvas = Image.new("L", (w * min(columns, len(images)), bands * 2 * (h + 16)), 0)
     draw = ImageDraw.Draw(canvas)
@@ -98,7 +101,8 @@ def figure(path: Path, pair, results: dict, columns: int = 6) -> None:
         image = np.clip(view(data) / top, 0, 1)
         error = np.clip(np.abs(view(data) - view(pair.hr.data)) / top * 4, 0, 1)
         for row, (label, tile) in enumerate(((name, image), ("" if i == 0 else "|x - GT| x4", error))):
-            canvas.paste(Image.fromarray((tile * 255).astype(np.uint8)), (x, y + row * (h + 16) + 16))
+            picture = Image.fromarray((tile * 255).astype(np.uint8)).resize((w, h), Image.Resampling.NEAREST)
+            canvas.paste(picture, (x, y + row * (h + 16) + 16))
             draw.text((x + 3, y + row * (h + 16) + 2), label[:34], fill=255)
     path.parent.mkdir(parents=True, exist_ok=True)
     canvas.save(path)
@@ -111,7 +115,8 @@ def main() -> None:
     parser.add_argument("--time", action="store_true", help="time the shipped x2 model on the whole sample")
     args = parser.parse_args()
 
-    models = {info.name: info.path for info in list_models() if info.bundled}
+    twins = sorted(list_models(), key=lambda info: (info.name.removesuffix("-gan"), info.name))  # a GAN beside its content twin
+    models = {info.name: info.path for info in twins if info.bundled}
     models.update({Path(p).stem: Path(p) for p in args.models})
     lines = []
     for task, degradation in TASKS.items():

@@ -115,6 +115,9 @@ def test_relative_sharpness_counts_edges_and_texture_wherever_they_are():
     assert relative_sharpness(ref, ref) == pytest.approx(1.0)
     assert relative_sharpness(2 * ref + 5, ref) == pytest.approx(2.0)  # gradients scale, offsets do not count
     assert relative_sharpness(scipy.ndimage.gaussian_filter(ref, 1.5), ref) < 0.6
+    smooth_along_2 = scipy.ndimage.gaussian_filter1d(ref, 2, axis=2)
+    along, across = (relative_sharpness(smooth_along_2, ref, axis=a) for a in (2, 0))
+    assert along < 0.5 and across > along + 0.2, (along, across)
     # Texture of the same strength in the wrong place: as sharp, though GMSM calls it wrong.
     elsewhere = np.roll(ref, 7, axis=0)
     mask = np.zeros(ref.shape, bool)
