@@ -14,7 +14,7 @@ The subject used in the README: pycortex's demo subject S1 (``filestore/db/S1/an
 raw.nii.gz`` in the ``pycortex`` 1.4.0 sdist on PyPI: FreeSurfer's T1.mgz of one person, 1 mm,
 with skull, BSD-2). Nothing of it is shipped here.
 
-    python benchmarks/generalisation.py [--models FILE ...] [--subject raw.nii.gz]
+    python benchmarks/generalisation.py [--models FILE ...] [--bundled NAME ...] [--subject raw.nii.gz]
 """
 
 from __future__ import annotations
@@ -75,9 +75,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="*", default=[], help="extra model files to score")
     parser.add_argument("--subject", type=Path, help="a real single-subject scan (NIfTI/MGZ)")
+    parser.add_argument("--bundled", nargs="*", help="only these bundled models (default: all)")
     args = parser.parse_args()
 
-    models = {info.name: info.path for info in list_models() if info.bundled}
+    models = {
+        info.name: info.path
+        for info in list_models()
+        if info.bundled and (args.bundled is None or info.name in args.bundled)
+    }
     models.update({Path(p).stem: Path(p) for p in args.models})
     for task, degradation in TASKS.items():
         pairs = cases(degradation, args.subject)

@@ -69,7 +69,11 @@ def describe(meta: dict) -> str:
     disc = (config.get("discriminator") or {}).get("architecture", "none")
     arch = meta.get("architecture", "?")
     kind = "content only" if disc in ("none", None) else f"{disc} GAN"
-    steps = f", {training['steps']} steps" if training.get("steps") else ""
+    stages = [stage.get("steps") for stage in training.get("stages") or []]
+    if all(stages) and len(stages) > 1:  # a model trained in stages, each from the last
+        steps = f", {' + '.join(map(str, stages))} steps"
+    else:
+        steps = f", {training['steps']} steps" if training.get("steps") else ""
     return f"{arch}, {kind}{steps}"
 
 
