@@ -15,14 +15,9 @@ def best_bundled_model(method: str = "kspace", factors=(2, 2, 2), device: str = 
     """The bundled model for this degradation, or None: on a GPU a full (``-full``) model, on a
     CPU a compact one, and among those the best by validation PSNR (brain)."""
     from .inference import pick_device
-    from .zoo import list_models, suits_device
+    from .zoo import list_models, preference
 
     gpu = pick_device(device).type != "cpu"
-
-    def psnr(info) -> float:
-        validation = (info.meta.get("metrics") or {}).get("validation") or {}
-        return (validation.get("model") or {}).get("psnr_brain", float("-inf"))
-
     candidates = [
         info
         for info in list_models()
@@ -30,7 +25,7 @@ def best_bundled_model(method: str = "kspace", factors=(2, 2, 2), device: str = 
         and (info.meta.get("degradation") or {}).get("method") == method
         and list((info.meta.get("degradation") or {}).get("factors", [])) == list(factors)
     ]
-    return max(candidates, key=lambda info: (suits_device(info.name, gpu), psnr(info)), default=None)
+    return max(candidates, key=lambda info: preference(info.name, info.meta, gpu), default=None)
 
 
 def demo(screenshot: Path | None = None) -> int:

@@ -37,6 +37,7 @@ __all__ = [
     "load_model",
     "read_metadata",
     "save_model",
+    "preference",
     "suits_device",
     "user_models_dir",
 ]
@@ -57,6 +58,13 @@ _PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".bin", ".tar")
 def suits_device(name: str, gpu: bool) -> bool:
     """Whether a model of this name is the kind to prefer: a full one on a GPU, else compact."""
     return name.endswith(FULL_SUFFIX) == gpu
+
+
+def preference(name: str, meta: dict, gpu: bool) -> tuple[bool, float]:
+    """How much to prefer a model on this kind of device (larger is better): the kind that suits
+    the device (:func:`suits_device`), then the validation PSNR in the brain its file records."""
+    validation = (meta.get("metrics") or {}).get("validation") or {}
+    return suits_device(name, gpu), (validation.get("model") or {}).get("psnr_brain", float("-inf"))
 
 
 class ModelError(ValueError):

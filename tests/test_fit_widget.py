@@ -101,14 +101,18 @@ def test_only_models_that_fit_the_scan_are_offered_and_others_say_why(
     assert not errors()[1:]
 
 
-def test_the_switch_prefers_a_compact_model_on_a_cpu(viewer, qtbot, user_dir):
+def test_the_switch_prefers_a_compact_model_on_a_cpu_then_the_best_validation_psnr(viewer, qtbot, user_dir):
     # "-full" models are the large ones (napari_mrisr.zoo.FULL_SUFFIX): minutes on a CPU
+    def scoring(psnr: float) -> dict:
+        return {**X2, "metrics": {"validation": {"model": {"psnr_brain": psnr}}}}
+
     save_model(tiny((1, 1, 4), X4), user_dir / "thick-x4.safetensors", X4)
-    save_model(tiny(2, X2), user_dir / "iso-x2-a-full.safetensors", X2)  # listed first
-    save_model(tiny(2, X2), user_dir / "iso-x2-b.safetensors", X2)
+    save_model(tiny(2, X2), user_dir / "iso-x2-a-full.safetensors", scoring(60.0))  # listed first
+    save_model(tiny(2, X2), user_dir / "iso-x2-b.safetensors", scoring(45.0))  # above the bundled ones
+    save_model(tiny(2, X2), user_dir / "iso-x2-c.safetensors", scoring(50.0))
     add_volume(viewer, Volume(head_phantom((5, 12, 10)), oblique_affine((4, 1, 1)), "sagittal"))
     widget = dock(viewer, SuperResolveWidget)
     widget.device.value = "cpu"
     assert widget.model.value.name == "thick-x4"
     widget.input.value = add_volume(viewer, Volume(head_phantom((6, 6, 6)), oblique_affine((2, 2, 2)), "epi"))
-    assert widget.model.value.name == "iso-x2-b"
+    assert widget.model.value.name == "iso-x2-c"

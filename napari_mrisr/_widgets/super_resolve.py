@@ -20,7 +20,7 @@ from ..inference import pick_device
 from ..io import Volume
 from ..pipeline import BASELINE, Method, SRResult, baseline_factors, iter_run, result_layer_data
 from ..progress import Progress
-from ..zoo import list_models, read_metadata, suits_device, user_models_dir
+from ..zoo import list_models, preference, read_metadata, user_models_dir
 from ._common import (
     layer_combo,
     layer_volume,
@@ -147,14 +147,15 @@ class SuperResolveWidget(QWidget):
                 item.setToolTip(fit.reason)
 
     def _keep_a_fitting_model(self) -> None:
-        """If the chosen model does not fit the input, pick the first that does (else cubic),
-        a full model first on a GPU, a compact one first on a CPU."""
+        """If the chosen model does not fit the input, pick one that does (else cubic) by the
+        demo's rule (:func:`~napari_mrisr.zoo.preference`): a full model on a GPU, a compact
+        one on a CPU, then the best validation PSNR."""
         fit = self._fits.get(self.model.value)
         if fit is None or fit.ok:
             return
         gpu = pick_device(self.device.value).type != "cpu"
         fitting = [c for c in self.model.choices if isinstance(c, Method) and self._fits_input(c)]
-        choice = max(fitting, key=lambda c: suits_device(c.name, gpu))  # the first of the best
+        choice = max(fitting, key=lambda c: preference(c.name, self._meta.get(c, {}), gpu))
         with self.model.changed.blocked():
             self.model.value = choice
         self._switched = f"{fit.reason} Switched to {choice.name}."
