@@ -35,9 +35,9 @@ __all__ = [
     "bundled_models_dir",
     "list_models",
     "load_model",
+    "preference",
     "read_metadata",
     "save_model",
-    "preference",
     "suits_device",
     "user_models_dir",
 ]
