@@ -56,7 +56,7 @@ def subject_slab(path: Path) -> Volume:
     return Volume(volume.data[tuple(index)].astype(np.float32), affine, volume.name)
 
 
-def cases(degradation: DegradationConfig, subject: Path | None) -> dict:
+def cases(degradation: DegradationConfig, subject: Volume | None) -> dict:
     """name -> validation pair (HR, LR, foreground mask)."""
     factors = tuple(degradation.factors)
     _, (slab,) = split_volumes([sample.mni152_hr()], SPLIT, factors)
@@ -67,7 +67,7 @@ def cases(degradation: DegradationConfig, subject: Path | None) -> dict:
         "MNI slab, 2% noise": make_validation_pair(slab, degradation.model_copy(update={"noise": 0.04})),
     }
     if subject is not None:
-        out["subject, nominal"] = make_validation_pair(subject_slab(subject), degradation)
+        out["subject, nominal"] = make_validation_pair(subject, degradation)
     return out
 
 
@@ -84,8 +84,9 @@ def main() -> None:
         if info.bundled and (args.bundled is None or info.name in args.bundled)
     }
     models.update({Path(p).stem: Path(p) for p in args.models})
+    subject = subject_slab(args.subject) if args.subject is not None else None  # read once
     for task, degradation in TASKS.items():
-        pairs = cases(degradation, args.subject)
+        pairs = cases(degradation, subject)
         names = [name for name, path in models.items() if task_of(read_metadata(path)) == task]
         gains = {name: {} for name in names}
         cubic_psnr = {}

@@ -207,13 +207,11 @@ def intensity_range(data: np.ndarray | torch.Tensor, normalization: dict | None 
     if isinstance(data, torch.Tensor) and data.numel() <= 2**24:
         q = torch.tensor([spec["low"] / 100, spec["high"] / 100], device=data.device)
         low, high = torch.quantile(data.reshape(-1), q).tolist()
-        if high <= low:
-            low, high = data.min().item(), data.max().item()
     else:
         data = data.cpu().numpy() if isinstance(data, torch.Tensor) else data
         low, high = np.percentile(data, [spec["low"], spec["high"]])
-        if high <= low:
-            low, high = float(data.min()), float(data.max())
+    if high <= low:
+        low, high = float(data.min()), float(data.max())
     if high <= low:
         high = low + 1.0  # a constant volume: any scale works
     return float(low), float(high)
