@@ -7,14 +7,19 @@ For each task (x2 isotropic, x4 through-plane) and each model for it (the bundle
 - MNI slab, Gaussian: the same slab degraded by a Gaussian blur (FWHM = factor) and decimation
   instead (for x4 a Gaussian slice profile instead of a box);
 - MNI slab, 2% noise: the nominal degradation plus Rician noise of 2% of the maximum;
-- subject, nominal: a real single-subject scan (``--subject``), the central 50 mm axial slab of
-  its head (skull and scalp included, so the mask is a head mask), degraded as the task says.
+- NAME, nominal: for each real single-subject scan (``--subject``, NAME its file name), the
+  central 50 mm axial slab, turned to RAS axes first so the x4 task's thick slices are axial as
+  on the template, degraded as the task says (foreground mask: a head mask for a scan with skull).
 
-The subject used in the README: pycortex's demo subject S1 (``filestore/db/S1/anatomicals/
-raw.nii.gz`` in the ``pycortex`` 1.4.0 sdist on PyPI: FreeSurfer's T1.mgz of one person, 1 mm,
-with skull, BSD-2). Nothing of it is shipped here.
+The subjects used in the README (nothing of them is shipped here):
 
-    python benchmarks/generalisation.py [--models FILE ...] [--bundled NAME ...] [--subject raw.nii.gz]
+- ``raw``: pycortex's demo subject S1 (``filestore/db/S1/anatomicals/raw.nii.gz`` in the
+  ``pycortex`` 1.4.0 sdist on PyPI): FreeSurfer's T1.mgz of one person, 1 mm, with skull,
+  intensity-normalised (white matter set to 110), uint8, BSD-2;
+- ``ch2``: Colin27, one person scanned 27 times and averaged (``data/ch2.nii.gz`` in the
+  ``antspyx`` 0.6.3 sdist on PyPI): 1 mm, skull-stripped, Apache-2.0.
+
+    python benchmarks/generalisation.py [--models FILE ...] [--bundled NAME ...] [--subject raw.nii.gz ch2.nii.gz]
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import argparse
 import sys
 from pathlib import Path
 
+import nibabel as nib
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -33,7 +39,7 @@ from napari_mrisr import sample  # noqa: E402
 from napari_mrisr.geometry import superior_axis  # noqa: E402
 from napari_mrisr.inference import super_resolve  # noqa: E402
 from napari_mrisr.interpolate import upsample  # noqa: E402
-from napari_mrisr.io import Volume, load_volume  # noqa: E402
+from napari_mrisr.io import Volume, load_volume, volume_name  # noqa: E402
 from napari_mrisr.training.config import DegradationConfig  # noqa: E402
 from napari_mrisr.training.data import make_validation_pair, split_volumes  # noqa: E402
 from napari_mrisr.zoo import list_models, load_model, read_metadata  # noqa: E402
@@ -41,9 +47,16 @@ from napari_mrisr.zoo import list_models, load_model, read_metadata  # noqa: E40
 SUBJECT_SLAB_MM = 50
 
 
-def subject_slab(path: Path) -> Volume:
-    """The central axial slab of a scan (``SUBJECT_SLAB_MM`` thick), intensities as float32."""
-    volume = load_volume(path)
+def read_subject(path: Path) -> Volume:
+    """A scan with its axes turned to RAS (flips and a permutation: the same voxels), so axis 2
+    runs S-I as on the template and a task's thick slices are axial."""
+    scan = load_volume(path)
+    ras = nib.as_closest_canonical(nib.Nifti1Image(scan.data, scan.affine))
+    return Volume(np.asarray(ras.dataobj), ras.affine, scan.name)
+
+
+def subject_slab(volume: Volume) -> Volume:
+    """The central axial slab of a scan (``SUBJECT_SLAB_MM`` thick)."""
     axis = superior_axis(volume.affine)
     spacing = float(np.linalg.norm(volume.affine[:3, axis]))
     n = volume.shape[axis]
@@ -56,7 +69,7 @@ def subject_slab(path: Path) -> Volume:
     return Volume(volume.data[tuple(index)].astype(np.float32), affine, volume.name)
 
 
-def cases(degradation: DegradationConfig, subject: Volume | None) -> dict:
+def cases(degradation: DegradationConfig, subjects: dict[str, Volume]) -> dict:
     """name -> validation pair (HR, LR, foreground mask)."""
     factors = tuple(degradation.factors)
     _, (slab,) = split_volumes([sample.mni152_hr()], SPLIT, factors)
@@ -66,15 +79,15 @@ def cases(degradation: DegradationConfig, subject: Volume | None) -> dict:
         # make_validation_pair adds half the configured noise: 4% configured is 2% added
         "MNI slab, 2% noise": make_validation_pair(slab, degradation.model_copy(update={"noise": 0.04})),
     }
-    if subject is not None:
-        out["subject, nominal"] = make_validation_pair(subject, degradation)
+    for name, subject in subjects.items():
+        out[f"{name}, nominal"] = make_validation_pair(subject, degradation)
     return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="*", default=[], help="extra model files to score")
-    parser.add_argument("--subject", type=Path, help="a real single-subject scan (NIfTI/MGZ)")
+    parser.add_argument("--subject", type=Path, nargs="*", default=[], help="real single-subject scans (NIfTI/MGZ)")
     parser.add_argument("--bundled", nargs="*", help="only these bundled models (default: all)")
     args = parser.parse_args()
 
@@ -84,9 +97,9 @@ def main() -> None:
         if info.bundled and (args.bundled is None or info.name in args.bundled)
     }
     models.update({Path(p).stem: Path(p) for p in args.models})
-    subject = subject_slab(args.subject) if args.subject is not None else None  # read once
+    subjects = {volume_name(path): subject_slab(read_subject(path)) for path in args.subject}  # read once
     for task, degradation in TASKS.items():
-        pairs = cases(degradation, subject)
+        pairs = cases(degradation, subjects)
         names = [name for name, path in models.items() if task_of(read_metadata(path)) == task]
         gains = {name: {} for name in names}
         cubic_psnr = {}
