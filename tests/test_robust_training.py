@@ -20,9 +20,10 @@ from napari_mrisr.training.augment import (
     augment_numpy,
     bias_field,
     draw_augmentation,
+    rotated_copies,
 )
 from napari_mrisr.training.config import AugmentConfig, ConfigError, load_config
-from napari_mrisr.training.data import PatchDataset, TrainingVolume
+from napari_mrisr.training.data import PatchDataset, SRDataModule, TrainingVolume
 from napari_mrisr.training.device_data import DeviceBatches, to_device
 from napari_mrisr.training.engine import fit
 from napari_mrisr.training.events import read_events
@@ -173,6 +174,56 @@ def test_augmented_patches_are_the_same_on_both_pipelines():
     device = augment(torch.from_numpy(region)[None].repeat(2, 1, 1, 1), [draw, draw])
     torch.testing.assert_close(device[1], torch.from_numpy(cpu))
     assert not np.allclose(cpu, region)
+
+
+def _blob_centres_mm(volume: Volume, seeds_mm: np.ndarray) -> np.ndarray:
+    """The centroid (mm) of the bright blob nearest each of ``seeds_mm``."""
+    from scipy import ndimage
+
+    labels, n = ndimage.label(volume.data > 0.5 * volume.data.max())
+    centres = np.array(ndimage.center_of_mass(volume.data, labels, range(1, n + 1))) * volume.spacing
+    return np.array([centres[np.argmin(np.linalg.norm(centres - seed, axis=1))] for seed in seeds_mm])
+
+
+def test_rotated_copies_turn_the_head_rigidly_in_millimetres_by_at_most_the_angle():
+    # Three blobs in a 1 x 1 x 2 mm volume: each copy must keep their distances in mm (a rigid
+    # turn, not one in voxel units), turn them about the centre by at most 12 degrees, and
+    # keep the grid, the range and the original.
+    spacing = np.array([1.0, 1.0, 2.0])
+    shape = (40, 40, 20)
+    blobs_mm = np.array([[8.0, 20.0, 20.0], [30.0, 12.0, 26.0], [20.0, 32.0, 12.0]])
+    grid = np.stack(np.meshgrid(*[np.arange(n) * s for n, s in zip(shape, spacing, strict=True)], indexing="ij"), -1)
+    data = sum(np.exp(-((grid - b) ** 2).sum(-1) / (2 * 2.0**2)) for b in blobs_mm).astype(np.float32)
+    volume = Volume(data, np.diag([*spacing, 1.0]))
+    copies = rotated_copies([volume], AugmentConfig(rotation=12, rotated_copies=3), seed=0)
+    assert len(copies) == 3 and np.array_equal(volume.data, data)
+    centre = (np.asarray(shape) - 1) / 2 * spacing
+    found = _blob_centres_mm(volume, blobs_mm)
+    angles = []
+    for copy in copies:
+        assert copy.shape == shape and np.array_equal(copy.affine, volume.affine)
+        assert copy.data.min() >= data.min() and copy.data.max() <= data.max()
+        moved = _blob_centres_mm(copy, found)
+        pairs = [(0, 1), (0, 2), (1, 2)]
+        np.testing.assert_allclose([np.linalg.norm(moved[i] - moved[j]) for i, j in pairs],
+                                   [np.linalg.norm(found[i] - found[j]) for i, j in pairs], atol=0.3)
+        np.testing.assert_allclose(np.linalg.norm(moved - centre, axis=1), np.linalg.norm(found - centre, axis=1), atol=0.3)
+        a, b = found - centre, moved - centre
+        angles.append(np.degrees(np.arccos(np.clip((a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1), -1, 1))).max())
+    assert max(angles) <= 12.5 and max(angles) > 1  # turned, within the angle
+    assert rotated_copies([volume], AugmentConfig(), seed=0) == []  # off by default
+
+
+def test_rotated_copies_join_the_training_volumes_but_not_the_validation(tmp_path, data_dir):
+    plain = SRDataModule(tiny_config(tmp_path, data_dir))
+    augment = {"bias_field": 0.0, "bias_grid": 3, "gamma": 0.0, "invert": 0.0, "rotation": 10, "rotated_copies": 2}
+    turned = SRDataModule(tiny_config(tmp_path, data_dir, data={**plain.config.data.model_dump(mode="json"), "augment": augment}))
+    plain.setup(), turned.setup()
+    assert len(turned.train_volumes) == 3 * len(plain.train_volumes)
+    for a, b in zip(plain.validation, turned.validation, strict=True):
+        np.testing.assert_array_equal(a.hr.data, b.hr.data)
+    for a, b in zip(plain.train_volumes, turned.train_volumes, strict=False):  # the originals come first
+        np.testing.assert_array_equal(a.data, b.data)
 
 
 def test_robust_batches_differ_from_the_plain_ones_yet_pair_lr_and_hr():

@@ -1,10 +1,15 @@
-"""Intensity augmentation of HR regions before degradation (``data.augment``), both pipelines.
+"""Augmentation of the HR before degradation (``data.augment``), both pipelines.
 
-Contrast first (gamma, then inversion: tissue properties), then a smooth multiplicative bias
-field (the receive coil), all before the forward model so the LR patch is the acquisition of
-the augmented HR patch. Parameters are drawn on the CPU with numpy (:func:`draw_augmentation`);
-:func:`augment` applies them to a torch batch on any device; the CPU workers pass a batch of
-one. With the default config nothing is drawn and nothing changes.
+Pose: :func:`rotated_copies` adds copies of each training volume turned by small random
+rotations, made once before any patch is cut, so both pipelines cut from them (resampling
+per patch would blur every HR patch a little; once, with cubic B-splines, it blurs less and
+leaves unrotated patches as they are).
+
+Intensity, per patch: contrast first (gamma, then inversion: tissue properties), then a smooth
+multiplicative bias field (the receive coil), all before the forward model so the LR patch is
+the acquisition of the augmented HR patch. Parameters are drawn on the CPU with numpy
+(:func:`draw_augmentation`); :func:`augment` applies them to a torch batch on any device; the
+CPU workers pass a batch of one. With the default config nothing is drawn and nothing changes.
 """
 
 from __future__ import annotations
@@ -13,12 +18,46 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.ndimage
 import torch
 import torch.nn.functional as F
+from scipy.spatial.transform import Rotation
+
+from napari_mrisr.io import Volume
 
 from .config import AugmentConfig
 
-__all__ = ["Augmentation", "augment", "augment_numpy", "bias_field", "draw_augmentation"]
+__all__ = ["Augmentation", "augment", "augment_numpy", "bias_field", "draw_augmentation", "rotated_copies"]
+
+
+def rotated_copies(volumes: Sequence[Volume], config: AugmentConfig, seed: int = 0) -> list[Volume]:
+    """``config.rotated_copies`` copies of each volume, each turned about its centre by its own
+    rotation (a random axis, an angle up to ``config.rotation`` degrees, rigid in millimetres),
+    on the same voxel grid; none when ``rotation`` is 0.
+
+    The head turns inside the field of view: voxels whose source lies outside the volume are
+    background (0), and intensities stay within the volume's range (cubic B-splines overshoot).
+    """
+    if not config.rotation:
+        return []
+    rng = np.random.default_rng([seed, 0x0520])  # its own stream: other draws stay as they were
+    copies = []
+    for volume in volumes:
+        spacing = volume.spacing
+        centre = (np.asarray(volume.shape) - 1) / 2
+        low, high = float(volume.data.min()), float(volume.data.max())
+        for k in range(config.rotated_copies):
+            axis = rng.normal(size=3)
+            angle = np.deg2rad(rng.uniform(-config.rotation, config.rotation))
+            turn = Rotation.from_rotvec(axis / np.linalg.norm(axis) * angle).as_matrix()
+            matrix = turn / spacing[:, None] * spacing[None, :]  # the rotation in voxel units
+            data = scipy.ndimage.affine_transform(
+                volume.data, matrix, offset=centre - matrix @ centre, order=3, mode="constant",
+                cval=0.0, output=np.float32,
+            )  # fmt: skip
+            np.clip(data, low, high, out=data)
+            copies.append(Volume(data, volume.affine, f"{volume.name} rotated {k + 1}"))
+    return copies
 
 
 @dataclass(frozen=True)

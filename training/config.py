@@ -48,9 +48,11 @@ class AugmentConfig(_Section):
     """Changes to the HR region before it is degraded (so LR and HR agree), all off by default.
 
     They vary what one template cannot: the receive-coil bias field, the tissue contrast
-    (gamma) and the weighting (inversion, T2-like). Drawn per patch by
-    :func:`napari_mrisr.training.augment.draw_augmentation`, applied by ``augment`` on both
-    pipelines.
+    (gamma) and the weighting (inversion, T2-like), drawn per patch by
+    :func:`napari_mrisr.training.augment.draw_augmentation` and applied by ``augment`` on both
+    pipelines; and the head's pose (rotation: a head tilted against the slices, where the
+    template is aligned with them), as rotated copies of the training volumes made once
+    (:func:`~napari_mrisr.training.augment.rotated_copies`).
     """
 
     bias_field: float = Field(
@@ -64,6 +66,12 @@ class AugmentConfig(_Section):
     )
     invert: float = Field(
         0.0, ge=0, le=1, description="Probability of inverting the patch's intensity range (T2-like contrast)."
+    )
+    rotation: float = Field(
+        0.0, ge=0, le=45, description="Largest angle (degrees) of the rotated copies of each training volume (0 = none); e.g. 10."
+    )
+    rotated_copies: int = Field(
+        4, ge=1, le=32, description="Copies of each training volume, each turned by its own random rotation, when rotation > 0."
     )
 
     @property

@@ -25,7 +25,7 @@ from napari_mrisr.inference import intensity_range
 from napari_mrisr.io import Volume, VolumeError, find_volumes, load_volume
 from napari_mrisr.metrics import foreground_mask
 
-from .augment import augment_numpy, draw_augmentation
+from .augment import augment_numpy, draw_augmentation, rotated_copies
 from .config import DataConfig, DegradationConfig, TrainConfig
 from .family import degrade_numpy, draw_degradation
 
@@ -243,6 +243,7 @@ class SRDataModule(pl.LightningDataModule):
         train, val = split_volumes(
             load_volumes(c.data.paths), c.data, as_factors(c.degradation.factors), c.seed
         )
+        train += rotated_copies(train, c.data.augment, c.seed)
         self.train_volumes = [TrainingVolume.prepare(v, c.degradation) for v in train]
         self.validation = [
             make_validation_pair(v, c.degradation, c.validation.noise_seed + i) for i, v in enumerate(val)
