@@ -35,8 +35,9 @@ def rotated_copies(volumes: Sequence[Volume], config: AugmentConfig, seed: int =
     rotation (a random axis, an angle up to ``config.rotation`` degrees, rigid in millimetres),
     on the same voxel grid; none when ``rotation`` is 0.
 
-    The head turns inside the field of view: voxels whose source lies outside the volume are
-    background (0), and intensities stay within the volume's range (cubic B-splines overshoot).
+    The head turns inside the field of view: voxels whose source lies outside the volume take
+    its lowest value (background), and intensities stay within its range (cubic B-splines
+    overshoot).
     """
     if not config.rotation:
         return []
@@ -53,7 +54,7 @@ def rotated_copies(volumes: Sequence[Volume], config: AugmentConfig, seed: int =
             matrix = turn / spacing[:, None] * spacing[None, :]  # the rotation in voxel units
             data = scipy.ndimage.affine_transform(
                 volume.data, matrix, offset=centre - matrix @ centre, order=3, mode="constant",
-                cval=0.0, output=np.float32,
+                cval=low, output=np.float32,
             )  # fmt: skip
             np.clip(data, low, high, out=data)
             copies.append(Volume(data, volume.affine, f"{volume.name} rotated {k + 1}"))
