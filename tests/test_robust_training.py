@@ -216,7 +216,7 @@ def test_rotated_copies_turn_the_head_rigidly_in_millimetres_by_at_most_the_angl
 
 def test_rotated_copies_join_the_training_volumes_but_not_the_validation(tmp_path, data_dir):
     plain = SRDataModule(tiny_config(tmp_path, data_dir))
-    augment = {"bias_field": 0.0, "bias_grid": 3, "gamma": 0.0, "invert": 0.0, "rotation": 10, "rotated_copies": 2}
+    augment = AugmentConfig(rotation=10, rotated_copies=2).model_dump()
     turned = SRDataModule(tiny_config(tmp_path, data_dir, data={**plain.config.data.model_dump(mode="json"), "augment": augment}))
     plain.setup(), turned.setup()
     assert len(turned.train_volumes) == 3 * len(plain.train_volumes)
