@@ -55,10 +55,27 @@ def test_signed_maps_are_hidden_in_3d_and_said_so(make_napari_viewer, qtbot):
     errors = [viewer.layers["|SR - GT|"], viewer.layers["|cubic - GT|"]]
     assert all(layer.visible for layer in signed + errors)
 
+    limits_2d = [tuple(layer.contrast_limits) for layer in errors]
     start = len(notification_manager.records)
     viewer.dims.ndisplay = 3
     assert not any(layer.visible for layer in signed)  # a 3D rendering shows one sign only
     assert all(layer.visible for layer in errors)  # |error| has one sign: its MIP means something
+    # ... on the scale of the largest errors along lines of sight (a slice's scale saturates
+    # more of the projection; on a real brain, most of it), the same for both maps.
+    mips = [np.asarray(layer.data).max(axis=viewer.dims.displayed[0]) for layer in errors]
+    limits_3d = {tuple(layer.contrast_limits) for layer in errors}
+    assert len(limits_3d) == 1
+    (top,) = {high for _, high in limits_3d}
+    saturated_2d = max(np.mean(mip[mip > 0] >= high) for mip, (_, high) in zip(mips, limits_2d, strict=True))
+    saturated_3d = max(np.mean(mip[mip > 0] >= top) for mip in mips)
+    assert saturated_3d < 0.03 < saturated_2d, (saturated_3d, saturated_2d)
+    assert f"scale 0 to {top:.3g}" in widget.status.value
+    # The volume turns: at any angle its longest side fits its cell beside the colour bar.
+    cells = [layer for layer in viewer.layers if layer.visible]
+    longest = max(float(np.max(x.extent.world[1] - x.extent.world[0] + x.extent.step)) for x in cells)
+    plan = plan_cells(len(cells), tuple(viewer.canvas.size), (longest, longest), max(len(x.name) for x in cells))
+    free_w = plan.cell_hw[1] - plan.bands["left"] - plan.bands["right"]
+    assert camera(viewer).zoom * longest <= free_w + 1e-6
     assert "signed maps" in widget.status.value and "hidden" in widget.status.value
     said = [n.message for n in notification_manager.records[start:]]
     assert any("SR - cubic" in m and "hidden" in m for m in said)  # told even if the dock is hidden
@@ -66,7 +83,8 @@ def test_signed_maps_are_hidden_in_3d_and_said_so(make_napari_viewer, qtbot):
 
     viewer.dims.ndisplay = 2
     assert all(layer.visible for layer in signed + errors)
-    assert "hidden" not in widget.status.value
+    assert [tuple(layer.contrast_limits) for layer in errors] == limits_2d
+    assert "hidden" not in widget.status.value and "scale 0 to" not in widget.status.value
 
     viewer.dims.ndisplay = 3  # a comparison made in 3D hides its signed maps at once
     widget.compare_button.native.click()

@@ -243,7 +243,8 @@ class CompareWidget(QWidget):
         if gt is not None:
             roles[gt] = "ground truth"
         roles.update({layer: layer.name for layer in maps})
-        self.grid_view.show(roles, signed, no_gt=gt is None)
+        limits_3d = {layer: m.limits_3d for layer, m in zip(maps, result.maps, strict=True) if m.limits_3d}
+        self.grid_view.show(roles, signed, no_gt=gt is None, limits_3d=limits_3d)
         self.metrics, self.region_name = result.metrics, result.region
         self._fill_table()
 

@@ -4,7 +4,8 @@ The Compare widget computes a comparison; :class:`ComparisonGrid` shows its laye
 (reading order, the user's other layers hidden), sizes each cell's image, title, colour bar
 and scale bar so none covers another (:mod:`.compare_layout`), re-fits them when the canvas is
 resized, and in 3D hides the signed maps: a 3D rendering (maximum intensity along each line of
-sight) would show their positive side only, a misleading picture of a signed difference.
+sight) would show their positive side only, a misleading picture of a signed difference. The
+error maps stay, on the scale of their projections (a slice's scale would saturate them).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ HIDDEN_IN_3D = (
     "3D: the signed maps ({}) are hidden, as a 3D rendering would show one sign only "
     "(back to 2D to see them)."
 )
-ERRORS_IN_3D = "In 3D the error maps show the largest error along each line of sight."
+ERRORS_IN_3D = "In 3D the error maps show the largest error along each line of sight (scale 0 to {:.3g})."
 
 
 def diverging_colormap():
@@ -64,18 +65,27 @@ class ComparisonGrid:
         self.roles: dict[Layer, str] = {}  # short names for the legend
         self.signed: list[Layer] = []  # hidden in 3D
         self.hidden_in_3d: list[Layer] = []
+        self.limits_3d: dict[Layer, tuple[float, float]] = {}  # the error maps' limits in 3D
+        self.limits_2d: dict[Layer, tuple[float, float]] = {}  # theirs in 2D, while in 3D
         self.no_gt = False
         viewer.dims.events.ndisplay.connect(self.on_ndisplay)
         resized = getattr(getattr(getattr(viewer, "canvas", None), "events", None), "size", None)
         if resized is not None:  # napari 0.9's canvas model
             resized.connect(self.on_canvas_resized)
 
-    def show(self, roles: dict[Layer, str], signed: list[Layer], no_gt: bool) -> None:
+    def show(
+        self,
+        roles: dict[Layer, str],
+        signed: list[Layer],
+        no_gt: bool,
+        limits_3d: dict[Layer, tuple[float, float]] | None = None,
+    ) -> None:
         """Grid of ``roles``' layers in reading order (top of the layer list top left); hide
-        the rest; in 3D, hide the ``signed`` maps at once."""
+        the rest; in 3D, hide the ``signed`` maps and give ``limits_3d``'s maps theirs at once."""
         viewer = self.viewer
         self.shown, self.roles, self.signed, self.no_gt = list(roles), roles, signed, no_gt
         self.hidden_in_3d = []
+        self.limits_3d, self.limits_2d = dict(limits_3d or {}), {}
         for layer in reversed(self.shown):
             viewer.layers.move(viewer.layers.index(layer), len(viewer.layers))
         for layer in viewer.layers:
@@ -108,8 +118,9 @@ class ComparisonGrid:
         lows = np.min([x.extent.world[0] - x.extent.step / 2 for x in cells], axis=0)[displayed]
         highs = np.max([x.extent.world[1] + x.extent.step / 2 for x in cells], axis=0)[displayed]
         image_hw = highs - lows
-        if viewer.dims.ndisplay == 3:  # the volume turns: give it a square cell
-            image_hw = np.full(2, image_hw.max())
+        if viewer.dims.ndisplay == 3:  # the volume turns: a square cell its longest side fits
+            world = [x.extent.world[1] - x.extent.world[0] + x.extent.step for x in cells]
+            image_hw = np.full(2, np.max(world, axis=0)[list(viewer.dims.displayed)].max())
         plan = plan_cells(
             len(cells),
             canvas_size(viewer),
@@ -125,9 +136,8 @@ class ComparisonGrid:
             layer.name_overlay.position = "top_left" if fits else "top_right"
             layer.colorbar.size = plan.colorbar_hw[::-1]  # (width, height)
         viewer.canvas.overlays.scale_bar.length = plan.scale_mm
-        if viewer.dims.ndisplay == 3:
+        if viewer.dims.ndisplay == 3:  # the default angles: looking along the first displayed axis
             viewer.reset_view()
-            return
         cam = camera(viewer)
         vertical, horizontal = (str(o) for o in cam.orientation2d)
         down, right = plan.offset_px  # where the image's centre goes, from the cell's centre
@@ -153,11 +163,19 @@ class ComparisonGrid:
             self.hidden_in_3d += hidden
             if hidden:
                 show_info(HIDDEN_IN_3D.format(", ".join(layer.name for layer in hidden)))
+            for layer, limits in self.limits_3d.items():
+                if layer in viewer.layers and layer not in self.limits_2d:
+                    self.limits_2d[layer] = tuple(layer.contrast_limits)
+                    layer.contrast_limits = limits
         else:
             for layer in self.hidden_in_3d:
                 if layer in viewer.layers:
                     layer.visible = True
             self.hidden_in_3d = []
+            for layer, limits in self.limits_2d.items():
+                if layer in viewer.layers:
+                    layer.contrast_limits = limits
+            self.limits_2d = {}
         self.fit()
         if self.cells():
             try:
@@ -175,6 +193,6 @@ class ComparisonGrid:
             text += "\n(no ground truth: no error maps)"
         if self.hidden_in_3d:
             text += "\n" + HIDDEN_IN_3D.format(", ".join(x.name for x in self.hidden_in_3d))
-        if self.viewer.dims.ndisplay == 3 and not self.no_gt:
-            text += "\n" + ERRORS_IN_3D
+        if self.viewer.dims.ndisplay == 3 and self.limits_2d:
+            text += "\n" + ERRORS_IN_3D.format(max(high for _, high in self.limits_3d.values()))
         return text
