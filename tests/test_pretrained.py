@@ -56,6 +56,20 @@ def test_full_models_record_both_training_stages():
         assert validate_config(stages[0]["config"]).generator.options["features"] == 64
 
 
+def test_compact_x4_model_records_both_stages_as_their_presets_say():
+    training = load_model("mni-x4-thick").meta["training"]
+    first, second = training["stages"]
+    assert (first["preset"], second["preset"]) == ("mni_x4_thick", "mni_x4_thick_long")
+    assert first["steps"] == load_config("mni_x4_thick").schedule.total_steps
+    assert validate_config(first["config"]).generator == load_config("mni_x4_thick").generator
+    embedded = validate_config(training["config"]).model_dump(mode="json")
+    preset = load_config("mni_x4_thick_long").model_dump(mode="json")
+    for doc in (embedded, preset):  # where the run was written, not how it trained
+        del doc["name"], doc["output_dir"]
+    assert embedded == preset
+    assert training["steps"] == second["steps"] == load_config("mni_x4_thick_long").schedule.total_steps
+
+
 @pytest.mark.parametrize("name", ["mni-x2-iso-gan", "mni-x4-thick-gan"])
 def test_gan_files_embed_the_recipe_of_their_preset_and_ran_all_of_it(name):
     training = load_model(name).meta["training"]
