@@ -56,18 +56,19 @@ def test_full_models_record_both_training_stages():
         assert validate_config(stages[0]["config"]).generator.options["features"] == 64
 
 
-def test_compact_x4_model_records_both_stages_as_their_presets_say():
+def test_compact_x4_model_records_its_three_stages_as_their_presets_say():
     training = load_model("mni-x4-thick").meta["training"]
-    first, second = training["stages"]
-    assert (first["preset"], second["preset"]) == ("mni_x4_thick", "mni_x4_thick_long")
-    assert first["steps"] == load_config("mni_x4_thick").schedule.total_steps
-    assert validate_config(first["config"]).generator == load_config("mni_x4_thick").generator
+    presets = ("mni_x4_thick", "mni_x4_thick_long", "mni_x4_thick_robust_compact")
+    assert tuple(stage["preset"] for stage in training["stages"]) == presets
+    for stage, preset in zip(training["stages"][:2], presets, strict=False):
+        assert stage["steps"] == load_config(preset).schedule.total_steps
+        assert validate_config(stage["config"]).generator == load_config(preset).generator
     embedded = validate_config(training["config"]).model_dump(mode="json")
-    preset = load_config("mni_x4_thick_long").model_dump(mode="json")
-    for doc in (embedded, preset):  # where the run was written, not how it trained
+    recipe = load_config(presets[-1]).model_dump(mode="json")
+    for doc in (embedded, recipe):  # where the run was written, not how it trained
         del doc["name"], doc["output_dir"]
-    assert embedded == preset
-    assert training["steps"] == second["steps"] == load_config("mni_x4_thick_long").schedule.total_steps
+    assert embedded == recipe
+    assert training["steps"] == training["stages"][-1]["steps"] == load_config(presets[-1]).schedule.total_steps
 
 
 @pytest.mark.parametrize("name", ["mni-x2-iso-gan", "mni-x4-thick-gan"])
