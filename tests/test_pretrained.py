@@ -60,7 +60,7 @@ def test_compact_x4_model_records_its_three_stages_as_their_presets_say():
     training = load_model("mni-x4-thick").meta["training"]
     presets = ("mni_x4_thick", "mni_x4_thick_long", "mni_x4_thick_robust_compact")
     assert tuple(stage["preset"] for stage in training["stages"]) == presets
-    for stage, preset in zip(training["stages"][:2], presets, strict=False):
+    for stage, preset in zip(training["stages"][:2], presets[:2], strict=True):
         assert stage["steps"] == load_config(preset).schedule.total_steps
         assert validate_config(stage["config"]).generator == load_config(preset).generator
     embedded = validate_config(training["config"]).model_dump(mode="json")
