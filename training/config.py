@@ -212,6 +212,12 @@ class DiscriminatorConfig(_Section):
         "image",
         description="What it judges: the HR-sized image, or its detail over the LR input's linear upsampling.",
     )
+    input_gain: float = Field(
+        1.0,
+        gt=0,
+        description="Multiplies what it judges: a spectral-norm discriminator's scores differ no more than its "
+        "inputs do, and a good model's detail is a few hundredths of the intensity range.",
+    )
 
 
 class LossConfig(_Section):

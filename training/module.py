@@ -118,11 +118,16 @@ class SRModule(pl.LightningModule):
         input skip adds), leaving the detail where SR and HR differ. On the MNI x4 thick-slice
         task, an image srgan discriminator trained alone against the bundled model stayed at
         chance for 100 steps; a detail one told them apart within 50.
+
+        ``input_gain`` scales it: a spectral-norm discriminator is 1-Lipschitz, so on detail
+        with a standard deviation of 0.06 it gave SR and HR the same score for 60 steps
+        alone; at gain 20 it told them apart by step 50.
         """
-        if self.config.discriminator.judges == "image":
-            return x
-        upsampled = upsample_linear(lr, self.generator.scale).to(x.dtype)
-        return x - upsampled.repeat(len(x) // len(lr), *[1] * (x.dim() - 1))
+        d = self.config.discriminator
+        if d.judges == "detail":
+            upsampled = upsample_linear(lr, self.generator.scale).to(x.dtype)
+            x = x - upsampled.repeat(len(x) // len(lr), *[1] * (x.dim() - 1))
+        return x if d.input_gain == 1 else d.input_gain * x
 
     def training_step(self, batch, batch_idx: int) -> None:
         lr, hr = batch
