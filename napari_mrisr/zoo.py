@@ -32,6 +32,7 @@ __all__ = [
     "FULL_SUFFIX",
     "ModelError",
     "ModelInfo",
+    "adversarial",
     "bundled_models_dir",
     "list_models",
     "load_model",
@@ -60,11 +61,20 @@ def suits_device(name: str, gpu: bool) -> bool:
     return name.endswith(FULL_SUFFIX) == gpu
 
 
-def preference(name: str, meta: dict, gpu: bool) -> tuple[bool, float]:
+def adversarial(meta: dict) -> bool:
+    """Whether a model file was trained against a discriminator (a GAN), by its embedded recipe."""
+    config = (meta.get("training") or {}).get("config") or {}
+    return (config.get("discriminator") or {}).get("architecture", "none") != "none"
+
+
+def preference(name: str, meta: dict, gpu: bool) -> tuple[bool, bool, float]:
     """How much to prefer a model on this kind of device (larger is better): the kind that suits
-    the device (:func:`suits_device`), then the validation PSNR in the brain its file records."""
+    the device (:func:`suits_device`), then a content model over a GAN (whose sharper detail is
+    partly made up: a user picks it, it is never the default), then the validation PSNR in the
+    brain its file records (files validated with different noise compare only roughly)."""
     validation = (meta.get("metrics") or {}).get("validation") or {}
-    return suits_device(name, gpu), (validation.get("model") or {}).get("psnr_brain", float("-inf"))
+    psnr = (validation.get("model") or {}).get("psnr_brain", float("-inf"))
+    return suits_device(name, gpu), not adversarial(meta), psnr
 
 
 class ModelError(ValueError):
