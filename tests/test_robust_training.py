@@ -270,14 +270,15 @@ def _header(path: Path) -> dict:
     return json.loads(raw[8 : 8 + size])
 
 
-def _bundled_models_and_first_stages() -> set[str]:
-    """Bundled names, and the file each staged bundled model's first stage exports (``runs/NAME/NAME.safetensors``)."""
+def _bundled_models_and_their_stages() -> set[str]:
+    """Bundled names, and the file each stage of a staged bundled model exports (``runs/NAME/NAME.safetensors``)."""
     found = set()
     for path in bundled_models_dir().glob("*.safetensors"):
         found.add(path.stem)
-        for stage in read_metadata(path)["training"].get("stages", [])[:1]:
-            name = stage["config"]["name"]
-            found.add(f"runs/{name}/{name}.safetensors")
+        training = read_metadata(path)["training"]
+        if training.get("stages"):  # the last stage's config is the file's own
+            names = [stage["config"]["name"] for stage in training["stages"][:-1]] + [training["config"]["name"]]
+            found.update(f"runs/{name}/{name}.safetensors" for name in names)
     return found
 
 
@@ -290,7 +291,7 @@ def test_every_shipped_model_embeds_the_schedule_it_was_trained_for(path):
     stages = training.get("stages")
     if stages:  # a staged recipe: each stage's steps, the last one is this file's
         assert stages[-1]["steps"] == training["steps"] and all(stage["steps"] > 0 for stage in stages)
-    elif init:  # a GAN twin: only adversarial steps, from a bundled model or a first stage of one
-        assert schedule["pretrain_steps"] == 0 and init in _bundled_models_and_first_stages()
+    elif init:  # a GAN twin: only adversarial steps, from a bundled model or a stage of one
+        assert schedule["pretrain_steps"] == 0 and init in _bundled_models_and_their_stages()
     assert load_file(path)  # still a readable safetensors file
     assert _header(path)["__metadata__"]
