@@ -56,8 +56,13 @@ def test_signed_maps_are_hidden_in_3d_and_said_so(make_napari_viewer, qtbot):
     assert all(layer.visible for layer in signed + errors)
 
     limits_2d = [tuple(layer.contrast_limits) for layer in errors]
+    images = [viewer.layers[name] for name in ("lr", "sr", "cubic baseline")]
+    viewer.layers["gt"].rendering = "minip"  # a user's own choice
     start = len(notification_manager.records)
     viewer.dims.ndisplay = 3
+    # The images show their surface: a plain MIP of a head is a white silhouette.
+    assert [x.rendering for x in images] == ["attenuated_mip"] * 3 and viewer.layers["gt"].rendering == "minip"
+    assert all(x.rendering == "mip" for x in errors)
     assert not any(layer.visible for layer in signed)  # a 3D rendering shows one sign only
     assert all(layer.visible for layer in errors)  # |error| has one sign: its MIP means something
     # ... on the scale of the largest errors along lines of sight (a slice's scale saturates
@@ -84,6 +89,7 @@ def test_signed_maps_are_hidden_in_3d_and_said_so(make_napari_viewer, qtbot):
     viewer.dims.ndisplay = 2
     assert all(layer.visible for layer in signed + errors)
     assert [tuple(layer.contrast_limits) for layer in errors] == limits_2d
+    assert [x.rendering for x in images] == ["mip"] * 3 and viewer.layers["gt"].rendering == "minip"
     assert "hidden" not in widget.status.value and "scale 0 to" not in widget.status.value
 
     viewer.dims.ndisplay = 3  # a comparison made in 3D hides its signed maps at once

@@ -5,7 +5,8 @@ The Compare widget computes a comparison; :class:`ComparisonGrid` shows its laye
 and scale bar so none covers another (:mod:`.compare_layout`), re-fits them when the canvas is
 resized, and in 3D hides the signed maps: a 3D rendering (maximum intensity along each line of
 sight) would show their positive side only, a misleading picture of a signed difference. The
-error maps stay, on the scale of their projections (a slice's scale would saturate them).
+error maps stay, on the scale of their projections (a slice's scale would saturate them). The
+images show their surface (attenuated MIP): a plain MIP of a head is a white silhouette.
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ class ComparisonGrid:
         self.hidden_in_3d: list[Layer] = []
         self.limits_3d: dict[Layer, tuple[float, float]] = {}  # the error maps' limits in 3D
         self.limits_2d: dict[Layer, tuple[float, float]] = {}  # theirs in 2D, while in 3D
+        self.rendering_2d: dict[Layer, str] = {}  # the images' rendering before 3D, while in 3D
         self.no_gt = False
         viewer.dims.events.ndisplay.connect(self.on_ndisplay)
         resized = getattr(getattr(getattr(viewer, "canvas", None), "events", None), "size", None)
@@ -86,6 +88,7 @@ class ComparisonGrid:
         self.shown, self.roles, self.signed, self.no_gt = list(roles), roles, signed, no_gt
         self.hidden_in_3d = []
         self.limits_3d, self.limits_2d = dict(limits_3d or {}), {}
+        self.rendering_2d = {}
         for layer in reversed(self.shown):
             viewer.layers.move(viewer.layers.index(layer), len(viewer.layers))
         for layer in viewer.layers:
@@ -105,6 +108,11 @@ class ComparisonGrid:
 
     def cells(self) -> list[Layer]:
         return [layer for layer in self.shown if layer in self.viewer.layers and layer.visible]
+
+    def images(self) -> list[Layer]:
+        """The grid's images (LR, SR, baseline, truth): not the error or signed maps."""
+        maps = set(self.signed) | set(self.limits_3d)
+        return [layer for layer in self.shown if layer in self.viewer.layers and layer not in maps]
 
     def fit(self) -> None:
         """Grid, zoom and overlays: titles, colour bars and scale bars beside the images, not
@@ -167,6 +175,10 @@ class ComparisonGrid:
                 if layer in viewer.layers and layer not in self.limits_2d:
                     self.limits_2d[layer] = tuple(layer.contrast_limits)
                     layer.contrast_limits = limits
+            for layer in self.images():  # napari's default only: a user's own choice stays
+                if layer.rendering == "mip" and layer not in self.rendering_2d:
+                    self.rendering_2d[layer] = layer.rendering
+                    layer.rendering = "attenuated_mip"
         else:
             for layer in self.hidden_in_3d:
                 if layer in viewer.layers:
@@ -176,6 +188,10 @@ class ComparisonGrid:
                 if layer in viewer.layers:
                     layer.contrast_limits = limits
             self.limits_2d = {}
+            for layer, rendering in self.rendering_2d.items():
+                if layer in viewer.layers:
+                    layer.rendering = rendering
+            self.rendering_2d = {}
         self.fit()
         if self.cells():
             try:
