@@ -149,7 +149,7 @@ class SuperResolveWidget(QWidget):
     def _keep_a_fitting_model(self) -> None:
         """If the chosen model does not fit the input, pick one that does (else cubic) by the
         demo's rule (:func:`~napari_mrisr.zoo.preference`): a full model on a GPU, a compact
-        one on a CPU, then the best validation PSNR."""
+        one on a CPU, then a content model over a GAN, then the best validation PSNR."""
         fit = self._fits.get(self.model.value)
         if fit is None or fit.ok:
             return
