@@ -86,10 +86,11 @@ def test_signed_maps_are_hidden_in_3d_and_said_so(make_napari_viewer, qtbot):
     assert any("SR - cubic" in m and "hidden" in m for m in said)  # told even if the dock is hidden
     assert grid(viewer).shape[0] * grid(viewer).shape[1] >= len(viewer.layers) - len(signed)
 
+    images[0].rendering = "iso"  # chosen in 3D: kept in 2D
     viewer.dims.ndisplay = 2
     assert all(layer.visible for layer in signed + errors)
     assert [tuple(layer.contrast_limits) for layer in errors] == limits_2d
-    assert [x.rendering for x in images] == ["mip"] * 3 and viewer.layers["gt"].rendering == "minip"
+    assert [x.rendering for x in images] == ["iso", "mip", "mip"] and viewer.layers["gt"].rendering == "minip"
     assert "hidden" not in widget.status.value and "scale 0 to" not in widget.status.value
 
     viewer.dims.ndisplay = 3  # a comparison made in 3D hides its signed maps at once

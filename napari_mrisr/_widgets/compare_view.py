@@ -189,7 +189,7 @@ class ComparisonGrid:
                     layer.contrast_limits = limits
             self.limits_2d = {}
             for layer, rendering in self.rendering_2d.items():
-                if layer in viewer.layers:
+                if layer in viewer.layers and layer.rendering == "attenuated_mip":  # not changed in 3D
                     layer.rendering = rendering
             self.rendering_2d = {}
         self.fit()
