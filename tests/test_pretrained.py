@@ -63,28 +63,34 @@ def test_a_gan_is_never_the_default_even_with_a_higher_recorded_psnr():
     assert preference("gan", meta("patch", 31.0), gpu=False) > preference("x-full", meta("none", 35.0), gpu=False)
 
 
-def test_full_models_record_both_training_stages():
-    for name in ("mni-x2-iso-full", "mni-x4-thick-full"):
-        meta = load_model(name).meta
-        stages = meta["training"]["stages"]
-        assert [s["stage"] for s in stages] == [1, 2] and meta["storage"] == "float16"
-        assert stages[1]["steps"] == meta["training"]["steps"]
-        assert validate_config(stages[0]["config"]).generator.options["features"] == 64
+STAGED = {
+    "mni-x2-iso-full": ("mni_x2_iso_robust", "mni_x2_iso_full", "mni_x2_iso_full_clean"),
+    "mni-x4-thick": ("mni_x4_thick", "mni_x4_thick_long", "mni_x4_thick_robust_compact"),
+    "mni-x4-thick-full": ("mni_x4_thick_robust", "mni_x4_thick_full"),
+}
 
 
-def test_compact_x4_model_records_its_three_stages_as_their_presets_say():
-    training = load_model("mni-x4-thick").meta["training"]
-    presets = ("mni_x4_thick", "mni_x4_thick_long", "mni_x4_thick_robust_compact")
-    assert tuple(stage["preset"] for stage in training["stages"]) == presets
-    for stage, preset in zip(training["stages"][:2], presets[:2], strict=True):
-        assert stage["steps"] == load_config(preset).schedule.total_steps
-        assert validate_config(stage["config"]).generator == load_config(preset).generator
+@pytest.mark.parametrize("name", sorted(STAGED))
+def test_staged_models_record_each_stage_as_its_preset_says(name):
+    meta = load_model(name).meta
+    training, presets = meta["training"], [load_config(p) for p in STAGED[name]]
+    assert [(s["stage"], s["preset"]) for s in training["stages"]] == list(enumerate(STAGED[name], start=1))
+    for previous, recipe in zip(presets, presets[1:]):  # each stage starts from the one before
+        assert recipe.generator.init_weights == f"runs/{previous.name}/{previous.name}.safetensors"
+    for stage, recipe in zip(training["stages"], presets, strict=True):
+        config = validate_config(stage.get("config", training["config"]))
+        assert stage["steps"] > 0 and config.generator.options == recipe.generator.options
+        if recipe.trainer.max_time is None:  # stopped by its step count: it ran all of them
+            assert stage["steps"] == recipe.schedule.total_steps
+    assert training["steps"] == training["stages"][-1]["steps"]
     embedded = validate_config(training["config"]).model_dump(mode="json")
-    recipe = load_config(presets[-1]).model_dump(mode="json")
-    for doc in (embedded, recipe):  # where the run was written, not how it trained
-        del doc["name"], doc["output_dir"]
+    recipe = presets[-1].model_dump(mode="json")
+    for doc in (embedded, recipe):  # where the run was written and its copy of the start file
+        del doc["name"], doc["output_dir"], doc["generator"]["init_weights"]
+        if presets[-1].trainer.max_time:  # stopped by the clock: the file records the steps reached
+            del doc["schedule"]["pretrain_steps"]
     assert embedded == recipe
-    assert training["steps"] == training["stages"][-1]["steps"] == load_config(presets[-1]).schedule.total_steps
+    assert (meta.get("storage") == "float16") == name.endswith("-full")
 
 
 @pytest.mark.parametrize("name", ["mni-x2-iso-gan", "mni-x4-thick-gan"])
