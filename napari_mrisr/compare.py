@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from . import metrics
-from .degrade import simulate_lr
+from .degrade import apply_along_axis, axis_operator, simulate_lr
 from .geometry import Factors, upsampled_affine
 from .interpolate import upsample
 from .io import Volume
@@ -31,6 +31,7 @@ __all__ = [
     "intensity_limits",
     "iter_compare",
     "match_grid",
+    "project_onto_lr",
     "projection_limits",
     "scale_factors",
     "symmetric_limits",
@@ -122,6 +123,34 @@ def data_consistency(sr: Volume, lr: Volume, degradation: Mapping[str, Any] | No
     return Volume(
         metrics.difference(simulated, lr), lr.affine, f"data consistency ({method})"
     )
+
+
+def project_onto_lr(sr: Volume, lr: Volume, method: str = "kspace", weight: float = 1.0) -> Volume:
+    """The SR volume moved toward agreeing with the LR under ``method``'s forward model.
+
+    ``weight`` 1 is the orthogonal projection onto the volumes that the forward model takes
+    exactly to the LR (the per-axis pseudo-inverse of :func:`~napari_mrisr.degrade.axis_operator`
+    corrects only what the LR measured): the nearest such volume, hence never farther from a
+    ground truth that the model took to this LR. Noise in the LR goes into the result, and a
+    forward model other than the acquisition's moves it away from the truth; less than 1 moves
+    part of the way.
+    """
+    if not 0 <= weight <= 1:
+        raise ValueError(f"weight must be between 0 and 1, got {weight}.")
+    factors = scale_factors(lr.shape, sr.shape)
+    operators = [
+        (axis, axis_operator(n, f, method))
+        for axis, (n, f) in enumerate(zip(sr.shape, factors, strict=True))
+        if f > 1
+    ]
+    simulated = sr.data
+    for axis, operator in operators:
+        simulated = apply_along_axis(simulated, operator, axis)
+    correction = lr.data - simulated
+    for axis, operator in operators:
+        correction = apply_along_axis(correction, np.linalg.pinv(operator), axis)
+    data = (sr.data + weight * correction).astype(np.float32)
+    return Volume(data, sr.affine, f"{sr.name} projected onto the LR ({method})")
 
 
 def intensity_limits(volume: Volume) -> tuple[float, float]:

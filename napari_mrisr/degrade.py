@@ -26,6 +26,7 @@ __all__ = [
     "DegradationMethod",
     "SliceProfile",
     "apply_along_axis",
+    "axis_operator",
     "profile_matrix",
     "rician",
     "simulate_lr",
@@ -257,6 +258,12 @@ def apply_along_axis(data: np.ndarray, matrix: np.ndarray, axis: int) -> np.ndar
     """``matrix @ data`` along ``axis`` (a separable linear map such as :func:`profile_matrix`)."""
     moved = np.moveaxis(np.asarray(data, dtype=np.float64), axis, -1) @ matrix.T
     return np.moveaxis(moved, -1, axis)
+
+
+def axis_operator(n: int, f: int, method: str = DegradationMethod.KSPACE) -> np.ndarray:
+    """:func:`simulate_lr`'s noise-free forward model along one axis of ``n`` voxels as an
+    ``(n // f, n)`` matrix, for :func:`apply_along_axis` (every method is linear and separable)."""
+    return _DEGRADERS[degradation_method(method)](np.eye(n), 0, f)
 
 
 def simulate_slices(

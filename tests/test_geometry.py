@@ -47,6 +47,34 @@ def test_lr_grid_mean_and_centroid(volume, method, factors):
     assert np.linalg.norm(centroid_mm(lr) - centroid_mm(hr)) < 0.1
 
 
+@pytest.mark.parametrize("method", list(DegradationMethod))
+@pytest.mark.parametrize("factors", FACTORS)
+def test_projection_onto_the_lr_explains_it_exactly_and_never_moves_away_from_the_truth(
+    volume, method, factors
+):
+    from napari_mrisr.compare import project_onto_lr
+
+    hr = cropped(volume, factors)
+    lr = simulate_lr(hr, factors, method=method)
+    rng = np.random.default_rng(0)
+    cubic = upsample(lr, factors, order="cubic")
+    noisy = Volume(hr.data + rng.normal(0, 0.2 * hr.data.std(), hr.shape), hr.affine, "noisy")
+    tolerance = 1e-4 * np.abs(hr.data).max()
+    for guess in (cubic, noisy):
+        projected = project_onto_lr(guess, lr, method)
+        assert projected.shape == hr.shape and projected.data.dtype == np.float32
+        # The forward model takes it to the LR exactly, and it is the nearest such volume.
+        relr = simulate_lr(projected, factors, method=method).data
+        np.testing.assert_allclose(relr, lr.data, atol=tolerance)
+        np.testing.assert_allclose(project_onto_lr(projected, lr, method).data, projected.data, atol=tolerance)
+        error = np.linalg.norm(guess.data - hr.data)
+        assert np.linalg.norm(projected.data - hr.data) < error
+        halfway = project_onto_lr(guess, lr, method, weight=0.5)
+        np.testing.assert_allclose(halfway.data, (guess.data + projected.data) / 2, atol=tolerance)
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        project_onto_lr(cubic, lr, method, weight=1.5)
+
+
 def test_box_and_gaussian_sample_a_linear_ramp_at_lr_voxel_centres():
     affine = oblique_affine()
     hr = Volume(world(affine, (24, 24, 24))[0] * 2.0 + 5.0, affine)  # 2 * x_mm + 5
