@@ -138,17 +138,10 @@ def project_onto_lr(sr: Volume, lr: Volume, method: str = "kspace", weight: floa
     if not 0 <= weight <= 1:
         raise ValueError(f"weight must be between 0 and 1, got {weight}.")
     factors = scale_factors(lr.shape, sr.shape)
-    operators = [
-        (axis, axis_operator(n, f, method))
-        for axis, (n, f) in enumerate(zip(sr.shape, factors, strict=True))
-        if f > 1
-    ]
-    simulated = sr.data
-    for axis, operator in operators:
-        simulated = apply_along_axis(simulated, operator, axis)
-    correction = lr.data - simulated
-    for axis, operator in operators:
-        correction = apply_along_axis(correction, np.linalg.pinv(operator), axis)
+    correction = lr.data - simulate_lr(sr, factors, method=method).data
+    for axis, (n, f) in enumerate(zip(sr.shape, factors, strict=True)):
+        if f > 1:  # a separable map's pseudo-inverse: each axis's pseudo-inverse in turn
+            correction = apply_along_axis(correction, np.linalg.pinv(axis_operator(n, f, method)), axis)
     data = (sr.data + weight * correction).astype(np.float32)
     return Volume(data, sr.affine, f"{sr.name} projected onto the LR ({method})")
 
