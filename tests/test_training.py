@@ -228,6 +228,31 @@ def test_device_pipeline_trains_on_cpu_and_the_loss_falls(tmp_path, data_dir):
 
 
 # -- losses and discriminators --------------------------------------------------------------
+def test_consistency_loss_sees_only_what_the_lr_measures():
+    from napari_mrisr.degrade_torch import simulate_lr as degrade
+
+    hr = torch.rand(2, 1, 8, 8, 8)
+    index = torch.arange(8)
+    nyquist = (-1.0) ** (index[:, None, None] + index[None, :, None] + index[None, None, :])
+    kspace = lambda x: degrade(x, 2, "kspace")  # noqa: E731
+    # A checkerboard lies beyond a x2 acquisition's k-space: a content error the LR cannot show.
+    assert losses.consistency_loss(hr + 0.3 * nyquist, hr, kspace).item() < 1e-6
+    assert losses.content_loss("l1", hr + 0.3 * nyquist, hr).item() == pytest.approx(0.3)
+    # An offset is measured whole (the LR keeps the mean intensity).
+    assert losses.consistency_loss(hr + 0.3, hr, kspace).item() == pytest.approx(0.3, rel=1e-5)
+
+
+def test_a_run_with_the_consistency_loss_logs_it_in_the_generator_loss(tmp_path, data_dir):
+    config = tiny_config(tmp_path, data_dir, loss={"consistency_weight": 0.5})
+    result = fit(config, progress_bar=False)
+    assert result["status"] == "finished", result["message"]
+    steps = [e["losses"] for e in read_events(config.run_dir / "events.jsonl") if e["event"] == "step"]
+    for logged in steps:
+        assert logged["loss_consistency"] > 0
+        expected = logged["loss_content"] + 0.5 * logged["loss_consistency"]
+        assert logged["loss_g"] == pytest.approx(expected, rel=1e-5)
+
+
 def test_wgan_gp_penalty_matches_a_hand_computed_value_per_sample():
     # Critic D(x) = sum(x^2) / 2 has gradient x, so at real == fake the penalty is
     # mean_i (||x_i|| - 1)^2 whatever the interpolation weights.

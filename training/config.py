@@ -228,6 +228,11 @@ class LossConfig(_Section):
     gradient_weight: float = Field(
         0.0, ge=0, description="Image-gradient loss (MIDL 2018): (|grad HR| - |grad SR|)^2."
     )
+    consistency_weight: float = Field(
+        0.0,
+        ge=0,
+        description="L1 of SR and HR after the nominal forward model, no noise: the error the LR measures.",
+    )
     feature_weight: float = Field(
         0.0, ge=0, description="MSE of discriminator features of SR and HR (adversarial phase)."
     )

@@ -47,6 +47,11 @@ def content_loss(kind: str, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
     return F.l1_loss(sr, hr) if kind == "l1" else F.mse_loss(sr, hr)
 
 
+def consistency_loss(sr: torch.Tensor, hr: torch.Tensor, degrade: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    """L1 of ``degrade(sr)`` and ``degrade(hr)``: the part of the error that the LR measures."""
+    return F.l1_loss(degrade(sr), degrade(hr))
+
+
 def gradient_loss(sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
     """Image-gradient loss of MIDL 2018: mean over axes of ``(|dHR| - |dSR|)^2``.
 

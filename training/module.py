@@ -13,6 +13,7 @@ from pathlib import Path
 import lightning.pytorch as pl
 import torch
 
+from napari_mrisr import degrade_torch
 from napari_mrisr.metrics import mean_tables
 from napari_mrisr.models import build_model, to_channels_last
 from napari_mrisr.models.base import upsample_linear
@@ -161,6 +162,11 @@ class SRModule(pl.LightningModule):
         content = losses.content_loss(c.content, sr.float(), hr)
         g_loss = c.content_weight * content
         logs["loss_content"] = content.detach()
+        if c.consistency_weight:
+            d = self.config.degradation
+            cons = losses.consistency_loss(sr.float(), hr, lambda x: degrade_torch.simulate_lr(x, d.factors, d.method))
+            g_loss = g_loss + c.consistency_weight * cons
+            logs["loss_consistency"] = cons.detach()
         if c.gradient_weight:
             grad = losses.gradient_loss(sr.float(), hr)
             g_loss = g_loss + c.gradient_weight * grad
