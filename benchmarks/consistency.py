@@ -35,19 +35,19 @@ def main() -> None:
     args = parser.parse_args()
     models = [info for info in list_models() if info.bundled and (args.bundled is None or info.name in args.bundled)]
     for task, degradation in TASKS.items():
-        names = [info for info in models if task_of(info.meta) == task]
+        task_models = [info for info in models if task_of(info.meta) == task]
         pairs = cases(degradation, {})
         method = str(degradation.method)
-        gains: dict[str, list[str]] = {info.name: [] for info in names}
+        gains: dict[str, list[str]] = {info.name: [] for info in task_models}
         for pair in pairs.values():
             results = {"cubic": upsample(pair.lr, pair.factors, order="cubic")}
-            for info in names:
+            for info in task_models:
                 sr = super_resolve(pair.lr, load_model(info.path))
                 results[info.name] = sr
                 results[info.name + " projected"] = project_onto_lr(sr, pair.lr, method)
             table = scores(results, pair)
             cubic = table["cubic"]["psnr_brain"]
-            for info in names:
+            for info in task_models:
                 plain, projected = (table[key]["psnr_brain"] - cubic for key in (info.name, info.name + " projected"))
                 gains[info.name].append(f"{plain:+.2f} | {projected:+.2f}")
         print(f"\n### {task}: PSNR gain over cubic (dB, brain mask), as is | projected onto the LR ({method})\n")
