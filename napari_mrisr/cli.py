@@ -329,7 +329,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "demo":
         return demo(args.screenshot)
     if args.command == "models":
-        print(list_models_table())
+        try:
+            print(list_models_table(), flush=True)
+        except BrokenPipeError:  # `mrisr models | head`: the reader left, which is no error
+            sys.stdout = None  # nothing more to flush at exit
         return 0
     try:
         if args.command == "selfsr":

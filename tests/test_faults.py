@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -259,6 +261,14 @@ def test_a_4d_series_warning_is_one_clean_line_in_the_cli(tmp_path, model, capsy
     err = capsys.readouterr().err
     assert "mrisr: warning: 'series.nii.gz' is a 4D series of 2 volumes; using the first.\n" in err
     assert "UserWarning" not in err and "io.py" not in err
+
+
+def test_mrisr_models_into_a_reader_that_leaves_early_is_quiet():
+    # `mrisr models | head -1`: the pipe closes before the listing is written.
+    child = subprocess.Popen([sys.executable, "-m", "napari_mrisr.cli", "models"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    child.stdout.close()
+    err = child.stderr.read().decode()
+    assert child.wait() == 0 and err == ""
 
 
 def test_mrisr_models_lists_bundled_then_user_models(user_dir, model, capsys):
