@@ -7,6 +7,7 @@ atomically and an existing file (the input above all) is only replaced with ``--
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 
@@ -26,6 +27,20 @@ def best_bundled_model(method: str = "kspace", factors=(2, 2, 2), device: str = 
         and list((info.meta.get("degradation") or {}).get("factors", [])) == list(factors)
     ]
     return max(candidates, key=lambda info: preference(info.name, info.meta, gpu), default=None)
+
+
+def close_notifications() -> None:
+    """Close napari's notification toasts (e.g. its PyQt5 deprecation warning).
+
+    A toast fades only once its window has been active; under Xvfb, with no window manager,
+    none ever is, so the toast would cover the canvas's bottom row in every saved screenshot.
+    The messages were printed to the terminal as well.
+    """
+    with contextlib.suppress(ImportError, AttributeError):  # napari-private; best effort
+        from napari._qt.dialogs.qt_notification import NapariQtNotification
+
+        for toast in list(NapariQtNotification._instances):
+            toast.close()
 
 
 def demo(screenshot: Path | None = None) -> int:
@@ -85,6 +100,7 @@ def demo(screenshot: Path | None = None) -> int:
             from qtpy.QtCore import QTimer
 
             def save_and_quit() -> None:
+                close_notifications()
                 viewer.screenshot(str(screenshot), canvas_only=False)
                 print(f"saved {screenshot}")
                 viewer.close()

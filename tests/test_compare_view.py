@@ -179,3 +179,22 @@ def test_every_dock_is_as_wide_as_its_styled_content(make_napari_viewer, name):
     QApplication.processEvents()
     area = widget.findChild(QScrollArea)
     assert area.widget().minimumSizeHint().width() <= area.viewport().width()
+
+
+def test_demo_screenshot_closes_napari_toasts_that_would_cover_the_grid(make_napari_viewer):
+    # Under Xvfb no window is ever active, so napari's toasts (its PyQt5 deprecation warning on
+    # every start) never fade, and `napari-mrisr demo --screenshot` saved one over the grid.
+    from napari._qt.dialogs.qt_notification import NapariQtNotification
+    from napari.utils.notifications import show_warning
+    from qtpy.QtWidgets import QApplication
+
+    from napari_mrisr.cli import close_notifications
+
+    make_napari_viewer(show=True)
+    show_warning("napari support for the PyQt5 backend is deprecated")
+    QApplication.processEvents()
+    toasts = [toast for toast in NapariQtNotification._instances if toast.isVisible()]
+    assert toasts
+    close_notifications()
+    QApplication.processEvents()
+    assert not any(toast.isVisible() for toast in toasts)
