@@ -13,7 +13,7 @@ belongs) on the MNI152 sample with the shipped models' slab split, with the same
 Each phase runs the recipe's own schedule until the budget stops it; the step counts reached are
 in each model file's metadata and in ``OUT/references.md``::
 
-    python benchmarks/train_references.py [--minutes 3] [--out runs/references] [--recipes ...]
+    python benchmarks/train_references.py [--minutes 6] [--out runs/references] [--recipes ...]
     python benchmarks/quality.py --models runs/references/*.safetensors
 """
 
@@ -109,7 +109,7 @@ def train_recipe(preset: str, task: str, minutes: float, out: Path) -> list[dict
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--minutes", type=float, default=3.0, help="budget per recipe and task")
+    parser.add_argument("--minutes", type=float, default=6.0, help="budget per recipe and task")
     parser.add_argument("--out", type=Path, default=Path("runs/references"))
     parser.add_argument("--recipes", nargs="*", default=list(RECIPES), choices=list(RECIPES))
     parser.add_argument("--tasks", nargs="*", default=list(TASKS), choices=list(TASKS))
