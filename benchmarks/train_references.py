@@ -11,7 +11,7 @@ belongs) on the MNI152 sample with the shipped models' slab split, with the same
   the other half; its last checkpoint exported as ``RECIPE-TASK-gan``.
 
 Each phase runs the recipe's own schedule until the budget stops it; the step counts reached are
-in each model file's metadata and in ``OUT/references.md``::
+in each model file's metadata and in ``OUT/references.jsonl``::
 
     python benchmarks/train_references.py [--minutes 6] [--out runs/references] [--recipes ...]
     python benchmarks/quality.py --models runs/references/*.safetensors
