@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["TEMP_MARK", "atomic_path", "check_writable", "write_text"]
+__all__ = ["TEMP_MARK", "atomic_path", "byte_size", "check_writable", "write_text"]
 
 #: What every temporary file's name holds (``.gitignore`` and clean-ups look for it).
 TEMP_MARK = ".tmp-"
@@ -73,6 +73,13 @@ def atomic_path(path: str | os.PathLike, suffix: str = "", replace: bool = True)
             os.replace(tmp, path)
         else:
             _link_no_clobber(tmp, path)
+    except OSError as exc:
+        if exc.errno is None or exc.filename is not None:  # already says what and where
+            raise
+        # e.g. a disk that filled up while writing: "[Errno 28] No space left on device"
+        error = OSError(f"Could not write {str(path)!r}: {exc.strerror or exc}.")
+        error.errno = exc.errno
+        raise error from exc
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -89,6 +96,17 @@ def _link_no_clobber(tmp: Path, path: Path) -> None:
         if path.exists():
             raise FileExistsError(f"{str(path)!r} already exists; pass --force to overwrite it.") from None
         os.rename(tmp, path)
+
+
+def byte_size(nbytes: float) -> str:
+    """``nbytes`` for a person: '512 bytes', '36 KiB', '4.2 MiB', '1.5 GiB'."""
+    if nbytes < 1024:
+        return f"{nbytes:.0f} bytes"
+    for unit in ("KiB", "MiB", "GiB"):
+        nbytes /= 1024
+        if nbytes < 1024 or unit == "GiB":
+            return f"{nbytes:.1f} {unit}" if nbytes < 10 else f"{nbytes:.0f} {unit}"
+    raise AssertionError  # unreachable
 
 
 def check_writable(path: str | os.PathLike, nbytes: int = 0, replace: bool = True) -> Path:
@@ -113,8 +131,7 @@ def check_writable(path: str | os.PathLike, nbytes: int = 0, replace: bool = Tru
     free = shutil.disk_usage(folder).free
     if nbytes > free:
         raise OSError(
-            f"{str(folder)!r} has {free / 2**20:.0f} MiB free but the output needs about "
-            f"{nbytes / 2**20:.0f} MiB."
+            f"{str(folder)!r} has {byte_size(free)} free but the output needs about {byte_size(nbytes)}."
         )
     return path
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import glob
 import sys
 from pathlib import Path
 
@@ -161,19 +162,25 @@ def predict_cohort(args: argparse.Namespace) -> int:
     import torch
     from tqdm import tqdm
 
-    from .cohort import iter_cohort, run_on_devices, summary
+    from .cohort import cohort_inputs, iter_cohort, run_on_devices, summary
     from .inference import pick_device
-    from .io import find_volumes
+    from .io import find_volumes, is_volume_path
     from .progress import run_to_end
     from .zoo import load_model
 
-    inputs = find_volumes(args.inputs)
+    if args.output.exists() and not args.output.is_dir():
+        raise ValueError(f"{str(args.output)!r} is a file; several inputs need a folder for their outputs.")
+    if not args.output.exists() and is_volume_path(args.output):
+        raise ValueError(
+            f"{str(args.output)!r} is named like a volume, but several inputs need a folder for their outputs."
+        )
+    inputs = cohort_inputs(find_volumes(args.inputs), args.output)
     device = pick_device(args.device)
     model_ref = args.model or _default_model()
     model = load_model(model_ref)  # refused here, once, before any file is touched
     args.output.mkdir(parents=True, exist_ok=True)
     gpus = torch.cuda.device_count() if device.type == "cuda" and device.index is None else 1
-    print(f"{len(inputs)} files -> {args.output} with {model.meta.get('name', model_ref)}", file=sys.stderr)
+    print(f"{len(inputs)} file{'s' if len(inputs) != 1 else ''} -> {args.output} with {model.meta.get('name', model_ref)}", file=sys.stderr)
     with tqdm(total=len(inputs), unit="file") as bar:
         if gpus > 1:  # one process per GPU, each with its own copy of the model
             print(f"spreading the files over {gpus} GPUs", file=sys.stderr)
@@ -209,6 +216,10 @@ def selfsr(args: argparse.Namespace) -> int:
     volume = load_volume(args.input)
     grid = plan_grid(volume, spacing=args.spacing, thickness=args.thickness, profile=args.profile)
     outputs = [args.output, *([args.disagreement] if args.disagreement else [])]
+    if len({path.resolve() for path in outputs}) < len(outputs):
+        raise ValueError("--disagreement names the output file; give the disagreement map a file of its own.")
+    if args.seed < 0:
+        raise ValueError(f"--seed must be 0 or more, got {args.seed}.")
     for path in outputs:
         check_volume_path(path)
         if not args.force and path.resolve() == args.input.resolve():
@@ -254,9 +265,9 @@ def _add_selfsr_parser(commands) -> None:
         "scan's own in-plane slices, degraded by its slice profile, and restores the through-plane "
         "axis (the largest spacing) to the in-plane spacing. No training set is needed.",
     )
-    sub.add_argument("input", type=Path, help="the anisotropic volume (.nii, .nii.gz, .mgz)")
+    sub.add_argument("input", type=Path, help="the anisotropic volume (.nii, .nii.gz, .mgz, .mgh)")
     sub.add_argument("output", type=Path, help="the super-resolved volume")
-    sub.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
+    sub.add_argument("--device", default="auto", help="auto (default), cuda, mps or cpu")
     sub.add_argument("--budget", default="fast", choices=["fast", "standard"],
                      help="fast: minutes on a laptop CPU (default); standard: larger, for a GPU")  # fmt: skip
     sub.add_argument("--thickness", type=float, help="slice thickness in mm (default: the spacing)")
@@ -284,11 +295,12 @@ def one_line_warnings(prog: str) -> None:
     import warnings
 
     from .io import VolumeWarning
+    from .zoo import ModelFileWarning
 
     default = warnings.showwarning
 
     def show(message, category, filename, lineno, file=None, line=None):
-        if issubclass(category, VolumeWarning):
+        if issubclass(category, (VolumeWarning, ModelFileWarning)):
             print(f"{prog}: warning: {message}", file=file or sys.stderr)
         else:
             default(message, category, filename, lineno, file, line)
@@ -321,8 +333,9 @@ def list_models_table() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    one_line_warnings("mrisr")
-    parser = argparse.ArgumentParser(prog="mrisr", description="3D MRI super-resolution.")
+    prog = Path(sys.argv[0]).name if Path(sys.argv[0]).name in ("mrisr", "napari-mrisr") else "mrisr"
+    one_line_warnings(prog)
+    parser = argparse.ArgumentParser(prog=prog, description="3D MRI super-resolution.")
     commands = parser.add_subparsers(dest="command", required=True)
     demo_parser = commands.add_parser("demo", help="open napari on the built-in MNI152 sample")
     demo_parser.add_argument("--screenshot", type=Path, help="save the window as PNG and quit")
@@ -334,9 +347,9 @@ def main(argv: list[str] | None = None) -> int:
         "each IN is a file, a folder or a glob; outputs that exist are skipped (resume), a bad "
         "file is reported and the rest go on; exit code 1 if any file failed.",
     )
-    run.add_argument("inputs", nargs="+", type=Path, help="low-resolution volumes (.nii, .nii.gz, .mgz), folders or globs")
+    run.add_argument("inputs", nargs="+", type=Path, help="low-resolution volumes (.nii, .nii.gz, .mgz, .mgh), folders or globs")
     run.add_argument("output", type=Path, help="the SR volume, or a folder for several inputs")
-    run.add_argument("--model", help="model name (see list_models) or .safetensors file")
+    run.add_argument("--model", help="model name (see `mrisr models`) or .safetensors file")
     run.add_argument("--device", default="auto", help="auto (default), cuda, mps or cpu")
     run.add_argument("--tile", type=int, help="tile edge in LR voxels (default: by device)")
     run.add_argument("--force", action="store_true", help="overwrite an existing output file")
@@ -350,23 +363,30 @@ def main(argv: list[str] | None = None) -> int:
         except BrokenPipeError:  # `mrisr models | head`: the reader left, which is no error
             sys.stdout = None  # nothing more to flush at exit
         return 0
+    cohort = False
     try:
         if args.command == "selfsr":
             return selfsr(args)
         from .io import is_volume_path
 
         one, out = args.inputs[0], args.output
-        if len(args.inputs) == 1 and not one.is_dir() and "*" not in str(one) and (
+        literal = one.is_file() or not glob.has_magic(str(one))  # 'scan[1].nii.gz' may be a file
+        if len(args.inputs) == 1 and not one.is_dir() and literal and (
             not out.is_dir() or is_volume_path(out)  # a folder named like a volume is in the way
         ):
             args.input = args.inputs[0]
             return predict(args)
+        cohort = True
         return predict_cohort(args)
     except (ValueError, OSError) as exc:  # VolumeError and ModelError are ValueErrors
-        print(f"mrisr: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("mrisr: interrupted; nothing was written.", file=sys.stderr)
+        if cohort:
+            print(f"{prog}: interrupted; the files finished before are kept, the one in progress was "
+                  "not written (the same command resumes).", file=sys.stderr)  # fmt: skip
+        else:
+            print(f"{prog}: interrupted; nothing was written.", file=sys.stderr)
         return 130
 
 

@@ -22,7 +22,7 @@ from .atomic import check_writable
 from .io import load_volume, save_volume, volume_name
 from .progress import Progress, ProgressGenerator
 
-__all__ = ["FileOutcome", "cohort_output", "iter_cohort", "run_on_devices", "summary"]
+__all__ = ["FileOutcome", "cohort_inputs", "cohort_output", "iter_cohort", "run_on_devices", "summary"]
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,23 @@ def cohort_output(path: str | os.PathLike, out_dir: str | os.PathLike) -> Path:
     path = Path(path)
     suffix = ".mgz" if path.name.lower().endswith((".mgz", ".mgh")) else ".nii.gz"
     return Path(out_dir) / f"{volume_name(path)}_sr{suffix}"
+
+
+def cohort_inputs(inputs: Sequence[Path], out_dir: str | os.PathLike) -> list[Path]:
+    """The inputs to run: without the outputs of other inputs (an output folder that is also the
+    input folder, run again), and refused (ValueError) when two inputs would write one output."""
+    outputs = {cohort_output(path, out_dir).resolve(): path for path in inputs}
+    inputs = [path for path in inputs if Path(path).resolve() not in outputs]
+    by_output: dict[Path, Path] = {}
+    for path in inputs:
+        out = cohort_output(path, out_dir)
+        if out in by_output:
+            raise ValueError(
+                f"{str(by_output[out])!r} and {str(path)!r} would both be written to {str(out)!r}; "
+                "rename one, or run them into separate folders."
+            )
+        by_output[out] = path
+    return inputs
 
 
 def _one_file(path: Path, out_dir: Path, model, device: str, tile: int | None, force: bool):

@@ -21,7 +21,7 @@ import nibabel as nib
 import numpy as np
 import psutil
 
-from .atomic import atomic_path
+from .atomic import atomic_path, byte_size
 
 __all__ = [
     "SUFFIXES",
@@ -134,7 +134,8 @@ def find_volumes(paths: Sequence[str | os.PathLike]) -> list[Path]:
     """
     found: list[Path] = []
     for entry in map(str, paths):
-        matches = [Path(m) for m in sorted(glob.glob(entry))] if glob.has_magic(entry) else [Path(entry)]
+        pattern = glob.has_magic(entry) and not Path(entry).exists()  # 'scan[1].nii.gz' may be a file
+        matches = [Path(m) for m in sorted(glob.glob(entry))] if pattern else [Path(entry)]
         if not matches:
             raise VolumeError(f"Nothing matches {entry!r}.")
         for path in matches:
@@ -297,8 +298,8 @@ def _check_declared_size(img, path: Path, shape: tuple[int, ...]) -> None:
     if stored > room:
         raise VolumeError(
             f"{path.name!r} is truncated or corrupt: its header declares "
-            f"{' x '.join(map(str, shape))} voxels ({stored / 2**20:.1f} MiB) but the file "
-            f"holds {size / 2**20:.2f} MiB."
+            f"{' x '.join(map(str, shape))} voxels ({byte_size(stored)}) but the file "
+            f"holds {byte_size(size)}."
         )
 
 

@@ -212,7 +212,7 @@ def iter_apply(
     affine = grid.out_affine(volume.affine)
     name = volume.name
     return SelfSRResult(
-        sr=Volume(fused, affine, f"{name} self-SR"),
-        disagreement=Volume(disagreement, affine, f"{name} self-SR disagreement"),
+        sr=Volume(fused, affine, f"{name} self-SR", dict(volume.header)),
+        disagreement=Volume(disagreement, affine, f"{name} self-SR disagreement", dict(volume.header)),
         grid=grid,
     )

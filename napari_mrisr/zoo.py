@@ -31,6 +31,7 @@ __all__ = [
     "FORMAT_VERSION",
     "FULL_SUFFIX",
     "ModelError",
+    "ModelFileWarning",
     "ModelInfo",
     "adversarial",
     "bundled_models_dir",
@@ -102,7 +103,11 @@ def user_models_dir() -> Path:
 
 
 def save_model(
-    module: torch.nn.Module, path: str | os.PathLike, meta: dict | None = None, half: bool = False
+    module: torch.nn.Module,
+    path: str | os.PathLike,
+    meta: dict | None = None,
+    half: bool = False,
+    replace: bool = True,
 ) -> Path:
     """Write a generator and its metadata to one ``.safetensors`` file, atomically.
 
@@ -110,7 +115,8 @@ def save_model(
     ``architecture``, ``scale`` and ``config``). ``meta`` adds or overrides fields such as
     ``normalization``, ``degradation``, ``training`` and ``metrics``. ``half`` stores the
     floating-point weights as float16 (half the file; :func:`load_model` loads them into the
-    float32 network, and inference runs as before).
+    float32 network, and inference runs as before). Without ``replace`` an existing file is
+    never replaced (FileExistsError), even one that appeared while writing.
     """
     path = Path(path)
     if path.suffix != SUFFIX:
@@ -129,7 +135,7 @@ def save_model(
     if half:
         tensors = {k: v.half() if v.is_floating_point() else v for k, v in tensors.items()}
         document["storage"] = "float16"
-    with atomic_path(path) as tmp:
+    with atomic_path(path, replace=replace) as tmp:
         save_file(tensors, tmp, metadata={_META_KEY: json.dumps(document)})
     return path
 
@@ -222,6 +228,10 @@ def _check_input_geometry(geometry: Any, name: str) -> None:
         )
 
 
+class ModelFileWarning(UserWarning):
+    """A file in the user's model folder was skipped (unreadable, or named like a bundled model)."""
+
+
 def list_models() -> list[ModelInfo]:
     """Bundled models, then the user's, by name.
 
@@ -234,13 +244,14 @@ def list_models() -> list[ModelInfo]:
             try:
                 meta = read_metadata(path)
             except ModelError as exc:
-                warnings.warn(f"Skipping model file {str(path)!r}: {exc}", stacklevel=2)
+                # stacklevel 1: one warning per file, however many callers list the models
+                warnings.warn(f"Skipping model file {str(path)!r}: {exc}", ModelFileWarning)
                 continue
             if path.stem in found:
                 warnings.warn(
                     f"Skipping model file {str(path)!r}: a bundled model is named {path.stem!r}; "
                     "rename the file to use it.",
-                    stacklevel=2,
+                    ModelFileWarning,
                 )
                 continue
             found[path.stem] = ModelInfo(path.stem, path, meta, bundled)
@@ -257,6 +268,8 @@ def load_model(name_or_path: str | os.PathLike) -> torch.nn.Module:
 
     path = Path(name_or_path)
     if not path.is_file():
+        if path.suffix == SUFFIX or len(path.parts) > 1:  # meant as a file, not a name
+            raise ModelError(f"No model file at {str(path)!r}.")
         by_name = {info.name: info.path for info in list_models()}
         if str(name_or_path) not in by_name:
             known = ", ".join(by_name) or "none installed"
@@ -319,7 +332,7 @@ def _check_tensors(module: torch.nn.Module, found: dict[str, tuple], name: str, 
     wrong = sorted(k for k in expected.keys() & found.keys() if expected[k] != found[k])
     if missing or extra or wrong:
         parts = [
-            f"{len(missing)} tensors missing" if missing else "",
+            f"{len(missing)} {'tensor' if len(missing) == 1 else 'tensors'} missing" if missing else "",
             f"{len(extra)} unexpected" if extra else "",
             f"{len(wrong)} of the wrong shape (first: {wrong[0]} is {found[wrong[0]]}, "
             f"expected {expected[wrong[0]]})" if wrong else "",

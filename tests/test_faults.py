@@ -142,7 +142,7 @@ def test_output_problems_are_found_before_any_work(tmp_path, scan, monkeypatch, 
     assert run_predict(scan, out, *extra) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err
-    assert {"directory": "is a folder", "disk full": "MiB free", "device": "Unknown device 'xpu'"}[problem] in err
+    assert {"directory": "is a folder", "disk full": "1000 bytes free", "device": "Unknown device 'xpu'"}[problem] in err
 
 
 def test_outputs_respect_the_umask_and_force_keeps_the_mode(tmp_path, scan):
@@ -235,6 +235,84 @@ def test_a_cohort_with_a_corrupt_file_finishes_the_rest_and_resumes(tmp_path, mo
     assert "1 done, 2 skipped, 0 failed" in capsys.readouterr().out
     assert (out / "sub0_sr.nii.gz").stat().st_mtime_ns == done
     assert (out / "sub1_sr.nii.gz").exists()
+
+
+def test_a_cohort_refuses_two_inputs_that_would_write_one_output(tmp_path, model, capsys):
+    for folder in ("a", "b"):
+        save_volume(Volume(head_phantom((8, 10, 10)), oblique_affine()), tmp_path / folder / "T1.nii.gz")
+    path = str(zoo.save_model(model, tmp_path / "m.safetensors"))
+    out = tmp_path / "sr"
+    assert main(["predict", str(tmp_path / "a"), str(tmp_path / "b"), str(out), "--model", path]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "would both be written to" in err and err.count("\n") == 0
+    assert not out.exists()
+
+
+def test_a_cohort_run_again_into_its_input_folder_skips_its_own_outputs(tmp_path, model, capsys):
+    scans = tmp_path / "scans"
+    for i in range(2):
+        save_volume(Volume(head_phantom((8, 10, 10), seed=i), oblique_affine()), scans / f"sub{i}.nii.gz")
+    argv = ["predict", str(scans), str(scans), "--model", str(zoo.save_model(model, tmp_path / "m.safetensors"))]
+    assert main(argv) == 0
+    assert main(argv) == 0  # sub0_sr.nii.gz is sub0's output, not a new input
+    assert "0 done, 2 skipped, 0 failed" in capsys.readouterr().out
+    assert not list(scans.glob("*_sr_sr*"))
+
+
+@pytest.mark.parametrize("pattern", ["sub?.nii.gz", "sub[01].nii.gz", "*.nii.gz"])
+def test_every_glob_form_names_a_cohort(tmp_path, model, capsys, pattern):
+    for i in range(2):
+        save_volume(Volume(head_phantom((8, 10, 10), seed=i), oblique_affine()), tmp_path / f"sub{i}.nii.gz")
+    path = str(zoo.save_model(model, tmp_path / "m.safetensors"))
+    assert main(["predict", str(tmp_path / pattern), str(tmp_path / "sr"), "--model", path]) == 0
+    assert "2 done" in capsys.readouterr().out
+
+
+def test_a_cohort_output_must_be_a_folder(tmp_path, model, capsys):
+    save_volume(Volume(head_phantom((8, 10, 10)), oblique_affine()), tmp_path / "scans" / "a.nii.gz")
+    path = str(zoo.save_model(model, tmp_path / "m.safetensors"))
+    (tmp_path / "afile").write_bytes(b"keep")
+    for out, message in [("afile", "is a file"), ("result.nii.gz", "is named like a volume")]:
+        assert main(["predict", str(tmp_path / "scans"), str(tmp_path / out), "--model", path]) == 2
+        assert message in capsys.readouterr().err
+    assert (tmp_path / "afile").read_bytes() == b"keep" and not (tmp_path / "result.nii.gz").exists()
+
+
+def test_an_interrupted_cohort_says_the_finished_files_are_kept(tmp_path, model, capsys, monkeypatch):
+    from napari_mrisr import cohort
+
+    scans = tmp_path / "scans"
+    for i in range(2):
+        save_volume(Volume(head_phantom((8, 10, 10), seed=i), oblique_affine()), scans / f"sub{i}.nii.gz")
+    real = cohort.save_volume
+    calls = []
+
+    def interrupted_on_the_second(volume, path, replace=True):
+        calls.append(path)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(volume, path, replace=replace)
+
+    monkeypatch.setattr(cohort, "save_volume", interrupted_on_the_second)
+    path = str(zoo.save_model(model, tmp_path / "m.safetensors"))
+    assert main(["predict", str(scans), str(tmp_path / "sr"), "--model", path]) == 130
+    err = capsys.readouterr().err
+    assert "the files finished before are kept" in err and "nothing was written" not in err
+    assert [p.name for p in (tmp_path / "sr").iterdir()] == ["sub0_sr.nii.gz"]
+
+
+def test_a_disk_that_fills_up_while_writing_names_the_file(tmp_path, monkeypatch):
+    import errno
+
+    import nibabel as nib
+
+    def full(img, filename):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(nib, "save", full)
+    with pytest.raises(OSError, match=r"^Could not write '.*out.nii.gz': No space left on device\.$"):
+        save_volume(Volume(head_phantom((8, 10, 10)), oblique_affine()), tmp_path / "out.nii.gz")
+    assert list(tmp_path.iterdir()) == []  # no temporary file left
 
 
 def test_files_are_spread_over_devices_one_process_each(tmp_path, model):

@@ -60,3 +60,16 @@ def test_intent_and_codes_survive_interpolation_and_a_napari_layer(tmp_path):
     saved = nib.load(save_volume(volume_from_layer(data, attributes), tmp_path / "out.nii.gz"))
     assert (int(saved.header["qform_code"]), int(saved.header["sform_code"])) == (1, 1)
     assert saved.header.get_intent()[0] == "t test"
+
+
+def test_self_supervised_sr_and_its_disagreement_map_keep_the_scan_codes(tmp_path):
+    from napari_mrisr.cli import main
+
+    thick = oblique_affine((1.0, 1.0, 4.0))  # 4 mm slices: something for self-SR to restore
+    source = scanner_file(tmp_path / "in.nii.gz", thick, 1, 4)
+    out, doubt = tmp_path / "sr.nii.gz", tmp_path / "doubt.nii.gz"
+    assert main(["selfsr", str(source), str(out), "--disagreement", str(doubt), "--steps", "1", "--device", "cpu"]) == 0
+    for path in (out, doubt):
+        saved = nib.load(path)
+        assert (int(saved.header["qform_code"]), int(saved.header["sform_code"])) == (1, 4)
+        assert saved.header["descrip"].item() == b"3D T1 MPRAGE"

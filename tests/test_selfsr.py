@@ -305,6 +305,11 @@ def test_cli_selfsr_refuses_bad_input_with_exit_code_2(tmp_path, capsys):
             "end in",
         ),
         ([str(aniso), str(tmp_path / "o.nii.gz"), "--device", "tpu"], "Unknown device"),
+        (
+            [str(aniso), str(tmp_path / "o.nii.gz"), "--disagreement", str(tmp_path / "." / "o.nii.gz")],
+            "--disagreement names the output file",
+        ),
+        ([str(aniso), str(tmp_path / "o.nii.gz"), "--seed", "-1"], "--seed must be 0 or more"),
     ]
     for args, message in cases:
         assert main(["selfsr", *args, "--steps", "1"]) == 2

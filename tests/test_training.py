@@ -443,6 +443,12 @@ def test_fit_validates_against_cubic_and_exports_a_model_the_plugin_runs(tmp_pat
     assert train_cli(["export", str(run / "checkpoints" / "best.ckpt"), str(out)]) == 0
     for a, b in zip(load_model(out).state_dict().values(), model.state_dict().values(), strict=True):
         torch.testing.assert_close(a, b)
+    # An existing model file is replaced only with --force.
+    out.write_bytes(b"the user's model")
+    assert train_cli(["export", str(run / "checkpoints" / "best.ckpt"), str(out)]) == 2
+    assert out.read_bytes() == b"the user's model"
+    assert train_cli(["export", str(run / "checkpoints" / "best.ckpt"), str(out), "--force"]) == 0
+    assert load_model(out).meta["degradation"]["factors"] == [2, 2, 2]
 
 
 def test_nan_loss_stops_cleanly_and_keeps_the_last_good_checkpoint(tmp_path, data_dir, monkeypatch):

@@ -42,6 +42,19 @@ def test_resume_never_unpickles_code_even_when_torch_is_told_to(tmp_path, data_d
     assert not marker.exists()
 
 
+def test_export_of_a_pickle_is_one_sentence_that_does_not_advise_unpickling(tmp_path, capsys):
+    from napari_mrisr.training.cli import main as train_cli
+
+    marker = tmp_path / "code-ran"
+    evil = tmp_path / "evil.pt"
+    evil.write_bytes(pickle.dumps({"state_dict": _Planted(marker)}))
+    assert train_cli(["export", str(evil), str(tmp_path / "m.safetensors")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("mrisr-train: 'evil.pt' is not a checkpoint this package wrote") and "\n" not in err
+    assert "weights_only" not in err
+    assert not marker.exists() and not (tmp_path / "m.safetensors").exists()
+
+
 def test_an_existing_run_folder_is_never_overwritten(tmp_path, data_dir, capsys):
     config = tiny_config(tmp_path, data_dir)
     config.run_dir.mkdir(parents=True)

@@ -85,7 +85,7 @@ def test_files_that_do_not_match_their_architecture_are_refused(tmp_path, model)
 
     missing = tmp_path / "missing.safetensors"
     save_file(dict(list(tensors.items())[1:]), missing, metadata={"napari_mrisr": json.dumps(meta)})
-    with pytest.raises(zoo.ModelError, match="1 tensors missing"):
+    with pytest.raises(zoo.ModelError, match="1 tensor missing"):
         zoo.load_model(missing)
 
     unknown = tmp_path / "unknown.safetensors"
@@ -139,6 +139,23 @@ def test_predict_refuses_bad_input_with_exit_code_2(tmp_path, model, volume, cap
         assert message in err and err.count("\n") == 0 and err.startswith("mrisr: error:")
     assert source.read_bytes() == original
     assert not (tmp_path / "o.nii").exists() and not (tmp_path / "o.png").exists()
+
+
+def test_a_skipped_user_model_file_is_one_warning_line(tmp_path, user_dir, capsys):
+    user_dir.mkdir()
+    (user_dir / "broken.safetensors").write_bytes(b"garbage")
+    assert main(["models"]) == 0
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("mrisr: warning: Skipping model file") and "broken.safetensors" in err
+    assert err.count("\n") == 0  # no source line under it
+
+
+def test_a_model_path_that_does_not_exist_is_called_a_missing_file(tmp_path):
+    for ref in (tmp_path / "typo.safetensors", "models/typo"):
+        with pytest.raises(zoo.ModelError, match="^No model file at"):
+            zoo.load_model(ref)
+    with pytest.raises(zoo.ModelError, match="^No model named 'typo'"):
+        zoo.load_model("typo")
 
 
 def test_python_dash_m_runs_the_cli(tmp_path, model, volume):

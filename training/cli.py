@@ -63,7 +63,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from .engine import export
 
-    print(f"wrote {export(args.checkpoint, args.out, half=args.half)}")
+    print(f"wrote {export(args.checkpoint, args.out, half=args.half, replace=args.force)}")
     return 0
 
 
@@ -89,6 +89,7 @@ def parser() -> argparse.ArgumentParser:
     x.add_argument("checkpoint", type=Path)
     x.add_argument("out", type=Path)
     x.add_argument("--half", action="store_true", help="store the weights as float16 (half the file)")
+    x.add_argument("--force", action="store_true", help="overwrite an existing model file")
     x.set_defaults(run=_export)
     return p
 

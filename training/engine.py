@@ -19,7 +19,7 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from napari_mrisr.atomic import atomic_path
+from napari_mrisr.atomic import atomic_path, check_writable
 from napari_mrisr.fit import ModelGeometry, training_hr_spacing
 from napari_mrisr.geometry import as_factors
 from napari_mrisr.metrics import mean_tables
@@ -53,7 +53,10 @@ class SafeCheckpointIO(TorchCheckpointIO):
         except FileNotFoundError:
             raise
         except Exception as exc:  # an UnpicklingError for anything but tensors and plain data
-            raise ModelError(f"{Path(path).name!r} is not a checkpoint this package wrote ({exc}).") from exc
+            raise ModelError(
+                f"{Path(path).name!r} is not a checkpoint this package wrote: it does not read as "
+                "tensors and plain data, and anything else in it is never unpickled."
+            ) from exc
 
 
 class FitResult(dict):
@@ -240,14 +243,16 @@ def _checkpoint_config(state: dict, path: Path) -> TrainConfig:
         ) from exc
 
 
-def export(checkpoint: str | Path, out: str | Path, half: bool = False) -> Path:
+def export(checkpoint: str | Path, out: str | Path, half: bool = False, replace: bool = True) -> Path:
     """Write a checkpoint's generator as a ``napari_mrisr.zoo`` model file (safetensors + metadata).
 
     The metadata holds the degradation it was trained for, the input geometry it expects (the
     training volumes' spacing times the factors), the training recipe and the validation
     metrics (model and cubic) of that checkpoint. ``half`` stores the weights as float16
-    (:func:`napari_mrisr.zoo.save_model`).
+    (:func:`napari_mrisr.zoo.save_model`). Without ``replace`` an existing ``out`` is refused
+    (FileExistsError), before the checkpoint is read.
     """
+    check_writable(out, replace=replace)
     checkpoint = Path(checkpoint)
     if not checkpoint.is_file():
         raise FileNotFoundError(f"No checkpoint at {checkpoint}.")
@@ -279,7 +284,7 @@ def export(checkpoint: str | Path, out: str | Path, half: bool = False) -> Path:
         },
         "metrics": {"validation": state.get("validation")},
     }
-    return save_model(module.generator, out, meta, half=half)
+    return save_model(module.generator, out, meta, half=half, replace=replace)
 
 
 def _recipe_as_run(config: TrainConfig, steps: int | None) -> TrainConfig:
