@@ -245,13 +245,14 @@ def list_models() -> list[ModelInfo]:
                 meta = read_metadata(path)
             except ModelError as exc:
                 # stacklevel 1: one warning per file, however many callers list the models
-                warnings.warn(f"Skipping model file {str(path)!r}: {exc}", ModelFileWarning)
+                warnings.warn(f"Skipping model file {str(path)!r}: {exc}", ModelFileWarning, stacklevel=1)
                 continue
             if path.stem in found:
                 warnings.warn(
                     f"Skipping model file {str(path)!r}: a bundled model is named {path.stem!r}; "
                     "rename the file to use it.",
                     ModelFileWarning,
+                    stacklevel=1,
                 )
                 continue
             found[path.stem] = ModelInfo(path.stem, path, meta, bundled)
