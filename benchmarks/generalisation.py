@@ -101,7 +101,8 @@ def inner_mask(pair: ValidationPair, mm: float) -> np.ndarray:
 
 
 def noisy_truth(slab: Volume, degradation: DegradationConfig, percent: float) -> tuple[ValidationPair, Volume]:
-    """The slab with Rician noise as the truth, its noise-free LR pair, and the clean slab."""
+    """The pair whose truth is the slab with Rician noise (its LR made from that truth, no noise
+    added), scored in the clean slab's mask; and the clean slab."""
     clean = make_validation_pair(slab, degradation.model_copy(update={"noise": 0.0}))
     noise = percent / 100 * float(clean.hr.data.max())
     truth = Volume(rician(clean.hr.data, noise, np.random.default_rng(1)).astype(np.float32), clean.hr.affine, slab.name)
@@ -112,7 +113,8 @@ def noisy_truth(slab: Volume, degradation: DegradationConfig, percent: float) ->
 def cases(
     degradation: DegradationConfig, subjects: dict[str, Volume], inner_mm: float | None, truth_noise: list[float]
 ) -> tuple[dict, dict]:
-    """name -> validation pair (HR, LR, foreground mask), and name -> the ideal SR where one is known."""
+    """name -> validation pair (HR, LR, foreground mask), and name -> the clean truth where the
+    scored one is noisy (for the ideal row)."""
     factors = tuple(degradation.factors)
     _, (slab,) = split_volumes([sample.mni152_hr()], SPLIT, factors)
     ideal = {}
@@ -124,7 +126,7 @@ def cases(
     }
     for percent in truth_noise:
         out[f"MNI slab, noisy truth {percent:g}%"], clean = noisy_truth(slab, degradation, percent)
-        ideal[f"MNI slab, noisy truth {percent:g}%"] = (clean, degradation.method)
+        ideal[f"MNI slab, noisy truth {percent:g}%"] = clean
     for name, subject in subjects.items():
         out[f"{name}, nominal"] = pair = make_validation_pair(subject, degradation)
         if inner_mm is not None:
@@ -163,8 +165,7 @@ def main() -> None:
                     sr[key] = super_resolve(pair.lr, load_model(models[name]))
                 results[name] = sr[key]
             if case in ideal:
-                clean, method = ideal[case]
-                results["ideal"] = project_onto_lr(clean, pair.lr, method=method)
+                results["ideal"] = project_onto_lr(ideal[case], pair.lr, method=degradation.method)
             table = scores(results, pair)
             cubic_psnr[case] = table["cubic"]["psnr_brain"]
             for name in results.keys() - {"cubic"}:

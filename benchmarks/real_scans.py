@@ -80,9 +80,14 @@ def training_set(scans: Path) -> None:
 
     (scans / "train").mkdir(exist_ok=True)
     inferior, superior = split_volumes([sample.mni152_hr()], SPLIT, (1, 1, 4))[0]  # x2 holds out the same slab
-    files = {"0_mni_inferior": inferior, "1_ch2": None, "2_mni_superior": superior, "3_myconnectome": None, "4_ds000240": None}
+    files = {
+        "0_mni_inferior": inferior,
+        "1_ch2": read_subject(scans / "ch2.nii.gz"),
+        "2_mni_superior": superior,
+        "3_myconnectome": read_subject(scans / "myconnectome.nii.gz"),
+        "4_ds000240": read_subject(scans / "ds000240.nii.gz"),
+    }
     for name, volume in files.items():
-        volume = volume or read_subject(scans / f"{name[2:]}.nii.gz")
         save_volume(volume, scans / "train" / f"{name}.nii.gz")
         print(f"{scans / 'train' / name}.nii.gz: {' x '.join(map(str, volume.shape))}")
 
