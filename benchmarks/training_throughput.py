@@ -9,7 +9,9 @@ batches of the data path alone, enough to drain the workers' prefetched batches)
 - step: Lightning training steps on one ready batch (no data cost): generator (and, in a GAN
   preset, discriminator) forward, backward and update, in the precision ``fit`` would use;
 - loop, workers / loop, device: Lightning steps fed by that pipeline;
-- on CUDA, the GPU busy % during each (``torch.cuda.utilization``, sampled in a thread).
+- on CUDA, the GPU busy % during each (``torch.cuda.utilization``, sampled in a thread);
+- ops/step: the operators one training step dispatches (Lightning's included), each a kernel
+  launch or more on a GPU, where a small network's step is bound by launches, not arithmetic.
 
 GAN presets are timed in their adversarial phase. The default run (a few minutes on 2 CPU
 cores) times the small presets; ``--preset all`` times every one.
@@ -29,6 +31,7 @@ import warnings
 import lightning.pytorch as pl
 import torch
 import yaml
+from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.data import DataLoader
 
 from napari_mrisr.training.config import list_presets, load_config
@@ -98,16 +101,35 @@ def timed_batches(
     return steps * batch_size / seconds, busy.text()
 
 
-class _Clock(pl.Callback):
-    """Times the training batches after the first ``warmup``."""
+class _OpCounter(TorchDispatchMode):
+    """Counts the operators dispatched while it is active."""
 
-    def __init__(self, warmup: int, device: torch.device) -> None:
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.count += 1
+        return func(*args, **(kwargs or {}))
+
+
+class _Clock(pl.Callback):
+    """Times the training batches after the first ``warmup``; counts the last warm-up step's ops."""
+
+    def __init__(self, warmup: int, device: torch.device, count_ops: bool = False) -> None:
         self.warmup, self.device = warmup, device
         self.busy = GpuBusy(device)
         self.start = self.end = 0.0
         self.steps = 0
+        self.ops = _OpCounter() if count_ops else None
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx) -> None:
+        if self.ops is not None and batch_idx + 1 == self.warmup:
+            self.ops.__enter__()
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        if self.ops is not None and batch_idx + 1 == self.warmup:
+            self.ops.__exit__(None, None, None)
         _sync(self.device)
         if batch_idx + 1 == self.warmup:
             self.start = time.perf_counter()
@@ -121,11 +143,11 @@ class _Clock(pl.Callback):
 
 
 def timed_fit(
-    config, loader, warmup: int, steps: int, device: torch.device, compile_mode: str | None = None
+    config, loader, warmup: int, steps: int, device: torch.device, count_ops: bool = False
 ) -> tuple[float, str]:
-    """Patches/s of Lightning training steps fed by ``loader`` (a DataModule or an iterable),
-    with the generator (and discriminator) compiled by ``torch.compile`` in ``compile_mode``."""
-    clock = _Clock(warmup, device)
+    """Patches/s of Lightning training steps fed by ``loader`` (a DataModule or an iterable);
+    with ``count_ops``, the text also gives the ops one step dispatches."""
+    clock = _Clock(warmup, device, count_ops)
     trainer = pl.Trainer(
         accelerator="gpu" if device.type == "cuda" else device.type,
         devices=1,
@@ -141,15 +163,12 @@ def timed_fit(
         callbacks=[clock],
     )
     module = SRModule(config.model_dump(mode="json"))
-    if compile_mode:
-        for net in (module.generator, module.discriminator):
-            if net is not None:
-                net.compile(mode=compile_mode)  # in place: state_dict keys stay as they are
     if isinstance(loader, SRDataModule):
         trainer.fit(module, datamodule=loader)
     else:
         trainer.fit(module, train_dataloaders=loader)
-    return clock.steps * config.data.batch_size / (clock.end - clock.start), clock.busy.text()
+    ops = f", {clock.ops.count} ops/step" if clock.ops is not None else ""
+    return clock.steps * config.data.batch_size / (clock.end - clock.start), clock.busy.text() + ops
 
 
 def measure(
@@ -174,6 +193,10 @@ def measure(
     config = {
         p: load_config(preset, {**sets, **overrides, "data.pipeline": p}) for p in ("workers", "device")
     }
+    if compile_mode:
+        config["device, compiled"] = load_config(
+            preset, {**sets, **overrides, "data.pipeline": "device", "trainer.compile": compile_mode}
+        )
     data = SRDataModule(config["workers"])
     data.setup()
     tensors = to_device(data.train_volumes, device)
@@ -185,16 +208,14 @@ def measure(
             data.train_dataloader(), warmup, data_steps, batch_size, device
         ),
         "data, device": timed_batches(device_batches, warmup, data_steps, batch_size, device),
-        "step": timed_fit(base, DataLoader([one] * n, batch_size=None), warmup, steps, device),
+        "step": timed_fit(
+            config["device"], DataLoader([one] * n, batch_size=None), warmup, steps, device, count_ops=True
+        ),
     }
     for pipeline, cfg in config.items():
         module = SRDataModule(cfg)
         module.train_volumes, module.validation = data.train_volumes, data.validation  # set up once
         results[f"loop, {pipeline}"] = timed_fit(cfg, module, warmup, steps, device)
-    if compile_mode:
-        module = SRDataModule(config["device"])
-        module.train_volumes, module.validation = data.train_volumes, data.validation
-        results["loop, device, compiled"] = timed_fit(config["device"], module, warmup, steps, device, compile_mode)
     return results
 
 
@@ -206,7 +227,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--data-steps", type=int, default=25)
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="config override (YAML value)")
-    parser.add_argument("--compile", metavar="MODE", help="also time the device loop under torch.compile(mode=MODE)")
+    parser.add_argument("--compile", metavar="MODE", help="also time the device loop with trainer.compile=MODE")
     args = parser.parse_args()
     sets = {k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in args.set)}
     presets = list_presets() if args.preset == ["all"] else args.preset

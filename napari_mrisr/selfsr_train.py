@@ -15,6 +15,7 @@ import torch
 from .inference import intensity_range, pick_device
 from .io import Volume
 from .models import build_model
+from .optim import adam
 from .progress import Progress, ProgressGenerator
 from .selfsr_grid import SelfSRGrid
 from .selfsr_pairs import PairSampler
@@ -145,7 +146,7 @@ def iter_train(
     channels_last = dev.type == "cpu"  # oneDNN's fast layout for Conv2d on the CPU
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    optimiser = torch.optim.Adam(model.parameters(), lr=spec.lr)
+    optimiser = adam(model.parameters(), spec.lr)
     warm = max(1, spec.steps // 20)  # one-cycle shape: linear warm-up, then cosine to zero
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimiser,

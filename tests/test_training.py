@@ -765,3 +765,54 @@ def test_mrisr_train_console_script_from_a_folder_with_decoy_packages_runs_ours(
     result = subprocess.run([script, "fit", str(bad)], cwd=folder, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "schedule.steps_per_epoch" in result.stderr, result.stdout + result.stderr
     assert not marker.exists(), marker.read_text()
+
+
+# -- the training step's overhead -------------------------------------------------------------
+def test_adam_is_fused_on_the_cpu_and_updates_as_torch_adam_does():
+    from napari_mrisr.optim import adam
+
+    torch.manual_seed(0)
+    nets = [torch.nn.Conv3d(1, 4, 3) for _ in range(2)]
+    nets[1].load_state_dict(nets[0].state_dict())
+    optimisers = [
+        torch.optim.Adam(nets[0].parameters(), lr=1e-3, betas=(0.5, 0.9)),
+        adam(nets[1].parameters(), 1e-3, (0.5, 0.9)),
+    ]
+    assert optimisers[1].defaults["fused"] is True
+    x = torch.rand(2, 1, 8, 8, 8)
+    for _ in range(20):
+        for net, optimiser in zip(nets, optimisers, strict=True):
+            optimiser.zero_grad()
+            net(x).square().mean().backward()
+            optimiser.step()
+    for a, b in zip(nets[0].parameters(), nets[1].parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
+
+
+def test_losses_are_logged_every_log_every_steps_and_at_the_epoch_end(tmp_path, data_dir):
+    config = tiny_config(tmp_path, data_dir, schedule={"pretrain_steps": 7, "steps_per_epoch": 7, "log_every": 3})
+    result = fit(config, progress_bar=False)
+    assert result["status"] == "finished", result["message"]
+    steps = [e for e in read_events(config.run_dir / "events.jsonl") if e["event"] == "step"]
+    assert [e["step"] for e in steps] == [3, 6, 7]
+    assert all(np.isfinite(e["losses"]["loss_g"]) for e in steps)
+    (csv,) = (config.run_dir / "csv").rglob("metrics.csv")
+    rows = [line.split(",") for line in csv.read_text().splitlines()]
+    column = rows[0].index("train/loss")
+    logged = [int(row[1]) + 1 for row in rows[1:] if row[column]]
+    assert logged == [3, 6]  # the loggers write every log_every steps; the last step reaches the events
+
+
+def test_a_compiled_generator_trains_like_the_plain_one_and_exports_the_same_keys(tmp_path, data_dir):
+    runs = {}
+    for mode in ("none", "default"):
+        config = tiny_config(
+            tmp_path / mode, data_dir, schedule={"pretrain_steps": 3, "steps_per_epoch": 3}, trainer={"compile": mode}
+        )
+        result = fit(config, progress_bar=False)
+        assert result["status"] == "finished", result["message"]
+        events = [e for e in read_events(config.run_dir / "events.jsonl") if e["event"] == "step"]
+        runs[mode] = [e["losses"]["loss_g"] for e in events], load_model(result["model"]).state_dict()
+    (plain, plain_weights), (compiled, compiled_weights) = runs["none"], runs["default"]
+    assert compiled == pytest.approx(plain, rel=1e-4)  # the same seed, the same network
+    assert list(compiled_weights) == list(plain_weights)

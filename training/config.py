@@ -291,6 +291,12 @@ class TrainerConfig(_Section):
         pattern=r"^\d+:\d{1,2}:\d{1,2}:\d{1,2}$",
         description="Stop after DD:HH:MM:SS even if steps remain.",
     )
+    compile: Literal["none", "default", "reduce-overhead", "max-autotune"] = Field(
+        "none",
+        description="torch.compile mode of the generator's training forward (reduce-overhead adds "
+        "CUDA graphs); validation and the exported file use the plain network. On 2 CPU cores "
+        "it gave no gain (benchmarks/training_throughput.py --compile).",
+    )
 
 
 class ValidationConfig(_Section):

@@ -17,6 +17,7 @@ from napari_mrisr import degrade_torch
 from napari_mrisr.metrics import mean_tables
 from napari_mrisr.models import build_model, to_channels_last
 from napari_mrisr.models.base import upsample_linear
+from napari_mrisr.optim import adam
 
 from . import losses
 from .config import TrainConfig, validate_config
@@ -50,6 +51,9 @@ class SRModule(pl.LightningModule):
         self.validation_results: list[dict] = []
         self.last_validation: dict | None = None
         self.last_samples: Path | None = None  # PNG of the last validation's slices
+        # The generator under trainer.compile, made at first use; held in a list, since as an
+        # attribute the compiled wrapper would join the module tree and its state_dict keys.
+        self._compiled_generator: list[torch.nn.Module] = []
 
     def _load_generator(self, path: str) -> None:
         """Start from a model file's weights (fine-tuning, e.g. GAN training of a content model)."""
@@ -69,6 +73,20 @@ class SRModule(pl.LightningModule):
         # matching, and it is oneDNN's fast Conv3d layout for training as well.
         if self.trainer is not None and self.trainer.strategy.root_device.type == "cpu":
             to_channels_last(self.generator)
+
+    def generate(self, lr: torch.Tensor) -> torch.Tensor:
+        """The generator's training forward, compiled when ``trainer.compile`` asks.
+
+        The compiled wrapper shares the generator's weights; validation and export run the
+        plain network (tiles of any shape would each compile anew). The module is compiled, not
+        its ``forward`` method, which would skip the input skip (a forward hook).
+        """
+        mode = self.config.trainer.compile
+        if mode == "none":
+            return self.generator(lr)
+        if not self._compiled_generator:
+            self._compiled_generator.append(torch.compile(self.generator, mode=mode))
+        return self._compiled_generator[0](lr)
 
     # -- schedule ---------------------------------------------------------------------------
     def step_number(self, batch_idx: int) -> int:
@@ -91,10 +109,10 @@ class SRModule(pl.LightningModule):
         def schedule(opt):
             return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0 / (1.0 + decay * step))
 
-        opt_g = torch.optim.Adam(self.generator.parameters(), lr=o.lr_generator, betas=tuple(o.betas))
+        opt_g = adam(self.generator.parameters(), o.lr_generator, tuple(o.betas))
         if self.discriminator is None:
             return [opt_g], [schedule(opt_g)]
-        opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=o.lr_discriminator, betas=tuple(o.betas))
+        opt_d = adam(self.discriminator.parameters(), o.lr_discriminator, tuple(o.betas))
         return [opt_g, opt_d], [schedule(opt_g), schedule(opt_d)]
 
     def judge(
@@ -143,7 +161,7 @@ class SRModule(pl.LightningModule):
             sigma = self.instance_noise(step)
             for _ in range(self.config.loss.critic_steps):
                 with torch.no_grad():
-                    fake = self.generator(lr)
+                    fake = self.generate(lr)
                 d_real, d_fake = self.judge(lr, hr, fake, sigma)
                 d_loss = losses.discriminator_loss(c.adversarial, d_real, d_fake, c.label_smoothing)
                 if c.adversarial == "wgan_gp":
@@ -158,7 +176,7 @@ class SRModule(pl.LightningModule):
             # The mean scores show whether the discriminator tells them apart at all.
             logs["d_real"], logs["d_fake"] = d_real.detach().mean(), d_fake.detach().mean()
 
-        sr = self.generator(lr)
+        sr = self.generate(lr)
         content = losses.content_loss(c.content, sr.float(), hr)
         g_loss = c.content_weight * content
         logs["loss_content"] = content.detach()
@@ -190,11 +208,14 @@ class SRModule(pl.LightningModule):
         for scheduler in schedulers[: 2 if adversarial else 1]:  # the discriminator's only once it trains
             scheduler.step()
 
-        self.log_dict({f"train/{k}": v.float() for k, v in logs.items()}, prog_bar=False, on_step=True)
-        self.log("train/phase_adversarial", float(adversarial), on_step=True)
-        self.log("train/loss", logs["loss_g"].float(), prog_bar=True, on_step=True)
         s = self.config.schedule
         if (step + 1) % s.log_every == 0 or batch_idx + 1 == s.steps_per_epoch or step + 1 == s.total_steps:
+            # Only here: each logged value costs Lightning's bookkeeping, and a number is
+            # copied to the device, which waits for the GPU; the loggers, the progress bar and
+            # the events read them at these steps.
+            self.log_dict({f"train/{k}": v.float() for k, v in logs.items()}, prog_bar=False, on_step=True)
+            self.log("train/phase_adversarial", float(adversarial), on_step=True)
+            self.log("train/loss", logs["loss_g"].float(), prog_bar=True, on_step=True)
             self._check_finite(step)
 
     def on_train_start(self) -> None:
