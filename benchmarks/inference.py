@@ -12,7 +12,8 @@ own process (so peak memory is its own):
 - peak resident memory of each (CPU) or peak CUDA memory;
 - seams: the engine's tiled output against the raw whole-volume output, both fp32,
   max |difference| / data range;
-- precision: bf16 autocast against fp32 (CUDA only; the CPU engine runs fp32, said in a line).
+- bf16: the engine's default where the device computes bfloat16 natively (a GPU; a CPU with
+  AVX512-BF16 or AMX): its warm time and its output against fp32 (max |difference| / range).
 
 ``--memory`` adds the peak resident memory of a 320^3 output (160^3 input) with the x2 model,
 which tiling keeps independent of the volume size (minutes on 2 CPU cores).
@@ -71,9 +72,7 @@ def conv_flops(model: torch.nn.Module) -> tuple[list, list]:
 
 
 def peak_conv_rate(device: torch.device) -> float:
-    """FLOP/s of a plain 64->64 3x3x3 Conv3d in the layout and precision the engine uses."""
-    from napari_mrisr.inference import _autocast  # the engine's precision, so the ratio is fair
-
+    """FLOP/s of a plain 64->64 3x3x3 Conv3d in fp32 and the layout the engine uses."""
     conv = torch.nn.Conv3d(64, 64, 3, padding=1).to(device).eval()
     x = torch.randn(1, 64, 48, 48, 48, device=device)
     if device.type == "cpu":
@@ -83,7 +82,7 @@ def peak_conv_rate(device: torch.device) -> float:
         torch.backends.cudnn.benchmark = True
         x = torch.randn(4, 64, 64, 64, 64, device=device)
     best = 0.0
-    with torch.inference_mode(), _autocast(device, amp=True):
+    with torch.inference_mode():
         for _ in range(4):
             _sync(device)
             start = time.perf_counter()
@@ -134,9 +133,11 @@ def raw(spec: str, device_name: str, repeats: int, out: str) -> dict:
 
 
 def engine(spec: str, device_name: str, repeats: int, whole: str) -> dict:
-    """Cold and warm engine times, the tile plan, memory, seams and precision."""
+    """Cold and warm engine times (fp32, and bf16 where native), the tile plan, memory, seams
+    and the bf16 output's difference."""
     from napari_mrisr import sample
     from napari_mrisr.inference import pick_device, plan_tiles, super_resolve
+    from napari_mrisr.precision import native_bf16
 
     device = pick_device(device_name)
     model = load(spec, device)
@@ -169,10 +170,16 @@ def engine(spec: str, device_name: str, repeats: int, whole: str) -> dict:
         "peak_gflops_per_s": peak_conv_rate(device) / 1e9,
         "seams": float(np.abs(sr.data - reference).max() / np.ptp(reference)),
         "bf16": None,
+        "bf16_warm_s": None,
     }
-    if device.type == "cuda":
-        bf16 = super_resolve(lr, model, device=device, amp=True)
+    if native_bf16(device):
+        times = []
+        for _ in range(repeats + 1):  # the first run warms bf16's kernels up
+            start = time.perf_counter()
+            bf16 = super_resolve(lr, model, device=device, amp=True)
+            times.append(time.perf_counter() - start)
         result["bf16"] = float(np.abs(bf16.data - sr.data).max() / np.ptp(sr.data))
+        result["bf16_warm_s"] = min(times[1:])
     return result
 
 
@@ -197,7 +204,7 @@ def memory_320(device_name: str) -> dict:
 
 def cube_256(device_name: str, repeats: int) -> dict:
     """Warm engine time of a 256^3 output (128^3 input) with edsr3d at its reference size
-    (64 features, 9 blocks; fixed random weights), bf16 as the GUI runs it on a GPU."""
+    (64 features, 9 blocks; fixed random weights), in the engine's default precision."""
     from napari_mrisr.inference import super_resolve
     from napari_mrisr.io import Volume
 
@@ -207,7 +214,7 @@ def cube_256(device_name: str, repeats: int) -> dict:
     times = []
     for _ in range(repeats + 1):  # the first run warms up
         start = time.perf_counter()
-        super_resolve(volume, model, device=device, amp=device.type == "cuda")
+        super_resolve(volume, model, device=device)  # bf16 where native, as the GUI runs it
         times.append(time.perf_counter() - start)
     return {"cold_s": times[0], "warm_s": min(times[1:])}
 
@@ -242,15 +249,15 @@ def main() -> None:
     print(
         "| model | params (M) | engine cold (s) | engine warm (s) | raw whole (s) | raw / engine time "
         "| tiles (core, halo) | halo overhead | conv GFLOP/s (of Conv3d peak) "
-        "| peak mem engine / raw (GiB) | seams fp32 | bf16 vs fp32 |"
+        "| peak mem engine / raw (GiB) | seams fp32 | engine warm bf16 (s) | bf16 vs fp32 |"
     )
-    print("| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     with tempfile.TemporaryDirectory() as folder:
         for spec in [BUNDLED, *args.arch]:
             whole = str(Path(folder) / f"{spec}.npy")
             w = in_subprocess("raw", spec, args.device, args.repeats, whole)
             r = in_subprocess("engine", spec, args.device, args.repeats, whole)
-            bf16 = "n/a" if r["bf16"] is None else f"{r['bf16']:.1e}"
+            bf16 = "n/a | n/a" if r["bf16"] is None else f"{seconds(r['bf16_warm_s'])} | {r['bf16']:.1e}"
             efficiency = r["gflops_per_s"] / r["peak_gflops_per_s"]
             print(
                 f"| {spec} | {r['params_M']:.2f} | {seconds(r['cold_s'])} | {seconds(r['warm_s'])} "
@@ -261,8 +268,11 @@ def main() -> None:
                 f"| {r['seams']:.1e} | {bf16} |",
                 flush=True,
             )
-    if not args.device.startswith("cuda"):
-        print("bf16 vs fp32: skipped on the CPU, where the engine runs in fp32.")
+    from napari_mrisr.precision import native_bf16
+
+    if not native_bf16(torch.device(args.device)):
+        print("bf16: n/a, this device has no native bfloat16, so the engine runs fp32.")
+    print("engine and raw times, seams and GFLOP/s: fp32; the engine's default is bf16 where native.")
     if args.memory:
         r = in_subprocess("memory_320", args.device)
         print(

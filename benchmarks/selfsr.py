@@ -9,7 +9,7 @@ the cases on a real 1 mm scan instead (its axes turned to RAS, so its slices are
 ``generalisation.py`` for the scans used; the mask is a head mask for a scan with skull).
 ``--dipy`` also runs on dipy's real 4 x 4 x 5 mm scan and saves a figure:
 
-    python benchmarks/selfsr.py [--case a] [--budget fast] [--steps N] [--device cpu] [--subject raw.nii.gz] [--dipy]
+    python benchmarks/selfsr.py [--case a] [--budget fast] [--steps N] [--device cpu] [--subject raw.nii.gz] [--dipy] [--fp32]
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def run_case(case: str, args) -> None:
     start = time.perf_counter()
     result = run_to_end(
         iter_selfsr(lr, budget=args.budget, device=args.device, seed=args.seed, thickness=thickness,
-                    steps=args.steps),
+                    steps=args.steps, amp=not args.fp32),
         lambda e: e.message and e.message.startswith("training step") and e.done % 250 == 0
         and print("  " + e.message, flush=True),
     )  # fmt: skip
@@ -87,7 +87,7 @@ def run_case(case: str, args) -> None:
     for name in SUPERVISED if case == "a" else ():
         start = time.perf_counter()
         label = f"{name} (supervised)"
-        candidates[label] = super_resolve(lr, load_model(name), device=args.device)
+        candidates[label] = super_resolve(lr, load_model(name), device=args.device, amp=not args.fp32)
         times[label] = f"{time.perf_counter() - start:.0f} s"
     mask = metrics.foreground_mask(gt)
     table = metrics.metric_table(candidates, gt, mask)
@@ -127,7 +127,8 @@ def run_dipy(args) -> None:
           f"axis {grid.axis}, ratio {grid.ratio:.3g}")  # fmt: skip
     start = time.perf_counter()
     result = run_to_end(
-        iter_selfsr(lr, budget=args.budget, device=args.device, seed=args.seed, steps=args.steps)
+        iter_selfsr(lr, budget=args.budget, device=args.device, seed=args.seed, steps=args.steps,
+                    amp=not args.fp32)
     )
     print(f"self-SR {result.sr.shape} in {time.perf_counter() - start:.0f} s "
           f"on {pick_device(args.device)}")  # fmt: skip
@@ -172,6 +173,7 @@ def main() -> None:
     parser.add_argument("--subject", type=Path, help="simulate the cases on this 1 mm scan, not MNI152")
     parser.add_argument("--dipy", action="store_true", help="also run on dipy's aniso_vox.nii.gz")
     parser.add_argument("--out", default="docs")
+    parser.add_argument("--fp32", action="store_true", help="float32 throughout (default: bf16 where native)")
     args = parser.parse_args()
     for case in args.case or ([] if args.dipy else sorted(CASES)):  # --dipy alone: dipy only
         run_case(case, args)

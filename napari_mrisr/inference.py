@@ -27,6 +27,7 @@ import torch
 from .geometry import upsampled_affine
 from .io import Volume, VolumeError, available_bytes
 from .models import is_channels_last, to_channels_last
+from .precision import autocast as reduced_precision
 from .progress import Progress, ProgressGenerator, run_to_end
 from .tiling import MAX_OVERLAP, MIN_CORE, TilePlan, auto_tile, plan_tiles, receptive_radius
 
@@ -99,7 +100,8 @@ def iter_super_resolve(
         Halo in LR voxels around each tile, cropped away after the model runs. Default: the
         model's receptive radius (:func:`receptive_radius`), at most ``MAX_OVERLAP``.
     amp : bool
-        On CUDA, run in bfloat16 (float16 where bf16 is unsupported) autocast.
+        Run in bfloat16 autocast where the device computes it natively (a CUDA GPU, float16
+        where bf16 is unsupported; a CPU with AVX512-BF16 or AMX): :func:`napari_mrisr.precision.autocast`.
 
     Yields
     ------
@@ -131,7 +133,7 @@ def iter_super_resolve(
 
     meta = getattr(model, "meta", {})
     net = _runnable(model, dev)
-    autocast = _autocast(dev, amp)
+    autocast = reduced_precision(dev, amp)
     # On a GPU the volume goes up once and is normalised, assembled and checked there; the
     # result comes back in one copy (into pinned memory on CUDA). On a CPU the same steps run
     # on tensors that share memory with numpy arrays.
@@ -252,8 +254,3 @@ def _cudnn_autotune(device: torch.device):
     return b.flags(enabled=b.enabled, benchmark=True, deterministic=b.deterministic, allow_tf32=b.allow_tf32)
 
 
-def _autocast(device: torch.device, amp: bool):
-    if not amp or device.type != "cuda":
-        return nullcontext()
-    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.autocast("cuda", dtype=dtype)

@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from .io import Volume
+from .precision import native_bf16
 from .progress import Progress, ProgressGenerator
 from .selfsr_apply import (
     PlanePreview,
@@ -66,6 +67,7 @@ def iter_selfsr(
     profile: str = "rect",
     steps: int | None = None,
     preview_plane: Callable[[], tuple[int, int] | None] | None = None,
+    amp: bool = True,
 ) -> ProgressGenerator[SelfSRResult]:
     """Train a network on the scan's own in-plane slices, then super-resolve its slice axis.
 
@@ -89,6 +91,9 @@ def iter_selfsr(
         times during training (see :data:`~napari_mrisr.selfsr_train.PREVIEWS`), so a viewer
         can follow the slice the user is looking at. The events then carry that plane
         super-resolved by the network so far (:class:`~napari_mrisr.selfsr_apply.PlanePreview`).
+    amp : bool
+        Train and apply the network in bfloat16 autocast where the device computes it natively
+        (:func:`napari_mrisr.precision.autocast`).
 
     Yields
     ------
@@ -107,13 +112,13 @@ def iter_selfsr(
     start = time.perf_counter()
     preview = None
     if preview_plane is not None:
-        planes = PlanePreview(volume, grid, device)
+        planes = PlanePreview(volume, grid, device, amp)
 
         def preview(model):
             plane = preview_plane()
             return None if plane is None else planes(model, *plane)
 
-    training = iter_train(volume, grid, spec, device=device, seed=seed, preview=preview)
+    training = iter_train(volume, grid, spec, device=device, seed=seed, preview=preview, amp=amp)
     try:
         while True:
             yield replace(next(training), total=total)
@@ -122,7 +127,7 @@ def iter_selfsr(
     finally:
         training.close()
     trained = time.perf_counter() - start
-    applying_gen = iter_apply(volume, model, grid, device=device, batch=APPLY_BATCH)
+    applying_gen = iter_apply(volume, model, grid, device=device, batch=APPLY_BATCH, amp=amp)
     try:
         while True:
             event = next(applying_gen)
@@ -139,11 +144,11 @@ def iter_selfsr(
     finally:
         applying_gen.close()
     result.model = model
-    model.meta = {"selfsr": grid.to_meta(), "training": _training_meta(spec, seed, model, trained)}
+    model.meta = {"selfsr": grid.to_meta(), "training": _training_meta(spec, seed, model, trained, amp)}
     return result
 
 
-def _training_meta(spec, seed: int, model, seconds: float) -> dict:
+def _training_meta(spec, seed: int, model, seconds: float, amp: bool) -> dict:
     losses = getattr(model, "losses", [])
     tail = losses[-50:]
     return {
@@ -152,6 +157,7 @@ def _training_meta(spec, seed: int, model, seconds: float) -> dict:
         "final_l1": sum(tail) / len(tail) if tail else None,
         "seconds": round(seconds, 1),
         "device": str(next(model.parameters()).device),
+        "bf16": amp and native_bf16(next(model.parameters()).device),
     }
 
 

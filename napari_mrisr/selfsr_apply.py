@@ -10,6 +10,7 @@ import torch
 
 from .inference import intensity_range, pick_device
 from .io import Volume, VolumeError
+from .precision import autocast as reduced_precision
 from .progress import Progress, ProgressGenerator
 from .selfsr_grid import SelfSRGrid, plan_grid, resample_matrix
 
@@ -85,18 +86,23 @@ def _prepare(volume: Volume, grid: SelfSRGrid, dev: torch.device, normalization=
     return slices, (low, high), torch.from_numpy(matrix).float().to(dev)
 
 
-def forward_planes(net: torch.nn.Module, planes: np.ndarray, resample: torch.Tensor) -> np.ndarray:
+def forward_planes(
+    net: torch.nn.Module, planes: np.ndarray, resample: torch.Tensor, amp: bool = True
+) -> np.ndarray:
     """SR of a batch of normalised through-plane planes, (B, T, W) -> (B, T', W).
 
     ``net`` upsamples T by the integer factor and ``resample`` (T', factor * T) takes that to
-    the output grid (:func:`~napari_mrisr.selfsr_grid.resample_matrix`).
+    the output grid (:func:`~napari_mrisr.selfsr_grid.resample_matrix`); with ``amp``, ``net``
+    runs in bfloat16 autocast where the device computes it natively.
     """
     dev = resample.device
     x = torch.from_numpy(np.ascontiguousarray(planes, dtype=np.float32))[:, None].to(dev)
     if dev.type == "cpu":
         x = x.contiguous(memory_format=torch.channels_last)
     with torch.inference_mode():
-        y = torch.einsum("tu,bcuw->bctw", resample, net(x).float())
+        with reduced_precision(dev, amp):
+            y = net(x).float()
+        y = torch.einsum("tu,bcuw->bctw", resample, y)  # float32: the output grid's weights
     return y[:, 0].cpu().numpy()
 
 
@@ -108,9 +114,11 @@ class PlanePreview:
     its place in the scan.
     """
 
-    def __init__(self, volume: Volume, grid: SelfSRGrid, device: str | torch.device = "auto") -> None:
+    def __init__(
+        self, volume: Volume, grid: SelfSRGrid, device: str | torch.device = "auto", amp: bool = True
+    ) -> None:
         self.slices, (self.low, self.high), self.resample = _prepare(volume, grid, pick_device(device))
-        self.grid, self.volume = grid, volume
+        self.grid, self.volume, self.amp = grid, volume, amp
 
     def __call__(self, model: torch.nn.Module, axis: int, index: int) -> Volume:
         """The plane at ``index`` along the in-plane file ``axis``, super-resolved by ``model``."""
@@ -124,7 +132,7 @@ class PlanePreview:
         was_training = model.training
         model.eval()
         try:
-            sr = forward_planes(model.net, plane[None], self.resample)[0]  # (T', W)
+            sr = forward_planes(model.net, plane[None], self.resample, self.amp)[0]  # (T', W)
         finally:
             model.train(was_training)
         data = np.expand_dims(sr * (self.high - self.low) + self.low, 1 + in_plane.index(axis))
@@ -142,6 +150,7 @@ def iter_apply(
     spacing: float | None = None,
     device: str | torch.device = "auto",
     batch: int = 16,
+    amp: bool = True,
 ) -> ProgressGenerator[SelfSRResult]:
     """Super-resolve the through-plane axis of a scan with a ``selfsr2d`` network.
 
@@ -158,6 +167,8 @@ def iter_apply(
     device : {"auto", "cpu", "cuda"} or torch.device
     batch : int
         Planes per forward pass.
+    amp : bool
+        bfloat16 autocast where the device computes it natively (:func:`forward_planes`).
 
     Yields
     ------
@@ -197,7 +208,7 @@ def iter_apply(
         for planes in (slices.transpose(2, 0, 1), slices.transpose(1, 0, 2)):
             out = np.empty((planes.shape[0], grid.n_out, planes.shape[2]), dtype=np.float32)
             for start in range(0, planes.shape[0], batch):
-                out[start : start + batch] = forward_planes(net, planes[start : start + batch], resample)
+                out[start : start + batch] = forward_planes(net, planes[start : start + batch], resample, amp)
                 done += 1
                 yield Progress(done, total)
             outputs.append(out)

@@ -16,6 +16,7 @@ from .inference import intensity_range, pick_device
 from .io import Volume
 from .models import build_model
 from .optim import adam
+from .precision import autocast as reduced_precision
 from .progress import Progress, ProgressGenerator
 from .selfsr_grid import SelfSRGrid
 from .selfsr_pairs import PairSampler
@@ -102,6 +103,7 @@ def iter_train(
     seed: int = 0,
     steps: int | None = None,
     preview: Callable[[torch.nn.Module], Any] | None = None,
+    amp: bool = True,
 ) -> ProgressGenerator[torch.nn.Module]:
     """Train a ``selfsr2d`` network on one scan, yielding progress, returning the model.
 
@@ -120,6 +122,9 @@ def iter_train(
     preview : callable, optional
         Called with the network :data:`PREVIEWS` times during training; what it returns is
         the event's ``preview`` (e.g. one plane super-resolved, for a live view).
+    amp : bool
+        The network's forward in bfloat16 autocast where the device computes it natively
+        (:func:`napari_mrisr.precision.autocast`); the loss and the output grid in float32.
 
     Yields
     ------
@@ -160,7 +165,9 @@ def iter_train(
         lr, hr = sampler.sample(spec.batch)
         if channels_last:
             lr = lr.contiguous(memory_format=torch.channels_last)
-        output = sampler.to_target_grid(model.net(lr))
+        with reduced_precision(dev, amp):
+            output = model.net(lr).float()
+        output = sampler.to_target_grid(output)
         loss = torch.nn.functional.l1_loss(output, hr)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()

@@ -13,6 +13,7 @@ from napari_mrisr.geometry import upsampled_affine
 from napari_mrisr.inference import intensity_range, super_resolve
 from napari_mrisr.io import Volume, VolumeError, load_volume, save_volume
 from napari_mrisr.models import build_model
+from napari_mrisr.precision import autocast
 from napari_mrisr.progress import run_to_end
 from napari_mrisr.selfsr import (
     Budget,
@@ -29,6 +30,9 @@ from napari_mrisr.selfsr_train import PREVIEWS
 from .conftest import head_phantom, oblique_affine
 
 TINY = Budget(features=8, num_blocks=2, patch=16, batch=8, steps=4, lr=2e-3)
+#: Two bfloat16 runs (the default where the CPU computes it natively) that round in another
+#: order, e.g. in another memory layout, agree to this fraction of the data range.
+BF16_RANGE = 1e-2
 
 
 @pytest.fixture(autouse=True)
@@ -184,8 +188,8 @@ def test_hr_to_lr_to_selfsr_lands_on_the_hr_grid_and_fuses_two_orientations():
     model = result.model
     low, high = intensity_range(lr.data)
     x = torch.from_numpy(((lr.data - low) / (high - low)).astype(np.float32))[None, None]
-    with torch.inference_mode():
-        first, second = (o[0, 0].numpy() for o in model.orientations(x))
+    with torch.inference_mode(), autocast(torch.device("cpu")):  # the engine's precision
+        first, second = (o[0, 0].float().numpy() for o in model.orientations(x))
     np.testing.assert_allclose(
         result.sr.data, 0.5 * (first + second) * (high - low) + low, atol=1e-3
     )
@@ -207,8 +211,8 @@ def test_live_preview_follows_the_asked_plane_and_is_that_plane_of_the_network()
     grid, model = result.grid, result.model
     low, high = intensity_range(lr.data)
     x = torch.from_numpy(((lr.data - low) / (high - low)).astype(np.float32))[None, None]
-    with torch.inference_mode():
-        along_q, along_p = (o[0, 0].numpy() * (high - low) + low for o in model.orientations(x))
+    with torch.inference_mode(), autocast(torch.device("cpu")):  # the preview's precision
+        along_q, along_p = (o[0, 0].float().numpy() * (high - low) + low for o in model.orientations(x))
     for axis, index, expected in ((1, 7, along_q), (0, 3, along_p)):
         plane = PlanePreview(lr, grid, "cpu")(model, axis, index)
         shift = np.eye(4)
@@ -273,7 +277,9 @@ def test_cli_selfsr_writes_outputs_and_the_saved_model_runs_through_predict(tmp_
     model = zoo.load_model(weights)
     assert model.architecture == "selfsr2d" and model.meta["selfsr"]["ratio"] == 4.0
     again = run_to_end(iter_apply(load_volume(source), model, device="cpu"))
-    np.testing.assert_allclose(again.sr.data, sr.data, atol=1e-3)
+    # bf16 where the CPU has it: another memory layout rounds differently (this net trained 3 steps)
+    tolerance = BF16_RANGE * float(np.ptp(sr.data))
+    np.testing.assert_allclose(again.sr.data, sr.data, atol=tolerance)
     # ... and `mrisr predict` applies it to another scan of the same protocol.
     other = tmp_path / "other.nii.gz"
     save_volume(simulate_lr(_hr(angle=-0.1), (1, 1, 4), method="thick_slice"), other)
@@ -285,7 +291,7 @@ def test_cli_selfsr_writes_outputs_and_the_saved_model_runs_through_predict(tmp_
     expected = run_to_end(iter_apply(load_volume(other), model, device="cpu")).sr
     got = load_volume(predicted)
     np.testing.assert_allclose(got.affine, expected.affine, atol=1e-5)
-    np.testing.assert_allclose(got.data, expected.data, atol=1e-3 * float(np.ptp(expected.data)))
+    np.testing.assert_allclose(got.data, expected.data, atol=BF16_RANGE * float(np.ptp(expected.data)))
 
 
 def test_cli_selfsr_refuses_bad_input_with_exit_code_2(tmp_path, capsys):

@@ -284,7 +284,9 @@ class TrainerConfig(_Section):
     num_nodes: int = Field(1, ge=1)
     strategy: str = Field("auto", description="Lightning strategy, e.g. ddp.")
     precision: Literal["auto", "32-true", "bf16-mixed", "16-mixed"] = Field(
-        "auto", description="auto = bf16-mixed on a GPU that supports it, else 32-true."
+        "auto",
+        description="auto = bf16-mixed where the device computes bfloat16 natively (a GPU, or a CPU "
+        "with AVX512-BF16 or AMX), else 32-true.",
     )
     max_time: str | None = Field(
         None,

