@@ -10,10 +10,11 @@ own process (so peak memory is its own):
 - raw: one forward pass of the whole volume, warm (best of ``--repeats`` after a warm-up): the
   floor the engine is held against (raw / engine time: 1 is the floor, the goal on a GPU >= 0.7);
 - peak resident memory of each (CPU) or peak CUDA memory;
-- seams: the engine's tiled output against the raw whole-volume output, both fp32,
-  max |difference| / data range;
-- bf16: the engine's default where the device computes bfloat16 natively (a GPU; a CPU with
-  AVX512-BF16 or AMX): its warm time and its output against fp32 (max |difference| / range).
+- against fp32 whole: the engine's output against the fp32 raw whole-volume output, max
+  |difference| / data range: in fp32 the seams, in bf16 the precision.
+
+Each runs in fp32 and, where the device computes bfloat16 natively (a GPU; a CPU with
+AVX512-BF16 or AMX), again in bf16 autocast, the engine's default there.
 
 ``--memory`` adds the peak resident memory of a 320^3 output (160^3 input) with the x2 model,
 which tiling keeps independent of the volume size (minutes on 2 CPU cores).
@@ -71,8 +72,10 @@ def conv_flops(model: torch.nn.Module) -> tuple[list, list]:
     return counter, handles
 
 
-def peak_conv_rate(device: torch.device) -> float:
-    """FLOP/s of a plain 64->64 3x3x3 Conv3d in fp32 and the layout the engine uses."""
+def peak_conv_rate(device: torch.device, amp: bool) -> float:
+    """FLOP/s of a plain 64->64 3x3x3 Conv3d in the layout and precision the engine uses."""
+    from napari_mrisr.precision import autocast
+
     conv = torch.nn.Conv3d(64, 64, 3, padding=1).to(device).eval()
     x = torch.randn(1, 64, 48, 48, 48, device=device)
     if device.type == "cpu":
@@ -82,7 +85,7 @@ def peak_conv_rate(device: torch.device) -> float:
         torch.backends.cudnn.benchmark = True
         x = torch.randn(4, 64, 64, 64, 64, device=device)
     best = 0.0
-    with torch.inference_mode():
+    with torch.inference_mode(), autocast(device, amp):
         for _ in range(4):
             _sync(device)
             start = time.perf_counter()
@@ -104,10 +107,12 @@ def _peak_memory(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
-def raw(spec: str, device_name: str, repeats: int, out: str) -> dict:
-    """Warm time of one forward pass of the whole sample; its output is saved to ``out``."""
+def raw(spec: str, device_name: str, repeats: int, out: str, amp: bool) -> dict:
+    """Warm time of one forward pass of the whole sample (bf16 autocast with ``amp`` where
+    native); its output is saved to ``out``."""
     from napari_mrisr import sample
     from napari_mrisr.inference import intensity_range, pick_device
+    from napari_mrisr.precision import autocast
 
     device = pick_device(device_name)
     model = load(spec, device)
@@ -117,10 +122,10 @@ def raw(spec: str, device_name: str, repeats: int, out: str) -> dict:
     if device.type == "cpu":
         x = x.contiguous(memory_format=torch.channels_last_3d)
     times = []
-    for _ in range(repeats + 1):  # fp32, as the seams are measured; the first run warms up
+    for _ in range(repeats + 1):  # the first run warms up
         _sync(device)
         start = time.perf_counter()
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast(device, amp):
             y = model(x)
         _sync(device)
         times.append(time.perf_counter() - start)
@@ -132,30 +137,31 @@ def raw(spec: str, device_name: str, repeats: int, out: str) -> dict:
     }
 
 
-def engine(spec: str, device_name: str, repeats: int, whole: str) -> dict:
-    """Cold and warm engine times (fp32, and bf16 where native), the tile plan, memory, seams
-    and the bf16 output's difference."""
+def engine(spec: str, device_name: str, repeats: int, whole: str, amp: bool) -> dict:
+    """Cold and warm engine times, the tile plan, memory and the output against ``whole``
+    (the fp32 raw forward's), in fp32 or (``amp``) bf16 where native."""
     from napari_mrisr import sample
     from napari_mrisr.inference import pick_device, plan_tiles, super_resolve
-    from napari_mrisr.precision import native_bf16
+    from napari_mrisr.precision import autocast
 
     device = pick_device(device_name)
     model = load(spec, device)
     lr = sample.mni152_lr_x2()
     start = time.perf_counter()
-    sr = super_resolve(lr, model, device=device, amp=False)
+    sr = super_resolve(lr, model, device=device, amp=amp)
     cold = time.perf_counter() - start
     counter, handles = conv_flops(model)
     times = []
     for _ in range(repeats):
         counter[0] = 0
         start = time.perf_counter()
-        sr = super_resolve(lr, model, device=device, amp=False)
+        sr = super_resolve(lr, model, device=device, amp=amp)
         times.append(time.perf_counter() - start)
     for handle in handles:
         handle.remove()
     memory = _peak_memory(device)
-    plan = plan_tiles(lr.shape, model, device)  # the plan the engine made (probes are cached)
+    with autocast(device, amp):
+        plan = plan_tiles(lr.shape, model, device)  # the plan the engine made (probes are cached)
     reference = np.load(whole)
     result = {
         "params_M": sum(p.numel() for p in model.parameters()) / 1e6,
@@ -167,19 +173,9 @@ def engine(spec: str, device_name: str, repeats: int, whole: str) -> dict:
         "halo_overhead": plan.overhead,
         "memory_GiB": memory,
         "gflops_per_s": counter[0] / min(times) / 1e9,
-        "peak_gflops_per_s": peak_conv_rate(device) / 1e9,
-        "seams": float(np.abs(sr.data - reference).max() / np.ptp(reference)),
-        "bf16": None,
-        "bf16_warm_s": None,
+        "peak_gflops_per_s": peak_conv_rate(device, amp) / 1e9,
+        "vs_fp32": float(np.abs(sr.data - reference).max() / np.ptp(reference)),
     }
-    if native_bf16(device):
-        times = []
-        for _ in range(repeats + 1):  # the first run warms bf16's kernels up
-            start = time.perf_counter()
-            bf16 = super_resolve(lr, model, device=device, amp=True)
-            times.append(time.perf_counter() - start)
-        result["bf16"] = float(np.abs(bf16.data - sr.data).max() / np.ptp(sr.data))
-        result["bf16_warm_s"] = min(times[1:])
     return result
 
 
@@ -247,32 +243,31 @@ def main() -> None:
     args = parser.parse_args()
     print(f"device: {args.device}; torch {torch.__version__}; threads {torch.get_num_threads()}")
     print(
-        "| model | params (M) | engine cold (s) | engine warm (s) | raw whole (s) | raw / engine time "
-        "| tiles (core, halo) | halo overhead | conv GFLOP/s (of Conv3d peak) "
-        "| peak mem engine / raw (GiB) | seams fp32 | engine warm bf16 (s) | bf16 vs fp32 |"
+        "| model | precision | params (M) | engine cold (s) | engine warm (s) | raw whole (s) "
+        "| raw / engine time | tiles (core, halo) | halo overhead | conv GFLOP/s (of Conv3d peak) "
+        "| peak mem engine / raw (GiB) | against fp32 whole |"
     )
-    print("| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-    with tempfile.TemporaryDirectory() as folder:
-        for spec in [BUNDLED, *args.arch]:
-            whole = str(Path(folder) / f"{spec}.npy")
-            w = in_subprocess("raw", spec, args.device, args.repeats, whole)
-            r = in_subprocess("engine", spec, args.device, args.repeats, whole)
-            bf16 = "n/a | n/a" if r["bf16"] is None else f"{seconds(r['bf16_warm_s'])} | {r['bf16']:.1e}"
-            efficiency = r["gflops_per_s"] / r["peak_gflops_per_s"]
-            print(
-                f"| {spec} | {r['params_M']:.2f} | {seconds(r['cold_s'])} | {seconds(r['warm_s'])} "
-                f"| {seconds(w['raw_s'])} | {w['raw_s'] / r['warm_s']:.2f} "
-                f"| {r['tiles']} ({r['core']}, {r['overlap']}) | {r['halo_overhead']:.2f} "
-                f"| {r['gflops_per_s']:.0f} ({efficiency:.2f}) "
-                f"| {r['memory_GiB']:.2f} / {w['raw_memory_GiB']:.2f} "
-                f"| {r['seams']:.1e} | {bf16} |",
-                flush=True,
-            )
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |")
     from napari_mrisr.precision import native_bf16
 
-    if not native_bf16(torch.device(args.device)):
+    precisions = {"fp32": False} | ({"bf16": True} if native_bf16(torch.device(args.device)) else {})
+    with tempfile.TemporaryDirectory() as folder:
+        for spec in [BUNDLED, *args.arch]:
+            whole = {p: str(Path(folder) / f"{spec}-{p}.npy") for p in precisions}
+            for precision, amp in precisions.items():
+                w = in_subprocess("raw", spec, args.device, args.repeats, whole[precision], amp)
+                r = in_subprocess("engine", spec, args.device, args.repeats, whole["fp32"], amp)
+                efficiency = r["gflops_per_s"] / r["peak_gflops_per_s"]
+                print(
+                    f"| {spec} | {precision} | {r['params_M']:.2f} | {seconds(r['cold_s'])} "
+                    f"| {seconds(r['warm_s'])} | {seconds(w['raw_s'])} | {w['raw_s'] / r['warm_s']:.2f} "
+                    f"| {r['tiles']} ({r['core']}, {r['overlap']}) | {r['halo_overhead']:.2f} "
+                    f"| {r['gflops_per_s']:.0f} ({efficiency:.2f}) "
+                    f"| {r['memory_GiB']:.2f} / {w['raw_memory_GiB']:.2f} | {r['vs_fp32']:.1e} |",
+                    flush=True,
+                )
+    if len(precisions) == 1:
         print("bf16: n/a, this device has no native bfloat16, so the engine runs fp32.")
-    print("engine and raw times, seams and GFLOP/s: fp32; the engine's default is bf16 where native.")
     if args.memory:
         r = in_subprocess("memory_320", args.device)
         print(

@@ -7,10 +7,11 @@ whole slab) and the gradient-magnitude similarity (GMSM, sharpness that rewards 
 are computed against the slab, and the sharpness relative to it (mean gradient magnitude,
 1 = as sharp as the slab). Writes a Markdown table and one figure per task:
 
-    python benchmarks/quality.py [--models FILE ...] [--out docs] [--time]
+    python benchmarks/quality.py [--models FILE ...] [--out docs] [--time] [--fp32]
 
 Models: the bundled ones, plus any model files given; each is scored on the task whose
-degradation its metadata declares. ``--time`` also times the shipped x2 model on the whole
+degradation its metadata declares, in the engine's default precision (bf16 where the device
+computes it natively; ``--fp32`` for float32 throughout). ``--time`` also times each shipped x2 model on the whole
 sample (LR x2, 98x116x94 -> 196x232x188).
 """
 
@@ -26,6 +27,7 @@ from napari_mrisr import metrics, sample
 from napari_mrisr.geometry import superior_axis
 from napari_mrisr.inference import pick_device, super_resolve
 from napari_mrisr.interpolate import upsample
+from napari_mrisr.precision import native_bf16
 from napari_mrisr.training.config import DataConfig, DegradationConfig
 from napari_mrisr.training.data import make_validation_pair, split_volumes
 from napari_mrisr.training.validation import axial_slice, coronal_slice
@@ -116,7 +118,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="*", default=[], help="extra model files to score")
     parser.add_argument("--out", type=Path, default=Path("docs"))
-    parser.add_argument("--time", action="store_true", help="time the shipped x2 model on the whole sample")
+    parser.add_argument("--time", action="store_true", help="time the shipped x2 models on the whole sample")
+    parser.add_argument("--fp32", action="store_true", help="float32 throughout (default: bf16 where native)")
     args = parser.parse_args()
 
     twins = sorted(list_models(), key=lambda info: (info.name.removesuffix("-gan"), info.name))  # a GAN beside its content twin
@@ -134,7 +137,7 @@ def main() -> None:
             if task_of(read_metadata(path)) != task:  # metadata only: weights load just for its task
                 continue
             net = load_model(path)
-            results[name] = super_resolve(pair.lr, net)
+            results[name] = super_resolve(pair.lr, net, amp=not args.fp32)
             kinds[name] = describe(net.meta)
         table = scores(results, pair)
         cubic = table["cubic"]["psnr_brain"]
@@ -159,13 +162,15 @@ def main() -> None:
         lines.append("")
     if args.time:
         x2 = [name for name, path in models.items() if task_of(read_metadata(path)) == "x2 iso k-space"]
-        if x2:
-            net = load_model(models[x2[0]])
-            lr = sample.mni152_lr_x2()
+        lr = sample.mni152_lr_x2()
+        device = pick_device("auto")
+        precision = "bf16" if native_bf16(device) and not args.fp32 else "fp32"
+        for name in x2:
+            net = load_model(models[name])
             start = time.perf_counter()
-            super_resolve(lr, net)
+            super_resolve(lr, net, amp=not args.fp32)
             seconds = time.perf_counter() - start
-            lines.append(f"Inference of {x2[0]} on the whole sample LR x2 {lr.shape} on {pick_device('auto')}: {seconds:.1f} s.")
+            lines.append(f"Inference of {name} on the whole sample LR x2 {lr.shape} on {device} ({precision}): {seconds:.1f} s.")
     text = "\n".join(lines)
     (args.out / "quality.md").write_text(text + "\n")
     print(text)

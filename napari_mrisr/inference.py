@@ -143,7 +143,8 @@ def iter_super_resolve(
     was_training = net.training
     net.eval()  # before the probes of plan_tiles, which must not touch batch-norm statistics
     try:
-        plan = plan_tiles(data.shape, net, dev, tile, overlap)
+        with autocast:  # tiles sized for the activations in the precision they run in
+            plan = plan_tiles(data.shape, net, dev, tile, overlap)
         while True:
             output = torch.empty(out_shape, dtype=torch.float32, device=dev)
             boxes = plan.boxes()

@@ -127,11 +127,13 @@ _PROBED: dict[str, tuple[int, float]] = {}
 
 def _probe(model: torch.nn.Module) -> tuple[int, float]:
     """:func:`receptive_radius` and :func:`activation_bytes`, measured once per architecture,
-    scale and configuration (they do not depend on the weights)."""
+    scale, configuration and autocast precision (they do not depend on the weights)."""
     config = getattr(model, "config", None)
     if not isinstance(config, dict):
         return receptive_radius(model), activation_bytes(model)
-    key = json.dumps([model.architecture, list(model.scale), config], sort_keys=True, default=str)
+    device = next(model.parameters(), torch.empty(0)).device.type
+    precision = str(torch.get_autocast_dtype(device)) if torch.is_autocast_enabled(device) else "float32"
+    key = json.dumps([model.architecture, list(model.scale), config, precision], sort_keys=True, default=str)
     if key not in _PROBED:
         _PROBED[key] = receptive_radius(model), activation_bytes(model)
     return _PROBED[key]
@@ -217,8 +219,9 @@ class _PeakTensorBytes(TorchDispatchMode):
 def activation_bytes(model: torch.nn.Module, size: int = 8) -> float:
     """Peak activation memory of a forward pass per input voxel, measured on a ``size``^3 probe.
 
-    Counts the tensors of the forward pass (input and output included) at fp32, not the
-    weights nor a library's internal buffers (see :data:`MARGINS`).
+    Counts the tensors of the forward pass (input and output included) in the precision of the
+    autocast around the call (bf16 activations take half the bytes), not the weights nor a
+    library's internal buffers (see :data:`MARGINS`).
     """
     device = next(model.parameters(), torch.empty(0)).device
     layout = torch.channels_last_3d if device.type == "cpu" else torch.contiguous_format
