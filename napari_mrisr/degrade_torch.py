@@ -23,6 +23,7 @@ from .degrade import (
     symmetric_index,
 )
 from .geometry import as_factors
+from .transfer import upload
 
 __all__ = ["apply_along_dim", "rician", "simulate_lr", "simulate_slices"]
 
@@ -65,7 +66,7 @@ def simulate_slices(
 
 def apply_along_dim(x: torch.Tensor, matrix: torch.Tensor, dim: int) -> torch.Tensor:
     """``matrix @ x`` along ``dim`` (:func:`napari_mrisr.degrade.apply_along_axis` for tensors)."""
-    moved = x.movedim(dim, -1) @ matrix.to(x.device, x.dtype).T
+    moved = x.movedim(dim, -1) @ upload(matrix, x.device, x.dtype).T
     return moved.movedim(-1, dim)
 
 
@@ -82,8 +83,8 @@ def _kspace(x: torch.Tensor, dim: int, f: int) -> torch.Tensor:
     spectrum = torch.fft.fft(x, dim=dim)
     shape = [1] * x.ndim
     shape[dim] = -1
-    ramp = torch.from_numpy(phase).to(spectrum.device, spectrum.dtype).reshape(shape)
-    low = spectrum.index_select(dim, torch.from_numpy(kept).to(x.device)) * ramp
+    ramp = upload(phase, spectrum.device, spectrum.dtype).reshape(shape)
+    low = spectrum.index_select(dim, upload(kept, x.device)) * ramp
     return torch.fft.ifft(low, dim=dim).real / f
 
 
@@ -92,6 +93,6 @@ def _filter(x: torch.Tensor, dim: int, f: int, kind: DegradationMethod) -> torch
     offsets, weights = filter_taps(kind, f)
     dim = dim % x.ndim  # unfold appends a dimension: count from the front
     n, pad = x.shape[dim], filter_pad(offsets, f)
-    index = torch.from_numpy(symmetric_index(n, pad)[pad + offsets[0] :]).to(x.device)
+    index = upload(symmetric_index(n, pad)[pad + offsets[0] :], x.device)
     windows = x.index_select(dim, index).unfold(dim, len(offsets), f).narrow(dim, 0, n // f)
-    return windows @ torch.from_numpy(weights).to(x.device, x.dtype)
+    return windows @ upload(weights, x.device, x.dtype)

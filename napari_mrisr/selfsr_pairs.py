@@ -9,6 +9,7 @@ import torch
 from .degrade import profile_matrix
 from .geometry import covering_length
 from .selfsr_grid import SelfSRGrid, resample_matrix
+from .transfer import upload
 
 __all__ = ["PairSampler"]
 
@@ -96,8 +97,8 @@ class PairSampler:
         self._next += batch
         flips = self.rng.integers(0, 2, size=(batch, 3))
         # One gather for the whole batch (a per-patch loop costs a GPU launch per patch).
-        start = torch.from_numpy(corners).to(self.device)[:, :, None, None]  # (B, 3, 1, 1)
-        transpose, flip0, flip1 = torch.from_numpy(flips.astype(bool)).to(self.device)[:, :, None, None].unbind(1)
+        start = upload(corners, self.device)[:, :, None, None]  # (B, 3, 1, 1)
+        transpose, flip0, flip1 = upload(flips.astype(bool), self.device)[:, :, None, None].unbind(1)
         s = self.size
         i = torch.arange(s, device=self.device)
         rows = torch.where(flip0, s - 1 - i[:, None], i[:, None])  # (B, S, 1)

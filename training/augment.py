@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from scipy.spatial.transform import Rotation
 
 from napari_mrisr.io import Volume
+from napari_mrisr.transfer import upload
 
 from .config import AugmentConfig
 
@@ -104,12 +105,12 @@ def augment(x: torch.Tensor, draws: Sequence[Augmentation | None]) -> torch.Tens
     if any(d.invert for d in draws):
         flat = x.flatten(1)
         lo, hi = flat.amin(1).view(-1, 1, 1, 1), flat.amax(1).view(-1, 1, 1, 1)
-        invert = torch.tensor([d.invert for d in draws]).to(x.device).view(-1, 1, 1, 1)
+        invert = upload([d.invert for d in draws], x.device).view(-1, 1, 1, 1)
         x = torch.where(invert, lo + hi - x, x)
     if any(d.bias is not None for d in draws):
         k = next(d.bias for d in draws if d.bias is not None).shape
         nodes = np.stack([d.bias if d.bias is not None else np.zeros(k) for d in draws])
-        x = x * bias_field(torch.from_numpy(nodes).to(x.device, x.dtype), x.shape[1:])
+        x = x * bias_field(upload(nodes, x.device, x.dtype), x.shape[1:])
     return x
 
 
@@ -121,4 +122,4 @@ def augment_numpy(region: np.ndarray, draw: Augmentation | None) -> np.ndarray:
 
 
 def _per_patch(x: torch.Tensor, values: list[float]) -> torch.Tensor:
-    return torch.tensor(values, dtype=x.dtype).to(x.device).view(-1, 1, 1, 1)
+    return upload(values, x.device, x.dtype).view(-1, 1, 1, 1)

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from napari_mrisr.degrade_torch import rician, simulate_lr
+from napari_mrisr.transfer import upload
 
 from .augment import Augmentation, augment, draw_augmentation
 from .config import TrainConfig
@@ -112,11 +113,11 @@ class DeviceBatches:
             lr = rician(lr, sigma, self.generator)
         flips = np.stack([d.flips for d in draws])
         for axis in np.flatnonzero(flips.any(0)):  # decided on the CPU: no device sync
-            flip = torch.from_numpy(flips[:, axis]).to(self.device).view(-1, 1, 1, 1)
+            flip = upload(flips[:, axis], self.device).view(-1, 1, 1, 1)
             lr = torch.where(flip, lr.flip(int(axis) + 1), lr)
             hr = torch.where(flip, hr.flip(int(axis) + 1), hr)
         scale = self._per_patch([d.scale for d in draws])
         return (lr * scale).unsqueeze(1).contiguous(), (hr * scale).unsqueeze(1).contiguous()
 
     def _per_patch(self, values: list[float]) -> torch.Tensor:
-        return torch.tensor(values, dtype=torch.float32).to(self.device).view(-1, 1, 1, 1)
+        return upload(values, self.device, torch.float32).view(-1, 1, 1, 1)

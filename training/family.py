@@ -25,6 +25,7 @@ from napari_mrisr.degrade import (
     simulate_lr,
 )
 from napari_mrisr.io import Volume
+from napari_mrisr.transfer import upload
 
 from .config import DegradationConfig
 
@@ -96,14 +97,14 @@ def degrade_torch_batch(
             if f > 1:
                 n = x.shape[dim]
                 matrices = np.stack([draws[i].matrix(n, f).T for i in profiled])  # (b, n, m)
-                weights = torch.from_numpy(matrices).to(x.device, x.dtype)[:, None]
+                weights = upload(matrices, x.device, x.dtype)[:, None]
                 x = (x.movedim(dim, -1) @ weights).movedim(-1, dim)
         outputs.append((profiled, x))
     lr = region.new_empty((len(draws), *outputs[0][1].shape[1:]))
     for index, values in outputs:
         lr[index] = values
     if any(d.sigma > 0 for d in draws):  # decided on the CPU: no device sync
-        sigma = torch.tensor([d.sigma for d in draws], dtype=region.dtype).to(region.device)
+        sigma = upload([d.sigma for d in draws], region.device, region.dtype)
         empty = region.flatten(1).amax(1) <= 0  # an all-zero region stays noise-free, as on the CPU
         lr = degrade_torch.rician(lr, sigma.masked_fill(empty, 0.0).view(-1, 1, 1, 1), generator)
     return lr
