@@ -14,12 +14,13 @@ from pathlib import Path
 
 
 def best_bundled_model(method: str = "kspace", factors=(2, 2, 2), device: str = "auto"):
-    """The bundled model for this degradation, or None: on a GPU a full (``-full``) model, on a
-    CPU a compact one, and among those the best by validation PSNR (brain)."""
+    """The bundled model for this degradation, or None: a full (``-full``) model on a GPU or a
+    CPU with native bf16, else a compact one, and among those the best by validation PSNR
+    (brain)."""
     from .inference import pick_device
-    from .zoo import list_models, preference
+    from .zoo import list_models, preference, runs_full_models
 
-    gpu = pick_device(device).type != "cpu"
+    full = runs_full_models(pick_device(device))
     candidates = [
         info
         for info in list_models()
@@ -27,7 +28,7 @@ def best_bundled_model(method: str = "kspace", factors=(2, 2, 2), device: str = 
         and (info.meta.get("degradation") or {}).get("method") == method
         and list((info.meta.get("degradation") or {}).get("factors", [])) == list(factors)
     ]
-    return max(candidates, key=lambda info: preference(info.name, info.meta, gpu), default=None)
+    return max(candidates, key=lambda info: preference(info.name, info.meta, full), default=None)
 
 
 def close_notifications() -> None:

@@ -20,7 +20,7 @@ from ..inference import pick_device
 from ..io import Volume
 from ..pipeline import BASELINE, Method, SRResult, baseline_factors, iter_run, result_layer_data
 from ..progress import Progress
-from ..zoo import list_models, preference, read_metadata, user_models_dir
+from ..zoo import list_models, preference, read_metadata, runs_full_models, user_models_dir
 from ._common import (
     layer_combo,
     layer_volume,
@@ -148,14 +148,15 @@ class SuperResolveWidget(QWidget):
 
     def _keep_a_fitting_model(self) -> None:
         """If the chosen model does not fit the input, pick one that does (else cubic) by the
-        demo's rule (:func:`~napari_mrisr.zoo.preference`): a full model on a GPU, a compact
-        one on a CPU, then a content model over a GAN, then the best validation PSNR."""
+        demo's rule (:func:`~napari_mrisr.zoo.preference`): a full model on a GPU or a CPU with
+        native bf16, else a compact one, then a content model over a GAN, then the best
+        validation PSNR."""
         fit = self._fits.get(self.model.value)
         if fit is None or fit.ok:
             return
-        gpu = pick_device(self.device.value).type != "cpu"
+        full = runs_full_models(pick_device(self.device.value))
         fitting = [c for c in self.model.choices if isinstance(c, Method) and self._fits_input(c)]
-        choice = max(fitting, key=lambda c: preference(c.name, self._meta.get(c, {}), gpu))
+        choice = max(fitting, key=lambda c: preference(c.name, self._meta.get(c, {}), full))
         with self.model.changed.blocked():
             self.model.value = choice
         self._switched = f"{fit.reason} Switched to {choice.name}."
