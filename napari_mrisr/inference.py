@@ -101,7 +101,8 @@ def iter_super_resolve(
         model's receptive radius (:func:`receptive_radius`), at most ``MAX_OVERLAP``.
     amp : bool
         Run in bfloat16 autocast where the device computes it natively (a CUDA GPU, float16
-        where bf16 is unsupported; a CPU with AVX512-BF16 or AMX): :func:`napari_mrisr.precision.autocast`.
+        where bf16 is unsupported; a CPU with AVX512-BF16 or AMX), as
+        :func:`napari_mrisr.precision.autocast` says; False runs float32 throughout.
 
     Yields
     ------
@@ -253,5 +254,3 @@ def _cudnn_autotune(device: torch.device):
         return nullcontext()
     b = torch.backends.cudnn
     return b.flags(enabled=b.enabled, benchmark=True, deterministic=b.deterministic, allow_tf32=b.allow_tf32)
-
-

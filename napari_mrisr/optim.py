@@ -12,7 +12,9 @@ __all__ = ["adam"]
 FUSED_DEVICES = ("cpu", "cuda")
 
 
-def adam(params: Iterable[torch.nn.Parameter], lr: float, betas: tuple[float, float] = (0.9, 0.999)) -> torch.optim.Adam:
+def adam(
+    params: Iterable[torch.nn.Parameter], lr: float, betas: tuple[float, float] = (0.9, 0.999)
+) -> torch.optim.Adam:
     """``torch.optim.Adam``, fused where every parameter allows it.
 
     The same update (equal to 1e-7 of the weights), but one kernel for all parameters instead

@@ -28,7 +28,7 @@ from napari_mrisr.transfer import upload
 
 from .config import AugmentConfig
 
-__all__ = ["Augmentation", "augment", "augment_numpy", "bias_field", "draw_augmentation", "rotated_copies"]
+__all__ = ["Augmentation", "augment", "augment_numpy", "bias_field", "draw_augmentation", "per_patch", "rotated_copies"]
 
 
 def rotated_copies(volumes: Sequence[Volume], config: AugmentConfig, seed: int = 0) -> list[Volume]:
@@ -100,7 +100,7 @@ def augment(x: torch.Tensor, draws: Sequence[Augmentation | None]) -> torch.Tens
         return x
     draws = [d if d is not None else Augmentation(None, 1.0, False) for d in draws]
     if any(d.gamma != 1.0 for d in draws):
-        gamma = _per_patch(x, [d.gamma for d in draws])
+        gamma = per_patch(x, [d.gamma for d in draws])
         x = x.sign() * x.abs().pow(gamma)
     if any(d.invert for d in draws):
         flat = x.flatten(1)
@@ -121,5 +121,6 @@ def augment_numpy(region: np.ndarray, draw: Augmentation | None) -> np.ndarray:
     return augment(torch.from_numpy(np.ascontiguousarray(region, dtype=np.float32))[None], [draw])[0].numpy()
 
 
-def _per_patch(x: torch.Tensor, values: list[float]) -> torch.Tensor:
+def per_patch(x: torch.Tensor, values: list[float]) -> torch.Tensor:
+    """One value per patch of the batch ``x``, shaped to broadcast over it, on its device."""
     return upload(values, x.device, x.dtype).view(-1, 1, 1, 1)

@@ -18,7 +18,7 @@ import torch
 from napari_mrisr.degrade_torch import rician, simulate_lr
 from napari_mrisr.transfer import upload
 
-from .augment import Augmentation, augment, draw_augmentation
+from .augment import Augmentation, augment, draw_augmentation, per_patch
 from .config import TrainConfig
 from .data import (
     TrainingVolume,
@@ -109,15 +109,12 @@ class DeviceBatches:
         lr, hr = lr[(..., *lr_core(pad))], region[(..., *hr_core(pad, self.data.patch_size))]
         if self.degradation.noise > 0 and not self.degradation.family:  # an all-zero region stays noise-free, as on the CPU
             empty = (region.flatten(1).amax(1) <= 0).view(-1, 1, 1, 1)
-            sigma = self._per_patch([d.sigma for d in draws]).masked_fill(empty, 0.0)
+            sigma = per_patch(lr, [d.sigma for d in draws]).masked_fill(empty, 0.0)
             lr = rician(lr, sigma, self.generator)
         flips = np.stack([d.flips for d in draws])
         for axis in np.flatnonzero(flips.any(0)):  # decided on the CPU: no device sync
             flip = upload(flips[:, axis], self.device).view(-1, 1, 1, 1)
             lr = torch.where(flip, lr.flip(int(axis) + 1), lr)
             hr = torch.where(flip, hr.flip(int(axis) + 1), hr)
-        scale = self._per_patch([d.scale for d in draws])
+        scale = per_patch(lr, [d.scale for d in draws])
         return (lr * scale).unsqueeze(1).contiguous(), (hr * scale).unsqueeze(1).contiguous()
-
-    def _per_patch(self, values: list[float]) -> torch.Tensor:
-        return upload(values, self.device, torch.float32).view(-1, 1, 1, 1)
