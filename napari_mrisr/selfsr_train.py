@@ -158,6 +158,7 @@ def iter_train(
         lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * s / spec.steps)),
     )
     model.train()
+    precision = reduced_precision(dev, amp)  # one context, entered each step
     every = max(1, spec.steps // PREVIEWS)
     losses = torch.zeros(spec.steps, device=dev)  # read every 25 steps: no per-step GPU sync
     start = time.perf_counter()
@@ -165,7 +166,7 @@ def iter_train(
         lr, hr = sampler.sample(spec.batch)
         if channels_last:
             lr = lr.contiguous(memory_format=torch.channels_last)
-        with reduced_precision(dev, amp):
+        with precision:
             output = model.net(lr).float()
         output = sampler.to_target_grid(output)
         loss = torch.nn.functional.l1_loss(output, hr)
