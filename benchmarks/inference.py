@@ -39,7 +39,7 @@ import numpy as np
 import torch
 
 ARCHITECTURES = ["edsr3d", "srgan3d", "rrdb3d", "dcsrn", "srgan2d"]
-BUNDLED = "mni-x2-iso-gan"
+BUNDLED = "mni-x2-iso"
 
 
 def load(spec: str, device: torch.device) -> torch.nn.Module:

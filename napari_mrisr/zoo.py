@@ -61,8 +61,8 @@ _PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".bin", ".tar")
 
 def runs_full_models(device: torch.device) -> bool:
     """Whether the ``-full`` models suit ``device``: a GPU, or a CPU that computes bfloat16
-    natively, where the x2 one takes 42 s on the sample on 2 cores (the goal is 60 s); in
-    float32 it took 95 s or more, so other CPUs get the compact models."""
+    natively, where the x2 one takes 28 s on the sample on 2 cores (the goal is 60 s); in
+    float32 81 s or more, so other CPUs get the compact models."""
     return device.type != "cpu" or native_bf16(device)
 
 
