@@ -30,28 +30,40 @@ CROP, CORE = 64, 32
 
 
 def middle_crop(volume, edge: int = CROP):
-    box = tuple(slice(max(0, n // 2 - edge // 2), n // 2 - edge // 2 + edge) for n in volume.data.shape)
+    box = tuple(
+        slice(max(0, n // 2 - edge // 2), n // 2 - edge // 2 + edge) for n in volume.data.shape
+    )
     return dataclasses.replace(volume, data=np.ascontiguousarray(volume.data[box]))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", default=["mni-x2-iso-full", "mni-x4-thick-full", "mni-x2-iso", "mni-x4-thick"])
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        default=["mni-x2-iso-full", "mni-x4-thick-full", "mni-x2-iso", "mni-x4-thick"],
+    )
     parser.add_argument("--overlaps", nargs="+", type=int, default=[16, 12, 8])
     args = parser.parse_args()
     cpu = torch.device("cpu")
-    print("| model | receptive radius | overlap | seam max | seam p99.9 | sample tiles | sample overhead |")
+    print(
+        "| model | receptive radius | overlap | seam max | seam p99.9 | sample tiles | sample overhead |"
+    )
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for name in args.models:
         model = load_model(name)
         sample = mni152_lr_x2() if tuple(model.scale) == (2, 2, 2) else mni152_lr_thick_x4()
         crop = middle_crop(sample)
-        whole = super_resolve(crop, model, device="cpu", tile=crop.data.shape, overlap=0, amp=False).data
+        whole = super_resolve(
+            crop, model, device="cpu", tile=crop.data.shape, overlap=0, amp=False
+        ).data
         span = float(whole.max() - whole.min())
         net = copy.deepcopy(model).float().eval().to(memory_format=torch.channels_last_3d)
         radius = receptive_radius(net)
         for overlap in args.overlaps:
-            tiled = super_resolve(crop, model, device="cpu", tile=CORE, overlap=overlap, amp=False).data
+            tiled = super_resolve(
+                crop, model, device="cpu", tile=CORE, overlap=overlap, amp=False
+            ).data
             error = np.abs(tiled - whole) / span
             with autocast(cpu, True):
                 plan = plan_tiles(sample.data.shape, net, cpu, overlap=overlap)
