@@ -70,7 +70,13 @@ STAGED = {
     "mni-x2-iso-full": ("mni_x2_iso_robust", "mni_x2_iso_full", "mni_x2_iso_full_clean", "mni_x2_iso_full_consistency"),
     "mni-x2-iso": ("mni_x2_iso", "mni_x2_iso_consistency"),
     "mni-x4-thick": ("mni_x4_thick", "mni_x4_thick_long", "mni_x4_thick_robust_compact", "mni_x4_thick_real"),
-    "mni-x4-thick-full": ("mni_x4_thick_robust", "mni_x4_thick_full", "mni_x4_thick_full_nominal", "mni_x4_thick_full_real"),
+    "mni-x4-thick-full": (
+        "mni_x4_thick_robust",
+        "mni_x4_thick_full",
+        "mni_x4_thick_full_nominal",
+        "mni_x4_thick_full_real",
+        "mni_x4_thick_full_family",
+    ),
 }
 
 
