@@ -22,6 +22,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from napari_mrisr.atomic import atomic_path, check_writable
 from napari_mrisr.fit import ModelGeometry, training_hr_spacing
 from napari_mrisr.geometry import as_factors
+from napari_mrisr.inference import pick_device
 from napari_mrisr.metrics import mean_tables
 from napari_mrisr.precision import native_bf16
 from napari_mrisr.zoo import ModelError, load_model, save_model, user_models_dir
@@ -71,11 +72,8 @@ def _precision(config: TrainConfig) -> str:
     if config.trainer.precision != "auto":
         return config.trainer.precision
     accelerator = config.trainer.accelerator
-    gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
-    if gpu:
-        return "bf16-mixed" if torch.cuda.is_available() and native_bf16(torch.device("cuda")) else "32-true"
-    cpu = accelerator == "cpu" or (accelerator == "auto" and not torch.backends.mps.is_available())
-    return "bf16-mixed" if cpu and native_bf16(torch.device("cpu")) else "32-true"
+    device = pick_device() if accelerator == "auto" else torch.device("cuda" if accelerator == "gpu" else accelerator)
+    return "bf16-mixed" if native_bf16(device) else "32-true"
 
 
 def build_trainer(config: TrainConfig, log: EventLog, progress_bar: bool = True) -> pl.Trainer:
