@@ -79,12 +79,23 @@ def describe(meta: dict) -> str:
     return f"{arch}, {kind}{steps}"
 
 
+def detail_box(truth: np.ndarray, mask: np.ndarray, side: int) -> tuple[int, int]:
+    """The top-left corner of the ``side``-pixel square of the ground truth's slice with the most
+    gradient magnitude inside the brain mask: where a model's sharpness or texture shows."""
+    gradient = np.hypot(*np.gradient(truth)) * mask
+    area = np.pad(gradient.cumsum(0).cumsum(1), ((1, 0), (1, 0)))  # summed-area table
+    sums = area[side:, side:] - area[:-side, side:] - area[side:, :-side] + area[:-side, :-side]
+    return np.unravel_index(int(np.argmax(sums)), sums.shape)
+
+
 def figure(path: Path, pair, results: dict, columns: int = 4, zoom: int = 2) -> None:
-    """A slice of GT, LR (nearest) and each method, each above its |x - GT| (x4 gain),
-    ``columns`` methods per band of two rows, enlarged ``zoom`` times, radiological (patient's
-    right on the left): the middle axial slice, or for a through-plane task the middle coronal
-    slice (superior up, enlarged 3x more down the slice axis), where the through-plane detail
-    shows."""
+    """A slice of GT, LR (nearest) and each method, each above its |x - GT| (x4 gain) and a
+    close-up of the slice's most detailed square (outlined on the ground truth; windowed to its
+    brain's 1st-99th percentile, so contrast and texture show), ``columns``
+    methods per band of three rows, enlarged ``zoom`` times (the close-up to the column's width),
+    radiological (patient's right on the left): the middle axial slice, or for a through-plane
+    task the middle coronal slice (superior up, enlarged 3x more down the slice axis), where
+    the through-plane detail shows."""
     from PIL import Image, ImageDraw
 
     through_plane = pair.factors[superior_axis(pair.hr.affine)] > 1 and len(set(pair.factors)) > 1
@@ -98,18 +109,31 @@ def figure(path: Path, pair, results: dict, columns: int = 4, zoom: int = 2) -> 
 
     images = {"ground truth": pair.hr.data, "LR (nearest)": upsample(pair.lr, pair.factors, order="nearest").data}
     images.update({name: v.data for name, v in results.items() if name != "nearest"})
-    h, w = (n * zoom for n in view(pair.hr.data).shape)
+    truth = view(pair.hr.data)
+    h, w = (n * zoom for n in truth.shape)
+    side = min(truth.shape[0], truth.shape[1] // 3)
+    brain = view(pair.mask.astype(np.float32)) > 0.5
+    r0, c0 = detail_box(truth, brain, side)
+    box = np.s_[r0 : r0 + side, c0 : c0 + side]
+    lo, hi = np.percentile(truth[box][brain[box]], [1, 99])  # the close-ups' window
+    rows = ((0, h), (h + 16, h), (2 * (h + 16), w))  # (offset, height): slice, error, close-up
+    band = sum(height + 16 for _, height in rows)
     bands = -(-len(images) // columns)
-    canvas = Image.new("L", (w * min(columns, len(images)), bands * 2 * (h + 16)), 0)
+    canvas = Image.new("L", (w * min(columns, len(images)), bands * band), 0)
     draw = ImageDraw.Draw(canvas)
     for i, (name, data) in enumerate(images.items()):
-        x, y = (i % columns) * w, (i // columns) * 2 * (h + 16)
+        x, y = (i % columns) * w, (i // columns) * band
         image = np.clip(view(data) / top, 0, 1)
-        error = np.clip(np.abs(view(data) - view(pair.hr.data)) / top * 4, 0, 1)
-        for row, (label, tile) in enumerate(((name, image), ("" if i == 0 else "|x - GT| x4", error))):
-            picture = Image.fromarray((tile * 255).astype(np.uint8)).resize((w, h), Image.Resampling.NEAREST)
-            canvas.paste(picture, (x, y + row * (h + 16) + 16))
-            draw.text((x + 3, y + row * (h + 16) + 2), label[:34], fill=255)
+        error = np.clip(np.abs(view(data) - truth) / top * 4, 0, 1)
+        close_up = np.clip((view(data)[box] - lo) / (hi - lo), 0, 1)
+        tiles = ((name, image, h), ("" if i == 0 else "|x - GT| x4", error, h), (f"{name}, close-up", close_up, w))
+        for (offset, _), (label, tile, height) in zip(rows, tiles):
+            picture = Image.fromarray((tile * 255).astype(np.uint8)).resize((w, height), Image.Resampling.NEAREST)
+            canvas.paste(picture, (x, y + offset + 16))
+            draw.text((x + 3, y + offset + 2), label[:34], fill=255)
+        if i == 0:  # where the close-ups come from
+            outline = (x + c0 * zoom, y + 16 + r0 * zoom, x + (c0 + side) * zoom - 1, y + 16 + (r0 + side) * zoom - 1)
+            draw.rectangle(outline, outline=255)
     path.parent.mkdir(parents=True, exist_ok=True)
     canvas.save(path)
 
