@@ -90,12 +90,11 @@ def detail_box(truth: np.ndarray, mask: np.ndarray, side: int) -> tuple[int, int
 
 def figure(path: Path, pair, results: dict, columns: int = 4, zoom: int = 2) -> None:
     """A slice of GT, LR (nearest) and each method, each above its |x - GT| (x4 gain) and a
-    close-up of the slice's most detailed square (outlined on the ground truth; windowed to its
-    brain's 1st-99th percentile, so contrast and texture show), ``columns``
-    methods per band of three rows, enlarged ``zoom`` times (the close-up to the column's width),
-    radiological (patient's right on the left): the middle axial slice, or for a through-plane
-    task the middle coronal slice (superior up, enlarged 3x more down the slice axis), where
-    the through-plane detail shows."""
+    close-up of the slice's most detailed square (outlined on the ground truth, and windowed to
+    the brain in it, so contrast and texture show); ``columns`` methods per band of three rows,
+    enlarged ``zoom`` times (a close-up to the column's width), radiological (patient's right on
+    the left): the middle axial slice, or for a through-plane task the middle coronal slice
+    (superior up, enlarged 3x more down the slice axis), where the through-plane detail shows."""
     from PIL import Image, ImageDraw
 
     through_plane = pair.factors[superior_axis(pair.hr.affine)] > 1 and len(set(pair.factors)) > 1
@@ -116,8 +115,8 @@ def figure(path: Path, pair, results: dict, columns: int = 4, zoom: int = 2) -> 
     r0, c0 = detail_box(truth, brain, side)
     box = np.s_[r0 : r0 + side, c0 : c0 + side]
     lo, hi = np.percentile(truth[box][brain[box]], [1, 99])  # the close-ups' window
-    rows = ((0, h), (h + 16, h), (2 * (h + 16), w))  # (offset, height): slice, error, close-up
-    band = sum(height + 16 for _, height in rows)
+    offsets = (0, h + 16, 2 * (h + 16))  # each row's: slice, error, close-up (w high)
+    band = offsets[-1] + w + 16
     bands = -(-len(images) // columns)
     canvas = Image.new("L", (w * min(columns, len(images)), bands * band), 0)
     draw = ImageDraw.Draw(canvas)
@@ -127,7 +126,7 @@ def figure(path: Path, pair, results: dict, columns: int = 4, zoom: int = 2) -> 
         error = np.clip(np.abs(view(data) - truth) / top * 4, 0, 1)
         close_up = np.clip((view(data)[box] - lo) / (hi - lo), 0, 1)
         tiles = ((name, image, h), ("" if i == 0 else "|x - GT| x4", error, h), (f"{name}, close-up", close_up, w))
-        for (offset, _), (label, tile, height) in zip(rows, tiles):
+        for offset, (label, tile, height) in zip(offsets, tiles, strict=True):
             picture = Image.fromarray((tile * 255).astype(np.uint8)).resize((w, height), Image.Resampling.NEAREST)
             canvas.paste(picture, (x, y + offset + 16))
             draw.text((x + 3, y + offset + 2), label[:34], fill=255)
