@@ -125,14 +125,18 @@ def figure(path: Path, pair, results: dict, columns: int = 4, zoom: int = 2) -> 
         image = np.clip(view(data) / top, 0, 1)
         error = np.clip(np.abs(view(data) - truth) / top * 4, 0, 1)
         close_up = np.clip((view(data)[box] - lo) / (hi - lo), 0, 1)
-        tiles = ((name, image, h), ("" if i == 0 else "|x - GT| x4", error, h), (f"{name}, close-up", close_up, w))
+        tiles = (
+            (name, image, h),
+            ("" if i == 0 else "|x - GT| x4", error, h),
+            (f"{name}, close-up", close_up, w),
+        )
         for offset, (label, tile, height) in zip(offsets, tiles, strict=True):
             picture = Image.fromarray((tile * 255).astype(np.uint8)).resize((w, height), Image.Resampling.NEAREST)
             canvas.paste(picture, (x, y + offset + 16))
             draw.text((x + 3, y + offset + 2), label[:34], fill=255)
         if i == 0:  # where the close-ups come from
-            outline = (x + c0 * zoom, y + 16 + r0 * zoom, x + (c0 + side) * zoom - 1, y + 16 + (r0 + side) * zoom - 1)
-            draw.rectangle(outline, outline=255)
+            x0, y0 = x + c0 * zoom, y + 16 + r0 * zoom
+            draw.rectangle((x0, y0, x0 + side * zoom - 1, y0 + side * zoom - 1), outline=255)
     path.parent.mkdir(parents=True, exist_ok=True)
     canvas.save(path)
 
