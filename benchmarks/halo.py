@@ -14,13 +14,12 @@ max and 99.9th percentile |difference| over the whole pass's range. Beside it, t
 from __future__ import annotations
 
 import argparse
-import copy
 import dataclasses
 
 import numpy as np
 import torch
 
-from napari_mrisr.inference import super_resolve
+from napari_mrisr.inference import _runnable, super_resolve  # the engine's own prepared copy
 from napari_mrisr.precision import autocast
 from napari_mrisr.sample import mni152_lr_thick_x4, mni152_lr_x2
 from napari_mrisr.tiling import plan_tiles, receptive_radius
@@ -58,7 +57,7 @@ def main() -> None:
             crop, model, device="cpu", tile=crop.data.shape, overlap=0, amp=False
         ).data
         span = float(whole.max() - whole.min())
-        net = copy.deepcopy(model).float().eval().to(memory_format=torch.channels_last_3d)
+        net = _runnable(model, cpu)
         radius = receptive_radius(net)
         for overlap in args.overlaps:
             tiled = super_resolve(

@@ -89,7 +89,7 @@ def detail_box(truth: np.ndarray, mask: np.ndarray, side: int) -> tuple[int, int
 
 
 def figure(path: Path, pair, results: dict, columns: int = 4, zoom: int = 2) -> None:
-    """A slice of GT, LR (nearest) and each method, each above its |x - GT| (x4 gain) and a
+    """A slice of GT, LR (``results["nearest"]``) and each method, each above its |x - GT| (x4 gain) and a
     close-up of the slice's most detailed square (outlined on the ground truth, and windowed to
     the brain in it, so contrast and texture show); ``columns`` methods per band of three rows,
     enlarged ``zoom`` times (a close-up to the column's width), radiological (patient's right on
@@ -106,7 +106,7 @@ def figure(path: Path, pair, results: dict, columns: int = 4, zoom: int = 2) -> 
         along = int(np.argmax(np.abs(pair.hr.affine[1, :3])))  # the data axis along anterior
         return np.repeat(coronal_slice(data, pair.hr.affine, pair.hr.shape[along] // 2), 3, axis=0)
 
-    images = {"ground truth": pair.hr.data, "LR (nearest)": upsample(pair.lr, pair.factors, order="nearest").data}
+    images = {"ground truth": pair.hr.data, "LR (nearest)": results["nearest"].data}
     images.update({name: v.data for name, v in results.items() if name != "nearest"})
     truth = view(pair.hr.data)
     h, w = (n * zoom for n in truth.shape)
@@ -122,9 +122,10 @@ def figure(path: Path, pair, results: dict, columns: int = 4, zoom: int = 2) -> 
     draw = ImageDraw.Draw(canvas)
     for i, (name, data) in enumerate(images.items()):
         x, y = (i % columns) * w, (i // columns) * band
-        image = np.clip(view(data) / top, 0, 1)
-        error = np.clip(np.abs(view(data) - truth) / top * 4, 0, 1)
-        close_up = np.clip((view(data)[box] - lo) / (hi - lo), 0, 1)
+        plane = view(data)
+        image = np.clip(plane / top, 0, 1)
+        error = np.clip(np.abs(plane - truth) / top * 4, 0, 1)
+        close_up = np.clip((plane[box] - lo) / (hi - lo), 0, 1)
         tiles = (
             (name, image, h),
             ("" if i == 0 else "|x - GT| x4", error, h),

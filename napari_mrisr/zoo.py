@@ -250,9 +250,9 @@ def list_models() -> list[ModelInfo]:
     """
     found: dict[str, ModelInfo] = {}
     for folder, bundled in ((bundled_models_dir(), True), (user_models_dir(), False)):
-        # By name, so a model comes before its "-gan" twin (file names sort "-" before ".").
-        files = sorted(folder.glob(f"*{SUFFIX}"), key=lambda p: p.name.removesuffix(SUFFIX))
-        for path in files if folder.is_dir() else []:
+        # By name, so a model comes before its "-gan" twin (file names sort "-" before "."); a
+        # missing folder globs to nothing.
+        for path in sorted(folder.glob(f"*{SUFFIX}"), key=lambda p: p.name.removesuffix(SUFFIX)):
             try:
                 meta = read_metadata(path)
             except ModelError as exc:
