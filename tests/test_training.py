@@ -7,11 +7,13 @@ import fcntl
 import itertools
 import json
 import os
+import re
 import select
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -93,6 +95,14 @@ def test_every_preset_is_valid_and_round_trips_through_yaml(tmp_path):
         config = load_config(name)
         path = save_config(config, tmp_path / f"{name}.yaml")
         assert load_config(path) == config
+
+
+def test_the_readme_presets_table_names_every_preset():
+    """A researcher picks a preset from the README's table: each one `fit` accepts is in it."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    rows = [line for line in readme.splitlines() if line.startswith("| `")]
+    listed = {name for row in rows for name in re.findall(r"`(\w+)`", row.split("|")[1])}
+    assert set(list_presets()) - listed == set()
 
 
 @pytest.mark.parametrize(
