@@ -64,3 +64,53 @@ def test_autocast_is_nothing_when_disabled_or_on_a_device_without_bf16():
         assert not torch.is_autocast_enabled("cpu")
     with autocast(CPU):
         assert torch.is_autocast_enabled("cpu") == native_bf16(CPU)
+
+
+def _weight_gradient_errors(net: torch.nn.Module, weight: torch.nn.Parameter, shape, trials: int = 10) -> list[float]:
+    """Relative max error of ``weight``'s gradient under CPU bf16 autocast against float32."""
+    torch.manual_seed(0)
+    errors = []
+    for _ in range(trials):
+        x = torch.randn(*shape)
+        net.zero_grad()
+        with torch.autocast("cpu", dtype=torch.bfloat16):  # any CPU (emulated if need be)
+            net(x).float().mean().backward()
+        low = weight.grad.clone()
+        net.zero_grad()
+        net(x).mean().backward()
+        errors.append(((low - weight.grad).abs().max() / weight.grad.abs().max()).nan_to_num(float("inf")).item())
+    return errors
+
+
+def test_a_conv3d_on_a_map_shorter_than_its_kernel_gets_its_float32_weight_gradient_under_bf16():
+    """oneDNN's bf16 weight gradient for such a layer was off by up to 1e36, in half the steps."""
+    from napari_mrisr.training.cpu_bf16 import keep_short_conv3d_in_float32
+
+    conv = keep_short_conv3d_in_float32(torch.nn.Conv3d(16, 16, 3, padding=1))
+    assert max(_weight_gradient_errors(conv, conv.weight, (2, 16, 2, 2, 2))) < 0.05
+    assert max(_weight_gradient_errors(conv, conv.weight, (2, 16, 2, 6, 6))) < 0.05  # one short axis
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert conv(torch.randn(1, 16, 4, 4, 4)).dtype == torch.bfloat16  # a longer map: bf16 as before
+        assert conv(torch.randn(1, 16, 2, 2, 2)).dtype == torch.float32
+
+
+def test_cpu_training_guards_the_discriminator_head_that_sees_a_2_voxel_map():
+    """rrdb3d_patch on 32^3 patches: its discriminator's head convolves a 2^3 map; in bf16 on the
+    CPU that layer's weight gradient turned the discriminator to NaN within 20 steps."""
+    import lightning.pytorch as pl
+
+    from napari_mrisr.training.module import SRModule
+
+    config = load_config(
+        "rrdb3d_patch",
+        {
+            "trainer.accelerator": "cpu",
+            "generator.options": {"features": 4, "growth": 4, "num_blocks": 1},
+            "discriminator.options": {"features": 4, "num_blocks": 4, "norm": "instance"},
+        },
+    )
+    module = SRModule(config)
+    module.trainer = pl.Trainer(accelerator="cpu", logger=False, enable_checkpointing=False)
+    module.setup("fit")
+    head = module.discriminator.head
+    assert max(_weight_gradient_errors(module.discriminator, head.weight, (2, 1, 32, 32, 32))) < 0.1

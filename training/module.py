@@ -21,6 +21,7 @@ from napari_mrisr.optim import adam
 
 from . import losses
 from .config import TrainConfig, validate_config
+from .cpu_bf16 import keep_short_conv3d_in_float32
 from .discriminators import build_discriminator
 from .validation import evaluate_pair, save_slices
 
@@ -70,9 +71,13 @@ class SRModule(pl.LightningModule):
     def setup(self, stage: str) -> None:
         # On CPU, the inference engine (run by validation) switches the generator to
         # channels_last_3d; doing it before DDP wraps the module keeps DDP's gradient buckets
-        # matching, and it is oneDNN's fast Conv3d layout for training as well.
+        # matching, and it is oneDNN's fast Conv3d layout for training as well. oneDNN's bfloat16
+        # weight gradient is wrong on maps shorter than the kernel: those layers run in float32.
         if self.trainer is not None and self.trainer.strategy.root_device.type == "cpu":
             to_channels_last(self.generator)
+            for net in (self.generator, self.discriminator):
+                if net is not None:
+                    keep_short_conv3d_in_float32(net)
 
     def generate(self, lr: torch.Tensor) -> torch.Tensor:
         """The generator's training forward, compiled when ``trainer.compile`` asks.
