@@ -5,25 +5,22 @@ AVX512-BF16), a Conv3d's *weight gradient* is wrong, off by up to 1e36 and at ti
 half the steps, when its input is shorter than the kernel along an axis where the output is
 longer than one voxel: a 3^3 kernel on a 2^3 map, as in the patch discriminator's last layer on
 32^3 patches (the ``rrdb3d_patch`` recipe's discriminator turned to NaN within 20 steps). The
-forward pass and the input gradient are right, and so is every larger map checked, and Conv2d.
-Such a convolution runs in float32 here; a map that small costs nothing.
+forward pass and the input gradient are right, and so is the weight gradient on maps at least as
+long as the kernel (sizes 1-8 against kernels 3-5, strides 1-2 checked) and Conv2d's. Such a
+convolution runs in float32 here; a map that small costs nothing.
 """
 
 from __future__ import annotations
-
-import threading
 
 import torch
 from torch import nn
 
 __all__ = ["keep_short_conv3d_in_float32"]
 
-_open = threading.local()  # the autocast contexts switched off by _enter, closed by _leave
-
 
 def _short(conv: nn.Conv3d, x: torch.Tensor) -> bool:
-    """Whether oneDNN's bfloat16 weight gradient would be wrong for this input (see above)."""
-    if x.device.type != "cpu" or not torch.is_autocast_enabled("cpu"):
+    """Whether the input is one oneDNN's bfloat16 weight gradient gets wrong (module docstring)."""
+    if x.device.type != "cpu":
         return False
     out = [
         (size + 2 * pad - dil * (k - 1) - 1) // stride + 1
@@ -32,21 +29,23 @@ def _short(conv: nn.Conv3d, x: torch.Tensor) -> bool:
     return any(size < k and n > 1 for size, k, n in zip(x.shape[2:], conv.kernel_size, out))
 
 
+# Only a short input touches any state, so the hooks cost a shape check on every other call
+# (and torch.compile traces them without a break).
 def _enter(conv: nn.Conv3d, args: tuple) -> tuple | None:
     x = args[0]
-    if not _short(conv, x):
-        _open.__dict__.setdefault("stack", []).append(None)
+    if not (_short(conv, x) and torch.is_autocast_enabled("cpu")):
         return None
     context = torch.autocast("cpu", enabled=False)
     context.__enter__()
-    _open.__dict__.setdefault("stack", []).append(context)
+    conv._float32_context = context
     return (x.float(), *args[1:])
 
 
 def _leave(conv: nn.Conv3d, args: tuple, output: torch.Tensor) -> None:
-    context = _open.stack.pop()
-    if context is not None:
-        context.__exit__(None, None, None)
+    if _short(conv, args[0]):
+        context = conv.__dict__.pop("_float32_context", None)
+        if context is not None:
+            context.__exit__(None, None, None)
 
 
 def keep_short_conv3d_in_float32(net: nn.Module) -> nn.Module:
