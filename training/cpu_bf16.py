@@ -12,6 +12,8 @@ convolution runs in float32 here; a map that small costs nothing.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import nn
 
@@ -22,38 +24,31 @@ def _short(conv: nn.Conv3d, x: torch.Tensor) -> bool:
     """Whether the input is one oneDNN's bfloat16 weight gradient gets wrong (module docstring)."""
     if x.device.type != "cpu":
         return False
-    out = [
-        (size + 2 * pad - dil * (k - 1) - 1) // stride + 1
-        for size, k, pad, stride, dil in zip(x.shape[2:], conv.kernel_size, conv.padding, conv.stride, conv.dilation)
-    ]
-    return any(size < k and n > 1 for size, k, n in zip(x.shape[2:], conv.kernel_size, out))
+    sizes = x.shape[2:]
+    if conv.padding == "same":
+        out = list(sizes)
+    else:
+        pads = (0, 0, 0) if conv.padding == "valid" else conv.padding
+        out = [
+            (size + 2 * pad - dil * (k - 1) - 1) // stride + 1
+            for size, k, pad, stride, dil in zip(sizes, conv.kernel_size, pads, conv.stride, conv.dilation)
+        ]
+    return any(size < k and n > 1 for size, k, n in zip(sizes, conv.kernel_size, out))
 
 
-# Only a short input touches any state, so the hooks cost a shape check on every other call
-# (and torch.compile traces them without a break).
-def _enter(conv: nn.Conv3d, args: tuple) -> tuple | None:
-    x = args[0]
-    if not (_short(conv, x) and torch.is_autocast_enabled("cpu")):
-        return None
-    context = torch.autocast("cpu", enabled=False)
-    context.__enter__()
-    conv._float32_context = context
-    return (x.float(), *args[1:])
-
-
-def _leave(conv: nn.Conv3d, args: tuple, output: torch.Tensor) -> None:
-    if _short(conv, args[0]):
-        context = conv.__dict__.pop("_float32_context", None)
-        if context is not None:
-            context.__exit__(None, None, None)
+def _conv_forward_float32_when_short(conv: nn.Conv3d, x: torch.Tensor, weight, bias) -> torch.Tensor:
+    plain = type(conv)._conv_forward
+    if _short(conv, x) and torch.is_autocast_enabled("cpu"):
+        with torch.autocast("cpu", enabled=False):
+            return plain(conv, x.float(), weight.float(), None if bias is None else bias.float())
+    return plain(conv, x, weight, bias)
 
 
 def keep_short_conv3d_in_float32(net: nn.Module) -> nn.Module:
     """Run each Conv3d of ``net`` in float32 when bfloat16 autocast would give it a wrong weight
-    gradient on the CPU (module docstring); other calls are unchanged. In place; idempotent."""
+    gradient on the CPU (module docstring); other calls are unchanged, and so is the state dict.
+    In place; idempotent."""
     for module in net.modules():
-        if isinstance(module, nn.Conv3d) and not getattr(module, "_short_in_float32", False):
-            module.register_forward_pre_hook(_enter)
-            module.register_forward_hook(_leave, always_call=True)
-            module._short_in_float32 = True
+        if isinstance(module, nn.Conv3d) and "_conv_forward" not in module.__dict__:
+            module._conv_forward = functools.partial(_conv_forward_float32_when_short, module)
     return net
