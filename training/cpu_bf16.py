@@ -24,19 +24,23 @@ def _short(conv: nn.Conv3d, x: torch.Tensor) -> bool:
     """Whether the input is one oneDNN's bfloat16 weight gradient gets wrong (module docstring)."""
     if x.device.type != "cpu":
         return False
-    sizes = x.shape[2:]
+    sizes = x.shape[-3:]  # (N, C, D, H, W) or unbatched (C, D, H, W)
     if conv.padding == "same":
         out = list(sizes)
     else:
         pads = (0, 0, 0) if conv.padding == "valid" else conv.padding
         out = [
             (size + 2 * pad - dil * (k - 1) - 1) // stride + 1
-            for size, k, pad, stride, dil in zip(sizes, conv.kernel_size, pads, conv.stride, conv.dilation)
+            for size, k, pad, stride, dil in zip(
+                sizes, conv.kernel_size, pads, conv.stride, conv.dilation, strict=True
+            )
         ]
-    return any(size < k and n > 1 for size, k, n in zip(sizes, conv.kernel_size, out))
+    return any(size < k and n > 1 for size, k, n in zip(sizes, conv.kernel_size, out, strict=True))
 
 
-def _conv_forward_float32_when_short(conv: nn.Conv3d, x: torch.Tensor, weight, bias) -> torch.Tensor:
+def _conv_forward_float32_when_short(
+    conv: nn.Conv3d, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
+) -> torch.Tensor:
     plain = type(conv)._conv_forward
     if _short(conv, x) and torch.is_autocast_enabled("cpu"):
         with torch.autocast("cpu", enabled=False):
