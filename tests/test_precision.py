@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import lightning.pytorch as pl
 import numpy as np
 import pytest
 import torch
@@ -13,6 +14,8 @@ from napari_mrisr.models.base import upsample_linear
 from napari_mrisr.precision import autocast, native_bf16
 from napari_mrisr.training import engine
 from napari_mrisr.training.config import load_config
+from napari_mrisr.training.cpu_bf16 import keep_short_conv3d_in_float32
+from napari_mrisr.training.module import SRModule
 
 CPU = torch.device("cpu")
 
@@ -84,8 +87,6 @@ def _weight_gradient_errors(net: torch.nn.Module, weight: torch.nn.Parameter, sh
 
 def test_a_conv3d_on_a_map_shorter_than_its_kernel_gets_its_float32_weight_gradient_under_bf16():
     """oneDNN's bf16 weight gradient for such a layer was off by up to 1e36, in half the steps."""
-    from napari_mrisr.training.cpu_bf16 import keep_short_conv3d_in_float32
-
     conv = keep_short_conv3d_in_float32(torch.nn.Conv3d(16, 16, 3, padding=1))
     assert max(_weight_gradient_errors(conv, conv.weight, (2, 16, 2, 2, 2))) < 0.05
     assert max(_weight_gradient_errors(conv, conv.weight, (2, 16, 2, 6, 6))) < 0.05  # one short axis
@@ -97,10 +98,6 @@ def test_a_conv3d_on_a_map_shorter_than_its_kernel_gets_its_float32_weight_gradi
 def test_cpu_training_guards_the_discriminator_head_that_sees_a_2_voxel_map():
     """rrdb3d_patch on 32^3 patches: its discriminator's head convolves a 2^3 map; in bf16 on the
     CPU that layer's weight gradient turned the discriminator to NaN within 20 steps."""
-    import lightning.pytorch as pl
-
-    from napari_mrisr.training.module import SRModule
-
     config = load_config(
         "rrdb3d_patch",
         {

@@ -42,7 +42,7 @@ def _conv_forward_float32_when_short(
     conv: nn.Conv3d, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
 ) -> torch.Tensor:
     plain = type(conv)._conv_forward
-    if _short(conv, x) and torch.is_autocast_enabled("cpu"):
+    if torch.is_autocast_enabled("cpu") and _short(conv, x):  # the cheap check first
         with torch.autocast("cpu", enabled=False):
             return plain(conv, x.float(), weight.float(), None if bias is None else bias.float())
     return plain(conv, x, weight, bias)
