@@ -4,7 +4,7 @@ For each bundled model (or ``--bundled`` ones), on the held-out MNI slab of ``qu
 degraded as in ``generalisation.py`` (the task's nominal acquisition, a Gaussian one instead,
 the nominal one with 2% Rician noise): the PSNR gain over cubic (brain mask) of the model's
 output, and of that output projected onto the LR under the task's nominal forward model
-(``napari_mrisr.compare.project_onto_lr``, weight 1: the nearest volume that the forward model
+(``napari_mrisr.volume.comparison.project_onto_lr``, weight 1: the nearest volume that the forward model
 takes exactly to the LR). Where the acquisition is the nominal one and noise-free, the
 projection only removes error and its gain is the share of the error that the LR already
 measured; under another acquisition or noise it shows what trusting the LR costs.
@@ -23,10 +23,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from generalisation import cases  # noqa: E402 (the slab's three acquisitions)
 from quality import TASKS, scores, task_of  # noqa: E402
 
-from napari_mrisr.compare import project_onto_lr  # noqa: E402
-from napari_mrisr.inference import super_resolve  # noqa: E402
-from napari_mrisr.interpolate import upsample  # noqa: E402
-from napari_mrisr.zoo import list_models, load_model  # noqa: E402
+from napari_mrisr.engine.inference import super_resolve
+from napari_mrisr.volume.comparison import project_onto_lr
+from napari_mrisr.volume.interpolate import upsample
+from napari_mrisr.zoo.folders import list_models
+from napari_mrisr.zoo.model_file import load_model
 
 
 def main() -> None:

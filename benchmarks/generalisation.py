@@ -39,16 +39,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from quality import SPLIT, TASKS, scores, task_of  # noqa: E402 (the held-out slab and its scores)
 
-from napari_mrisr import sample  # noqa: E402
-from napari_mrisr.compare import project_onto_lr  # noqa: E402
-from napari_mrisr.degrade import rician  # noqa: E402
-from napari_mrisr.geometry import superior_axis  # noqa: E402
-from napari_mrisr.inference import super_resolve  # noqa: E402
-from napari_mrisr.interpolate import upsample  # noqa: E402
-from napari_mrisr.io import Volume, load_volume, volume_name  # noqa: E402
-from napari_mrisr.training.config import DegradationConfig  # noqa: E402
-from napari_mrisr.training.data import ValidationPair, make_validation_pair, split_volumes  # noqa: E402
-from napari_mrisr.zoo import list_models, load_model, read_metadata  # noqa: E402
+from napari_mrisr.engine.inference import super_resolve
+from napari_mrisr.training.config import DegradationConfig
+from napari_mrisr.training.data.volumes import ValidationPair, make_validation_pair, split_volumes
+from napari_mrisr.volume import sample
+from napari_mrisr.volume.comparison import project_onto_lr
+from napari_mrisr.volume.degrade import rician
+from napari_mrisr.volume.geometry import superior_axis
+from napari_mrisr.volume.interpolate import upsample
+from napari_mrisr.volume.io import Volume, load_volume, volume_name
+from napari_mrisr.zoo.folders import list_models
+from napari_mrisr.zoo.metadata import read_metadata
+from napari_mrisr.zoo.model_file import load_model
 
 SUBJECT_SLAB_MM = 50
 

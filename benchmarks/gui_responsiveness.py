@@ -50,7 +50,7 @@ def main() -> int:
 
     import torch
 
-    from napari_mrisr.inference import pick_device
+    from napari_mrisr.engine.devices import pick_device
 
     device = pick_device(args.device)
     full = args.full or device.type != "cpu"
@@ -64,11 +64,11 @@ def main() -> int:
     from napari.layers import Layer
     from qtpy.QtCore import QEventLoop, Qt, QTimer
 
+    from napari_mrisr._napari.layers import layer_data
     from napari_mrisr._widgets.super_resolve import SuperResolveWidget
-    from napari_mrisr.layers import layer_data
     from napari_mrisr.models import build_model
-    from napari_mrisr.sample import mni152_lr_x2
-    from napari_mrisr.zoo import save_model
+    from napari_mrisr.volume.sample import mni152_lr_x2
+    from napari_mrisr.zoo.model_file import save_model
 
     torch.manual_seed(0)
     model = build_model(args.arch, 2, **options)

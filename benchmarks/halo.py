@@ -19,11 +19,11 @@ import dataclasses
 import numpy as np
 import torch
 
-from napari_mrisr.inference import _runnable, super_resolve  # the engine's own prepared copy
-from napari_mrisr.precision import autocast
-from napari_mrisr.sample import mni152_lr_thick_x4, mni152_lr_x2
-from napari_mrisr.tiling import plan_tiles, receptive_radius
-from napari_mrisr.zoo import load_model
+from napari_mrisr.engine.inference import _runnable, super_resolve
+from napari_mrisr.engine.precision import autocast
+from napari_mrisr.engine.tiling import plan_tiles, receptive_radius
+from napari_mrisr.volume.sample import mni152_lr_thick_x4, mni152_lr_x2
+from napari_mrisr.zoo.model_file import load_model
 
 CROP, CORE = 64, 32
 

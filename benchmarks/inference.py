@@ -46,7 +46,7 @@ def load(spec: str, device: torch.device) -> torch.nn.Module:
     """The bundled model ``spec``, or architecture ``spec`` at its default size (fixed weights),
     on ``device`` in the layout the engine runs (so it runs it as it is, without a copy)."""
     from napari_mrisr.models import build_model, to_channels_last
-    from napari_mrisr.zoo import load_model
+    from napari_mrisr.zoo.model_file import load_model
 
     if spec in ARCHITECTURES:
         torch.manual_seed(0)
@@ -74,7 +74,7 @@ def conv_flops(model: torch.nn.Module) -> tuple[list, list]:
 
 def peak_conv_rate(device: torch.device, amp: bool) -> float:
     """FLOP/s of a plain 64->64 3x3x3 Conv3d in the layout and precision the engine uses."""
-    from napari_mrisr.precision import autocast
+    from napari_mrisr.engine.precision import autocast
 
     conv = torch.nn.Conv3d(64, 64, 3, padding=1).to(device).eval()
     x = torch.randn(1, 64, 48, 48, 48, device=device)
@@ -110,9 +110,10 @@ def _peak_memory(device: torch.device) -> float:
 def raw(spec: str, device_name: str, repeats: int, out: str, amp: bool) -> dict:
     """Warm time of one forward pass of the whole sample (bf16 autocast with ``amp`` where
     native); its output is saved to ``out``."""
-    from napari_mrisr import sample
-    from napari_mrisr.inference import intensity_range, pick_device
-    from napari_mrisr.precision import autocast
+    from napari_mrisr.engine.devices import pick_device
+    from napari_mrisr.engine.inference import intensity_range
+    from napari_mrisr.engine.precision import autocast
+    from napari_mrisr.volume import sample
 
     device = pick_device(device_name)
     model = load(spec, device)
@@ -140,9 +141,10 @@ def raw(spec: str, device_name: str, repeats: int, out: str, amp: bool) -> dict:
 def engine(spec: str, device_name: str, repeats: int, whole: str, amp: bool) -> dict:
     """Cold and warm engine times, the tile plan, memory and the output against ``whole``
     (the fp32 raw forward's), in fp32 or (``amp``) bf16 where native."""
-    from napari_mrisr import sample
-    from napari_mrisr.inference import pick_device, plan_tiles, super_resolve
-    from napari_mrisr.precision import autocast
+    from napari_mrisr.engine.devices import pick_device
+    from napari_mrisr.engine.inference import plan_tiles, super_resolve
+    from napari_mrisr.engine.precision import autocast
+    from napari_mrisr.volume import sample
 
     device = pick_device(device_name)
     model = load(spec, device)
@@ -181,9 +183,9 @@ def engine(spec: str, device_name: str, repeats: int, whole: str, amp: bool) -> 
 
 def memory_320(device_name: str) -> dict:
     """Peak memory while producing a 320^3 output from a 160^3 input with the x2 model."""
-    from napari_mrisr.inference import iter_super_resolve
-    from napari_mrisr.io import Volume
+    from napari_mrisr.engine.inference import iter_super_resolve
     from napari_mrisr.progress import run_to_end
+    from napari_mrisr.volume.io import Volume
 
     device = torch.device(device_name)
     volume = Volume(np.random.default_rng(0).random((160, 160, 160), dtype=np.float32), np.eye(4))
@@ -201,8 +203,8 @@ def memory_320(device_name: str) -> dict:
 def cube_256(device_name: str, repeats: int) -> dict:
     """Warm engine time of a 256^3 output (128^3 input) with edsr3d at its reference size
     (64 features, 9 blocks; fixed random weights), in the engine's default precision."""
-    from napari_mrisr.inference import super_resolve
-    from napari_mrisr.io import Volume
+    from napari_mrisr.engine.inference import super_resolve
+    from napari_mrisr.volume.io import Volume
 
     device = torch.device(device_name)
     model = load("edsr3d", device)
@@ -248,7 +250,7 @@ def main() -> None:
         "| peak mem engine / raw (GiB) | against fp32 whole |"
     )
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |")
-    from napari_mrisr.precision import native_bf16
+    from napari_mrisr.engine.precision import native_bf16
 
     precisions = {"fp32": False} | ({"bf16": True} if native_bf16(torch.device(args.device)) else {})
     with tempfile.TemporaryDirectory() as folder:

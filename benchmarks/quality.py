@@ -23,15 +23,18 @@ from pathlib import Path
 
 import numpy as np
 
-from napari_mrisr import metrics, sample
-from napari_mrisr.geometry import superior_axis
-from napari_mrisr.inference import pick_device, super_resolve
-from napari_mrisr.interpolate import upsample
-from napari_mrisr.precision import native_bf16
+from napari_mrisr.engine.devices import pick_device
+from napari_mrisr.engine.inference import super_resolve
+from napari_mrisr.engine.precision import native_bf16
 from napari_mrisr.training.config import DataConfig, DegradationConfig
-from napari_mrisr.training.data import make_validation_pair, split_volumes
+from napari_mrisr.training.data.volumes import make_validation_pair, split_volumes
 from napari_mrisr.training.validation import axial_slice, coronal_slice
-from napari_mrisr.zoo import list_models, load_model, read_metadata
+from napari_mrisr.volume import metrics, sample
+from napari_mrisr.volume.geometry import superior_axis
+from napari_mrisr.volume.interpolate import upsample
+from napari_mrisr.zoo.folders import list_models
+from napari_mrisr.zoo.metadata import read_metadata
+from napari_mrisr.zoo.model_file import load_model
 
 TASKS = {
     "x2 iso k-space": DegradationConfig(method="kspace", factors=[2, 2, 2]),

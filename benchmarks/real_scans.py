@@ -79,9 +79,9 @@ def training_set(scans: Path) -> None:
     from generalisation import read_subject
     from quality import SPLIT
 
-    from napari_mrisr import sample
-    from napari_mrisr.io import save_volume
-    from napari_mrisr.training.data import split_volumes
+    from napari_mrisr.training.data.volumes import split_volumes
+    from napari_mrisr.volume import sample
+    from napari_mrisr.volume.io import save_volume
 
     (scans / "train").mkdir(exist_ok=True)
     inferior, superior = split_volumes([sample.mni152_hr()], SPLIT, (1, 1, 4))[0]  # x2 holds out the same slab

@@ -1,6 +1,6 @@
 """Self-supervised SR of one scan on simulated MNI152 acquisitions whose HR the trainer never sees.
 
-Cases (slices along S-I, simulated with :func:`napari_mrisr.degrade.simulate_slices`):
+Cases (slices along S-I, simulated with :func:`napari_mrisr.volume.degrade.simulate_slices`):
 (a) 1 x 1 x 4 mm thick slices; (b) 5 mm spacing, 4 mm thickness (a 1 mm gap); (c) 1 x 1 x 2.5 mm
 (a fractional ratio). For each: PSNR/SSIM (brain mask, whole volume) of cubic interpolation and
 self-SR, for (a) also the bundled supervised x4 models; wall time and device; and the
@@ -22,13 +22,15 @@ from pathlib import Path
 import numpy as np
 import scipy.ndimage
 
-from napari_mrisr import metrics, sample
-from napari_mrisr.degrade import simulate_slices
-from napari_mrisr.inference import pick_device, super_resolve
-from napari_mrisr.io import Volume, load_volume
+from napari_mrisr.engine.devices import pick_device
+from napari_mrisr.engine.inference import super_resolve
 from napari_mrisr.progress import run_to_end
-from napari_mrisr.selfsr import iter_selfsr, plan_grid
-from napari_mrisr.zoo import load_model
+from napari_mrisr.selfsr.grid import plan_grid
+from napari_mrisr.selfsr.run import iter_selfsr
+from napari_mrisr.volume import metrics, sample
+from napari_mrisr.volume.degrade import simulate_slices
+from napari_mrisr.volume.io import Volume, load_volume
+from napari_mrisr.zoo.model_file import load_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from generalisation import read_subject  # noqa: E402 (a real scan, axes turned to RAS)

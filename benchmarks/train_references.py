@@ -26,8 +26,9 @@ import time
 from pathlib import Path
 
 from napari_mrisr.training.config import load_config
-from napari_mrisr.training.engine import export, fit
-from napari_mrisr.zoo import read_metadata
+from napari_mrisr.training.engine import fit
+from napari_mrisr.training.export import export
+from napari_mrisr.zoo.metadata import read_metadata
 
 TASKS = {
     "x2": {"method": "kspace", "factors": [2, 2, 2]},

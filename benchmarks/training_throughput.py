@@ -5,7 +5,7 @@ second (timed after ``--warmup`` steps, over ``--steps`` training steps or ``--d
 batches of the data path alone, enough to drain the workers' prefetched batches):
 
 - data, workers: the CPU DataLoader pipeline as the preset configures it (``num_workers``);
-- data, device: :class:`~napari_mrisr.training.device_data.DeviceBatches` on ``--device``;
+- data, device: :class:`~napari_mrisr.training.data.device.DeviceBatches` on ``--device``;
 - step: Lightning training steps on one ready batch (no data cost): generator (and, in a GAN
   preset, discriminator) forward, backward and update, in the precision ``fit`` would use;
 - loop, workers / loop, device: Lightning steps fed by that pipeline;
@@ -35,8 +35,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.data import DataLoader
 
 from napari_mrisr.training.config import list_presets, load_config
-from napari_mrisr.training.data import SRDataModule
-from napari_mrisr.training.device_data import DeviceBatches, to_device
+from napari_mrisr.training.data.datamodule import SRDataModule
+from napari_mrisr.training.data.device import DeviceBatches, to_device
 from napari_mrisr.training.engine import _precision
 from napari_mrisr.training.module import SRModule
 

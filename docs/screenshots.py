@@ -44,10 +44,10 @@ def fit_demo_model(steps: int = 600) -> torch.nn.Module:
     600 steps (2-5 minutes on 2 CPU cores) bring it about 0.8 dB above the cubic baseline
     in the brain mask; it has seen this very volume, so its numbers say nothing about quality.
     """
-    from napari_mrisr.geometry import crop_to_multiple
-    from napari_mrisr.inference import intensity_range
+    from napari_mrisr.engine.inference import intensity_range
     from napari_mrisr.models import build_model
-    from napari_mrisr.sample import mni152_hr, mni152_lr_x2
+    from napari_mrisr.volume.geometry import crop_to_multiple
+    from napari_mrisr.volume.sample import mni152_hr, mni152_lr_x2
 
     lr = mni152_lr_x2().data
     hr = crop_to_multiple(mni152_hr().data, (2, 2, 2))
@@ -87,11 +87,12 @@ def main() -> int:
     # The fitted model is kept in the temporary folder, so re-taking screenshots is quick.
     models = Path(tempfile.gettempdir()) / "mrisr-demo-models"
     os.environ["NAPARI_MRISR_MODELS"] = str(models)
-    from napari_mrisr.zoo import list_models, save_model
+    from napari_mrisr.zoo.folders import list_models
+    from napari_mrisr.zoo.model_file import save_model
 
     if not list_models():  # no bundled model: fit the stand-in
         save_model(fit_demo_model(), models / f"{MODEL_NAME}.safetensors")
-    from napari_mrisr.cli import best_bundled_model
+    from napari_mrisr.zoo.model_choice import best_bundled_model
 
     best = best_bundled_model()  # what the demo runs on this machine
     model_name = best.name if best is not None else list_models()[0].name
@@ -226,10 +227,10 @@ def refusal(viewer, widget, show_only, spin) -> None:
     from napari.layers import Layer
     from qtpy.QtWidgets import QApplication
 
-    from napari_mrisr._orientation import show_mri
-    from napari_mrisr._widgets._common import grid
-    from napari_mrisr.layers import layer_data
-    from napari_mrisr.sample import mni152_lr_thick_x4, mni152_lr_x2
+    from napari_mrisr._napari.layers import layer_data
+    from napari_mrisr._napari.orientation import show_mri
+    from napari_mrisr._napari.viewer import grid
+    from napari_mrisr.volume.sample import mni152_lr_thick_x4, mni152_lr_x2
 
     thick_model = next((c for c in widget.model.choices if "x4" in getattr(c, "name", "")), None)
     if thick_model is None:
@@ -268,11 +269,11 @@ def real_scan(viewer, widget, show_only, shot, wait) -> None:
         print("dipy is not installed: no self-supervised screenshots")
         return
     scan = Path(dipy.__file__).parent / "data" / "files" / "aniso_vox.nii.gz"
-    from napari_mrisr.selfsr_train import BUDGETS, BudgetName
+    from napari_mrisr.selfsr.train import BUDGETS, BudgetName
 
     # 500 of the fast budget's 1,500 steps: the screenshot shows the flow, the benchmark the quality.
     BUDGETS[BudgetName.FAST] = dataclasses.replace(BUDGETS[BudgetName.FAST], steps=500)
-    from napari_mrisr._widgets._common import grid
+    from napari_mrisr._napari.viewer import grid
 
     grid(viewer).enabled = False
     for layer in list(viewer.layers):

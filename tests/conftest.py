@@ -8,7 +8,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from napari_mrisr.io import Volume
+from napari_mrisr.volume.io import Volume
 
 # pytest-qt picks its own binding (PySide6, PyQt6, PyQt5: the first installed) and qtpy, hence
 # napari, follows the one already imported: QT_API alone would be ignored with several installed.

@@ -7,12 +7,12 @@ import pytest
 from napari.layers import Layer
 from napari.utils.notifications import notification_manager
 
-from napari_mrisr._widgets._common import camera, grid
-from napari_mrisr._widgets.compare_layout import plan_cells
-from napari_mrisr.degrade import simulate_lr
-from napari_mrisr.interpolate import upsample
-from napari_mrisr.io import Volume
-from napari_mrisr.layers import layer_data
+from napari_mrisr._napari.layers import layer_data
+from napari_mrisr._napari.viewer import camera, grid
+from napari_mrisr._widgets.compare_cells import plan_cells
+from napari_mrisr.volume.degrade import simulate_lr
+from napari_mrisr.volume.interpolate import upsample
+from napari_mrisr.volume.io import Volume
 
 from .conftest import head_phantom, oblique_affine
 
@@ -188,7 +188,7 @@ def test_demo_screenshot_closes_napari_toasts_that_would_cover_the_grid(make_nap
     from napari.utils.notifications import show_warning
     from qtpy.QtWidgets import QApplication
 
-    from napari_mrisr.cli import close_notifications
+    from napari_mrisr.cli.demo import close_notifications
 
     make_napari_viewer(show=True)
     show_warning("napari support for the PyQt5 backend is deprecated")

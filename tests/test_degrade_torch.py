@@ -1,4 +1,4 @@
-"""The torch forward model equals the numpy one (napari_mrisr.degrade) for every option it has."""
+"""The torch forward model equals the numpy one (napari_mrisr.volume.degrade) for every option it has."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from napari_mrisr import degrade, degrade_torch
-from napari_mrisr.io import Volume
+from napari_mrisr.volume import degrade, degrade_torch
+from napari_mrisr.volume.io import Volume
 
 from .conftest import head_phantom
 

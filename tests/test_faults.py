@@ -15,9 +15,9 @@ from safetensors.torch import save_file
 
 from napari_mrisr import zoo
 from napari_mrisr.cli import main
-from napari_mrisr.inference import super_resolve
-from napari_mrisr.io import Volume, save_volume
+from napari_mrisr.engine.inference import super_resolve
 from napari_mrisr.models import build_model
+from napari_mrisr.volume.io import Volume, save_volume
 
 from .conftest import head_phantom, oblique_affine
 
@@ -185,7 +185,7 @@ def test_a_header_declaring_more_voxels_than_the_file_holds_is_refused_before_re
 
     import nibabel as nib
 
-    from napari_mrisr.io import VolumeError, load_volume
+    from napari_mrisr.volume.io import VolumeError, load_volume
 
     header = nib.Nifti1Header()
     header.set_data_shape((1000, 1000, 1000))
@@ -203,7 +203,7 @@ def test_a_header_declaring_more_voxels_than_the_file_holds_is_refused_before_re
 def test_nifti2_dimensions_near_2_to_the_32_do_not_overflow_the_memory_check(tmp_path):
     import nibabel as nib
 
-    from napari_mrisr.io import VolumeError, load_volume
+    from napari_mrisr.volume.io import VolumeError, load_volume
 
     header = nib.Nifti2Header()
     header.set_data_shape((2**32 - 1,) * 3)
@@ -279,7 +279,7 @@ def test_a_cohort_output_must_be_a_folder(tmp_path, model, capsys):
 
 
 def test_an_interrupted_cohort_says_the_finished_files_are_kept(tmp_path, model, capsys, monkeypatch):
-    from napari_mrisr import cohort
+    from napari_mrisr.predict import cohort
 
     scans = tmp_path / "scans"
     for i in range(2):
@@ -316,7 +316,7 @@ def test_a_disk_that_fills_up_while_writing_names_the_file(tmp_path, monkeypatch
 
 
 def test_files_are_spread_over_devices_one_process_each(tmp_path, model):
-    from napari_mrisr.cohort import run_on_devices
+    from napari_mrisr.predict.cohort import run_on_devices
 
     scans = [tmp_path / f"s{i}.nii.gz" for i in range(3)]
     for i, p in enumerate(scans):

@@ -8,19 +8,19 @@ import torch
 
 from napari_mrisr import zoo
 from napari_mrisr.cli import main
-from napari_mrisr.degrade import simulate_lr
-from napari_mrisr.fit import (
+from napari_mrisr.models import build_model
+from napari_mrisr.predict.method import iter_fitted
+from napari_mrisr.progress import run_to_end
+from napari_mrisr.volume.degrade import simulate_lr
+from napari_mrisr.volume.geometry import crop_to_multiple, upsampled_affine
+from napari_mrisr.volume.io import Volume, load_volume, save_volume
+from napari_mrisr.zoo.model_fit import (
     ModelFitError,
     ModelGeometry,
     check_fit,
     fit_model,
-    iter_fitted,
     training_hr_spacing,
 )
-from napari_mrisr.geometry import crop_to_multiple, upsampled_affine
-from napari_mrisr.io import Volume, load_volume, save_volume
-from napari_mrisr.models import build_model
-from napari_mrisr.progress import run_to_end
 
 from .conftest import head_phantom, oblique_affine
 
@@ -77,7 +77,7 @@ def test_the_model_refines_the_scans_thick_axis_and_lands_on_the_hr_grid(thick, 
         fit.factors == factors and fit.order[2] == thick
     )  # the model's axis 2 reads the thick axis
 
-    sr = run_to_end(iter_fitted(lr, tiny((1, 1, 4), X4), device="cpu", tile=8))
+    sr = run_to_end(iter_fitted(lr, tiny((1, 1, 4), X4), fit, device="cpu", tile=8))
     assert sr.shape == crop_to_multiple(hr.data, factors).shape
     np.testing.assert_allclose(sr.affine, hr.affine, atol=1e-6)  # exactly the HR grid
     # voxel centres in mm: the SR voxels of LR voxel (1, 2, 3) sit on the HR voxels it covers,

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 from napari.utils.notifications import notification_manager
 
-from napari_mrisr import zoo
 from napari_mrisr._widgets.super_resolve import UNFIT, SuperResolveWidget
-from napari_mrisr.geometry import upsampled_affine
-from napari_mrisr.io import Volume
-from napari_mrisr.pipeline import BASELINE
-from napari_mrisr.zoo import save_model
+from napari_mrisr.predict.method import BASELINE
+from napari_mrisr.volume.geometry import upsampled_affine
+from napari_mrisr.volume.io import Volume
+from napari_mrisr.zoo import model_choice
+from napari_mrisr.zoo.model_file import save_model
 
 from . import test_widgets
 from .conftest import head_phantom, oblique_affine
@@ -103,9 +103,9 @@ def test_only_models_that_fit_the_scan_are_offered_and_others_say_why(
 
 
 def test_the_switch_prefers_a_compact_model_on_a_cpu_then_the_best_validation_psnr(viewer, qtbot, user_dir, monkeypatch):
-    # "-full" models are the large ones (napari_mrisr.zoo.FULL_SUFFIX): minutes on a CPU
+    # "-full" models are the large ones (napari_mrisr.zoo.model_choice.FULL_SUFFIX): minutes on a CPU
     # without native bf16 (on one with it, and on a GPU, the switch prefers them)
-    monkeypatch.setattr(zoo, "native_bf16", lambda device: False)
+    monkeypatch.setattr(model_choice, "native_bf16", lambda device: False)
     def scoring(psnr: float) -> dict:
         return {**X2, "metrics": {"validation": {"model": {"psnr_brain": psnr}}}}
 

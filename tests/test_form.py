@@ -6,9 +6,9 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from napari_mrisr.io import Volume
 from napari_mrisr.training.config import ConfigError
 from napari_mrisr.training.form import config_from_form, form_from_preset, save_for_training
+from napari_mrisr.volume.io import Volume
 
 from .conftest import head_phantom, oblique_affine
 
@@ -21,7 +21,7 @@ def test_a_preset_fills_the_form_and_the_form_overrides_the_preset(tmp_path):
     # srgan2d's thin slabs keep their shape, scaled to the edge, as multiples of the factors
     assert config.data.patch_size == [4, 32, 32]
     assert config.schedule.pretrain_steps == 7 and config.optim.lr_generator == pytest.approx(5e-4)
-    assert config.trainer.accelerator == "gpu"  # Lightning's name for a CUDA device
+    assert config.trainer.accelerator == "cuda"
     assert config.run_dir == tmp_path / form.name
 
 

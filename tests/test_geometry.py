@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_mrisr.degrade import DegradationMethod, simulate_lr
-from napari_mrisr.geometry import as_factors, crop_to_multiple, per_axis, superior_axis
-from napari_mrisr.interpolate import INTERPOLATORS, upsample
-from napari_mrisr.io import Volume
+from napari_mrisr.volume.degrade import DegradationMethod, simulate_lr
+from napari_mrisr.volume.geometry import as_factors, crop_to_multiple, per_axis, superior_axis
+from napari_mrisr.volume.interpolate import INTERPOLATORS, upsample
+from napari_mrisr.volume.io import Volume
 
 from .conftest import oblique_affine
 
@@ -52,7 +52,7 @@ def test_lr_grid_mean_and_centroid(volume, method, factors):
 def test_projection_onto_the_lr_explains_it_exactly_and_never_moves_away_from_the_truth(
     volume, method, factors
 ):
-    from napari_mrisr.compare import project_onto_lr
+    from napari_mrisr.volume.comparison import project_onto_lr
 
     hr = cropped(volume, factors)
     lr = simulate_lr(hr, factors, method=method)

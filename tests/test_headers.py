@@ -6,9 +6,9 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from napari_mrisr.interpolate import upsample
-from napari_mrisr.io import Volume, load_volume, save_volume
-from napari_mrisr.layers import layer_data, volume_from_layer
+from napari_mrisr._napari.layers import layer_data, volume_from_layer
+from napari_mrisr.volume.interpolate import upsample
+from napari_mrisr.volume.io import Volume, load_volume, save_volume
 
 from .conftest import head_phantom, oblique_affine
 

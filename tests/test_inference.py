@@ -7,21 +7,21 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from napari_mrisr import tiling
-from napari_mrisr.degrade import simulate_lr
-from napari_mrisr.geometry import crop_to_multiple
-from napari_mrisr.inference import (
+from napari_mrisr.engine import tiling
+from napari_mrisr.engine.devices import pick_device
+from napari_mrisr.engine.inference import (
     intensity_range,
     iter_super_resolve,
-    pick_device,
     plan_tiles,
     super_resolve,
 )
-from napari_mrisr.interpolate import upsample
-from napari_mrisr.io import Volume, VolumeError
+from napari_mrisr.engine.tiling import MARGINS, TilePlan, activation_bytes
 from napari_mrisr.models import build_model
 from napari_mrisr.progress import Progress, run_to_end
-from napari_mrisr.tiling import MARGINS, TilePlan, activation_bytes
+from napari_mrisr.volume.degrade import simulate_lr
+from napari_mrisr.volume.geometry import crop_to_multiple
+from napari_mrisr.volume.interpolate import upsample
+from napari_mrisr.volume.io import Volume, VolumeError
 
 
 class NearestSR(torch.nn.Module):
@@ -177,7 +177,7 @@ def test_intensity_range_of_a_tensor_equals_numpys():
 
 
 def test_receptive_radius_counts_half_widths_at_their_resolution():
-    from napari_mrisr.inference import receptive_radius
+    from napari_mrisr.engine.inference import receptive_radius
 
     class Chain(torch.nn.Module):
         scale = (2, 2, 2)

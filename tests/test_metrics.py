@@ -7,8 +7,8 @@ import pytest
 import scipy.ndimage
 import skimage.metrics
 
-from napari_mrisr import metrics
-from napari_mrisr.io import Volume
+from napari_mrisr.volume import metrics
+from napari_mrisr.volume.io import Volume
 
 from .conftest import head_phantom
 
@@ -91,7 +91,7 @@ def test_metrics_accept_volumes_and_refuse_mismatches(pair):
 
 
 def test_gradient_similarity_rewards_the_right_edges():
-    from napari_mrisr.metrics import gradient_similarity
+    from napari_mrisr.volume.metrics import gradient_similarity
 
     ref = np.zeros((16, 16, 16), np.float32)
     ref[:, :, 8:] = 100.0  # one sharp edge
@@ -108,7 +108,7 @@ def test_gradient_similarity_rewards_the_right_edges():
 
 
 def test_relative_sharpness_counts_edges_and_texture_wherever_they_are():
-    from napari_mrisr.metrics import gradient_similarity, relative_sharpness
+    from napari_mrisr.volume.metrics import gradient_similarity, relative_sharpness
 
     rng = np.random.default_rng(0)
     ref = scipy.ndimage.gaussian_filter(rng.normal(size=(24, 24, 24)), 1).astype(np.float32)

@@ -315,7 +315,8 @@ def test_tiny_model_overfits_one_example(name, scale):
 
 
 def test_half_precision_model_file_is_half_the_size_and_runs_in_float32(tmp_path):
-    from napari_mrisr.zoo import load_model, read_metadata, save_model
+    from napari_mrisr.zoo.metadata import read_metadata
+    from napari_mrisr.zoo.model_file import load_model, save_model
 
     torch.manual_seed(0)
     model = build_model("edsr3d", 2, features=16, num_blocks=2).eval()

@@ -6,8 +6,13 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from napari_mrisr.io import Volume, VolumeError, load_volume, save_volume
-from napari_mrisr.layers import AXIS_LABELS, layer_data, napari_axis_order, volume_from_layer
+from napari_mrisr._napari.layers import (
+    AXIS_LABELS,
+    layer_data,
+    napari_axis_order,
+    volume_from_layer,
+)
+from napari_mrisr.volume.io import Volume, VolumeError, load_volume, save_volume
 
 from .conftest import head_phantom, oblique_affine
 
@@ -63,7 +68,7 @@ def test_reader_places_every_voxel_at_its_world_position(viewer, tmp_path, affin
 
 
 def test_lr_and_hr_overlay_in_world_space(viewer, tmp_path, volume):
-    from napari_mrisr.degrade import simulate_lr
+    from napari_mrisr.volume.degrade import simulate_lr
 
     save_volume(volume, tmp_path / "hr.nii.gz")
     save_volume(simulate_lr(volume, (1, 2, 4)), tmp_path / "lr.nii.gz")
@@ -142,7 +147,7 @@ def test_writer_keeps_a_moved_layer_where_it_is_shown(viewer, tmp_path, volume):
 
 
 def test_writer_refuses_2d_layers(viewer, tmp_path):
-    from napari_mrisr._writer import write_image
+    from napari_mrisr._napari.writer import write_image
 
     viewer.add_image(np.zeros((8, 8), np.float32), name="slice")
     with pytest.warns(UserWarning, match="not a valid writer"):
@@ -219,7 +224,7 @@ def _layer(volume: Volume):
 
 
 def test_reader_declines_other_files():
-    from napari_mrisr._reader import get_reader
+    from napari_mrisr._napari.reader import get_reader
 
     assert get_reader("image.tif") is None
     assert get_reader(["a.nii", "b.png"]) is None

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from napari_mrisr._orientation import CONVENTIONS, convention, labels_for, set_convention
-from napari_mrisr.io import Volume, save_volume
+from napari_mrisr._napari.orientation import labels_for, set_convention
+from napari_mrisr.volume.display import CONVENTIONS, convention
+from napari_mrisr.volume.io import Volume, save_volume
 
 from .conftest import head_phantom, oblique_affine
 
@@ -26,7 +27,7 @@ def test_side_labels_follow_the_plane_and_the_camera(displayed, orientation, exp
 
 
 def test_file_open_shows_radiological_with_labels_and_the_choice_is_remembered(make_napari_viewer, tmp_path):
-    from napari_mrisr._widgets._common import camera
+    from napari_mrisr._napari.viewer import camera
 
     path = save_volume(Volume(head_phantom((10, 12, 8)), oblique_affine()), tmp_path / "scan.nii.gz")
     viewer = make_napari_viewer()

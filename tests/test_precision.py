@@ -7,15 +7,16 @@ import numpy as np
 import pytest
 import torch
 
-from napari_mrisr.degrade import simulate_lr
-from napari_mrisr.inference import intensity_range, super_resolve
+from napari_mrisr.engine import precision
+from napari_mrisr.engine.inference import intensity_range, super_resolve
+from napari_mrisr.engine.precision import autocast, native_bf16
 from napari_mrisr.models import build_model
 from napari_mrisr.models.base import upsample_linear
-from napari_mrisr.precision import autocast, native_bf16
 from napari_mrisr.training import engine
 from napari_mrisr.training.config import load_config
 from napari_mrisr.training.cpu_bf16 import keep_short_conv3d_in_float32
 from napari_mrisr.training.module import SRModule
+from napari_mrisr.volume.degrade import simulate_lr
 
 CPU = torch.device("cpu")
 
@@ -53,11 +54,11 @@ def test_the_engine_runs_float32_when_asked_and_bf16_within_its_rounding_where_n
 
 @pytest.mark.parametrize("native", [True, False])
 def test_training_precision_auto_is_bf16_mixed_on_a_cpu_with_native_bf16(monkeypatch, native):
-    monkeypatch.setattr(engine, "native_bf16", lambda device: native and device.type == "cpu")
+    monkeypatch.setattr(precision, "native_bf16", lambda device: native and device.type == "cpu")
     cpu = load_config("tiny", {"trainer.accelerator": "cpu"})
-    assert engine._precision(cpu) == ("bf16-mixed" if native else "32-true")
+    assert engine.training_precision(cpu) == ("bf16-mixed" if native else "32-true")
     explicit = load_config("tiny", {"trainer.accelerator": "cpu", "trainer.precision": "32-true"})
-    assert engine._precision(explicit) == "32-true"
+    assert engine.training_precision(explicit) == "32-true"
 
 
 def test_autocast_is_nothing_when_disabled_or_on_a_device_without_bf16():

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from napari_mrisr import metrics
-from napari_mrisr.inference import super_resolve
-from napari_mrisr.interpolate import upsample
-from napari_mrisr.sample import mni152_hr
+from napari_mrisr.engine.inference import super_resolve
 from napari_mrisr.training.config import load_config, validate_config
-from napari_mrisr.training.data import make_validation_pair, split_volumes
-from napari_mrisr.zoo import list_models, load_model
+from napari_mrisr.training.data.volumes import make_validation_pair, split_volumes
+from napari_mrisr.volume import metrics
+from napari_mrisr.volume.interpolate import upsample
+from napari_mrisr.volume.sample import mni152_hr
+from napari_mrisr.zoo.folders import list_models
+from napari_mrisr.zoo.model_file import load_model
 
 SHIPPED = {"mni-x2-iso", "mni-x4-thick", "mni-x4-thick-gan", "mni-x2-iso-full", "mni-x2-iso-full-gan", "mni-x4-thick-full"}
 
@@ -39,21 +40,22 @@ def test_shipped_model_beats_cubic_on_its_held_out_slab(name):
 def test_demo_model_is_compact_on_an_fp32_cpu_and_full_on_a_bf16_cpu_or_a_gpu(monkeypatch, native_bf16):
     import torch
 
-    from napari_mrisr import cli, inference, zoo
+    from napari_mrisr.zoo import model_choice
+    from napari_mrisr.zoo.model_choice import best_bundled_model
 
-    monkeypatch.setattr(zoo, "native_bf16", lambda device: native_bf16)
-    full = "-full" if native_bf16 else ""  # the x2 -full model takes 28 s on 2 bf16 cores, 81 s in fp32
-    assert cli.best_bundled_model(device="cpu").name == f"mni-x2-iso{full}"
-    assert cli.best_bundled_model("thick_slice", (1, 1, 4), device="cpu").name == f"mni-x4-thick{full}"
-    monkeypatch.setattr(inference, "pick_device", lambda device="auto": torch.device("cuda"))
-    assert cli.best_bundled_model().name == "mni-x2-iso-full"
-    assert cli.best_bundled_model("thick_slice", (1, 1, 4)).name == "mni-x4-thick-full"
+    monkeypatch.setattr(model_choice, "native_bf16", lambda device: native_bf16)
+    full = "-full" if native_bf16 else ""  # the -full models are several times slower in fp32
+    assert best_bundled_model(device="cpu").name == f"mni-x2-iso{full}"
+    assert best_bundled_model("thick_slice", (1, 1, 4), device="cpu").name == f"mni-x4-thick{full}"
+    monkeypatch.setattr(model_choice, "pick_device", lambda device="auto": torch.device("cuda"))
+    assert best_bundled_model().name == "mni-x2-iso-full"
+    assert best_bundled_model("thick_slice", (1, 1, 4)).name == "mni-x4-thick-full"
 
 
 def test_a_gan_is_never_the_default_even_with_a_higher_recorded_psnr():
     # The shipped x4 GAN's file records 32.02 dB, the content model's 31.83 (validated with 1%
     # noise, half its recipe's): the default must still be the model whose intensities can be measured.
-    from napari_mrisr.zoo import preference
+    from napari_mrisr.zoo.model_choice import preference
 
     def meta(discriminator: str, psnr: float) -> dict:
         return {

@@ -12,9 +12,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from napari_mrisr.degrade import simulate_lr
-from napari_mrisr.io import Volume
-from napari_mrisr.training.augment import (
+from napari_mrisr.training.config import AugmentConfig, ConfigError, load_config
+from napari_mrisr.training.data.augment import (
     Augmentation,
     augment,
     augment_numpy,
@@ -22,18 +21,23 @@ from napari_mrisr.training.augment import (
     draw_augmentation,
     rotated_copies,
 )
-from napari_mrisr.training.config import AugmentConfig, ConfigError, load_config
-from napari_mrisr.training.data import PatchDataset, SRDataModule, TrainingVolume
-from napari_mrisr.training.device_data import DeviceBatches, to_device
-from napari_mrisr.training.engine import fit
-from napari_mrisr.training.events import read_events
-from napari_mrisr.training.family import (
+from napari_mrisr.training.data.datamodule import SRDataModule
+from napari_mrisr.training.data.device import DeviceBatches, to_device
+from napari_mrisr.training.data.family import (
     Degradation,
     degrade_numpy,
     degrade_torch_batch,
     draw_degradation,
 )
-from napari_mrisr.zoo import bundled_models_dir, load_model, read_metadata
+from napari_mrisr.training.data.volumes import TrainingVolume
+from napari_mrisr.training.data.workers import PatchDataset
+from napari_mrisr.training.engine import fit
+from napari_mrisr.training.events import read_events
+from napari_mrisr.volume.degrade import simulate_lr
+from napari_mrisr.volume.io import Volume
+from napari_mrisr.zoo.folders import bundled_models_dir
+from napari_mrisr.zoo.metadata import read_metadata
+from napari_mrisr.zoo.model_file import load_model
 
 from .conftest import head_phantom
 from .test_training import tiny_config

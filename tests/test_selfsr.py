@@ -8,24 +8,17 @@ import torch
 
 from napari_mrisr import zoo
 from napari_mrisr.cli import main
-from napari_mrisr.degrade import profile_matrix, simulate_lr, simulate_slices
-from napari_mrisr.geometry import upsampled_affine
-from napari_mrisr.inference import intensity_range, super_resolve
-from napari_mrisr.io import Volume, VolumeError, load_volume, save_volume
+from napari_mrisr.engine.inference import intensity_range, super_resolve
+from napari_mrisr.engine.precision import autocast
 from napari_mrisr.models import build_model
-from napari_mrisr.precision import autocast
 from napari_mrisr.progress import run_to_end
-from napari_mrisr.selfsr import (
-    Budget,
-    PlanePreview,
-    disagreement_map,
-    iter_apply,
-    iter_selfsr,
-    iter_train,
-    plan_grid,
-    resample_matrix,
-)
-from napari_mrisr.selfsr_train import PREVIEWS
+from napari_mrisr.selfsr.apply import PlanePreview, disagreement_map, iter_apply
+from napari_mrisr.selfsr.grid import plan_grid, resample_matrix
+from napari_mrisr.selfsr.run import iter_selfsr
+from napari_mrisr.selfsr.train import PREVIEWS, Budget, iter_train
+from napari_mrisr.volume.degrade import profile_matrix, simulate_lr, simulate_slices
+from napari_mrisr.volume.geometry import upsampled_affine
+from napari_mrisr.volume.io import Volume, VolumeError, load_volume, save_volume
 
 from .conftest import head_phantom, oblique_affine
 
@@ -138,7 +131,7 @@ def test_resample_matrix_is_identity_for_integers_and_keeps_ramps_for_fractions(
 
 
 def test_training_pairs_are_in_plane_patches_in_all_eight_orientations_degraded_by_the_profile():
-    from napari_mrisr.selfsr_pairs import PairSampler
+    from napari_mrisr.selfsr.pairs import PairSampler
 
     lr = simulate_slices(_hr((24, 20, 32)), 4.0, axis=2)
     grid = plan_grid(lr)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import nibabel as nib
 import pytest
 
-from napari_mrisr.zoo import list_models
+from napari_mrisr.zoo.folders import list_models
 
 from .conftest import head_phantom, oblique_affine
 
@@ -121,9 +121,9 @@ def test_factor_boxes_name_the_file_axis_they_act_on(train_widget, tmp_path):
     import numpy as np
     from napari.layers import Layer
 
+    from napari_mrisr._napari.layers import layer_data
     from napari_mrisr._widgets.train import LAYERS, SAMPLE
-    from napari_mrisr.io import Volume
-    from napari_mrisr.layers import layer_data
+    from napari_mrisr.volume.io import Volume
 
     viewer, widget, _ = train_widget
 

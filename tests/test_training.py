@@ -19,9 +19,7 @@ import numpy as np
 import pytest
 import torch
 
-from napari_mrisr.geometry import as_factors, upsampled_affine
-from napari_mrisr.inference import super_resolve
-from napari_mrisr.io import Volume
+from napari_mrisr.engine.inference import super_resolve
 from napari_mrisr.training import losses
 from napari_mrisr.training.cli import main as train_cli
 from napari_mrisr.training.config import (
@@ -31,8 +29,10 @@ from napari_mrisr.training.config import (
     save_config,
     validate_config,
 )
-from napari_mrisr.training.data import PatchDataset, SRDataModule, TrainingVolume, split_volumes
-from napari_mrisr.training.device_data import DeviceBatches, to_device
+from napari_mrisr.training.data.datamodule import SRDataModule
+from napari_mrisr.training.data.device import DeviceBatches, to_device
+from napari_mrisr.training.data.volumes import TrainingVolume, split_volumes
+from napari_mrisr.training.data.workers import PatchDataset
 from napari_mrisr.training.discriminators import (
     DiscriminatorArchitecture,
     build_discriminator,
@@ -40,7 +40,10 @@ from napari_mrisr.training.discriminators import (
 )
 from napari_mrisr.training.engine import fit
 from napari_mrisr.training.events import read_events
-from napari_mrisr.zoo import load_model, read_metadata
+from napari_mrisr.volume.geometry import as_factors, upsampled_affine
+from napari_mrisr.volume.io import Volume
+from napari_mrisr.zoo.metadata import read_metadata
+from napari_mrisr.zoo.model_file import load_model
 
 from .conftest import head_phantom, oblique_affine
 
@@ -239,7 +242,7 @@ def test_device_pipeline_trains_on_cpu_and_the_loss_falls(tmp_path, data_dir):
 
 # -- losses and discriminators --------------------------------------------------------------
 def test_consistency_loss_sees_only_what_the_lr_measures():
-    from napari_mrisr.degrade_torch import simulate_lr as degrade
+    from napari_mrisr.volume.degrade_torch import simulate_lr as degrade
 
     hr = torch.rand(2, 1, 8, 8, 8)
     index = torch.arange(8)
@@ -779,7 +782,7 @@ def test_mrisr_train_console_script_from_a_folder_with_decoy_packages_runs_ours(
 
 # -- the training step's overhead -------------------------------------------------------------
 def test_adam_is_fused_on_the_cpu_and_updates_as_torch_adam_does():
-    from napari_mrisr.optim import adam
+    from napari_mrisr.engine.optim import adam
 
     torch.manual_seed(0)
     nets = [torch.nn.Conv3d(1, 4, 3) for _ in range(2)]

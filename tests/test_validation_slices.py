@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_mrisr.degrade import simulate_lr
-from napari_mrisr.interpolate import upsample
-from napari_mrisr.io import Volume
-from napari_mrisr.training.data import ValidationPair
+from napari_mrisr.training.data.volumes import ValidationPair
 from napari_mrisr.training.validation import axial_slice, coronal_slice, save_slices
+from napari_mrisr.volume.degrade import simulate_lr
+from napari_mrisr.volume.interpolate import upsample
+from napari_mrisr.volume.io import Volume
 
 AFFINES = {
     "RAS": np.diag([1.0, 1.0, 2.0, 1.0]),

@@ -10,17 +10,17 @@ import torch
 from napari.layers import Layer
 from napari.utils.notifications import notification_manager
 
-from napari_mrisr import metrics
-from napari_mrisr._orientation import CONVENTIONS
-from napari_mrisr._widgets._common import camera, grid, layer_volume
-from napari_mrisr.degrade import simulate_lr
-from napari_mrisr.interpolate import upsample
-from napari_mrisr.io import Volume
-from napari_mrisr.layers import layer_data, napari_axis_order
-from napari_mrisr.metrics import KEYS, REGIONS, metric_table, table_csv
+from napari_mrisr._napari.layers import layer_data, layer_volume, napari_axis_order
+from napari_mrisr._napari.viewer import camera, grid
 from napari_mrisr.models import build_model
-from napari_mrisr.pipeline import BASELINE
-from napari_mrisr.zoo import save_model
+from napari_mrisr.predict.method import BASELINE
+from napari_mrisr.volume import metrics
+from napari_mrisr.volume.degrade import simulate_lr
+from napari_mrisr.volume.display import CONVENTIONS
+from napari_mrisr.volume.interpolate import upsample
+from napari_mrisr.volume.io import Volume
+from napari_mrisr.volume.metrics import KEYS, REGIONS, metric_table, table_csv
+from napari_mrisr.zoo.model_file import save_model
 
 from .conftest import head_phantom, oblique_affine
 
@@ -37,7 +37,7 @@ def bundled_dir(tmp_path, monkeypatch):
     """An empty stand-in for the bundled model folder, so each test decides which models exist."""
     folder = tmp_path / "bundled"
     folder.mkdir()
-    monkeypatch.setattr("napari_mrisr.zoo.bundled_models_dir", lambda: folder)
+    monkeypatch.setattr("napari_mrisr.zoo.folders.bundled_models_dir", lambda: folder)
     return folder
 
 
@@ -173,7 +173,7 @@ def test_load_super_resolve_compare(viewer, qtbot, write_nifti, models_dir, bund
     shown = world_mm(consistency, (1, 1, 1))
     np.testing.assert_allclose(shown, world_mm(lr_layer, (1, 1, 1)), atol=1e-4)
 
-    # Table numbers are napari_mrisr.metrics computed directly.
+    # Table numbers are napari_mrisr.volume.metrics computed directly.
     gt, sr, lr = layer_volume(gt_layer), layer_volume(sr_layer), layer_volume(lr_layer)
     cubic = upsample(lr, 2, order="cubic")
     np.testing.assert_array_equal(by_name["cubic baseline"].data, cubic.data.transpose(2, 1, 0))
@@ -330,14 +330,14 @@ def test_comparison_maths_without_a_gui():
     import csv
     import io
 
-    from napari_mrisr.compare import (
+    from napari_mrisr.progress import Progress, run_to_end
+    from napari_mrisr.volume.comparison import (
         Comparison,
         data_consistency,
         iter_compare,
         match_grid,
         scale_factors,
     )
-    from napari_mrisr.progress import Progress, run_to_end
 
     hr = Volume(head_phantom((17, 24, 20)), oblique_affine(), "hr")
     lr = simulate_lr(hr, (1, 2, 2))
@@ -411,7 +411,7 @@ def test_progress_reaches_the_widget_in_order_and_ends_full(viewer, qtbot):
     arrive while one is being handled; a widget must still see them in order and end at 100%."""
     import time
 
-    from napari_mrisr._widgets._common import start_worker
+    from napari_mrisr._widgets.worker import start_worker
     from napari_mrisr.progress import Progress
 
     def work():
@@ -431,7 +431,7 @@ def test_objects_older_than_a_worker_sit_out_garbage_collection_until_it_ends(vi
     while a worker runs, collections must skip those, so the event loop never stalls mid-run."""
     import gc
 
-    from napari_mrisr._widgets._common import start_worker
+    from napari_mrisr._widgets.worker import start_worker
     from napari_mrisr.progress import Progress
 
     frozen, finished = [], []
@@ -447,7 +447,7 @@ def test_objects_older_than_a_worker_sit_out_garbage_collection_until_it_ends(vi
 
 @pytest.fixture
 def tiny_selfsr_budget(monkeypatch):
-    from napari_mrisr.selfsr_train import BUDGETS, Budget, BudgetName
+    from napari_mrisr.selfsr.train import BUDGETS, Budget, BudgetName
 
     tiny = Budget(features=4, num_blocks=1, patch=16, batch=4, steps=6, lr=1e-3)
     monkeypatch.setitem(BUDGETS, BudgetName.FAST, tiny)
@@ -458,8 +458,8 @@ def test_self_supervised_sr_of_the_open_scan_lands_on_it_in_world_space(
     viewer, qtbot, tiny_selfsr_budget, tmp_path, monkeypatch
 ):
     from napari_mrisr._widgets.selfsr import SelfSRWidget
-    from napari_mrisr.geometry import upsampled_affine
-    from napari_mrisr.zoo import load_model
+    from napari_mrisr.volume.geometry import upsampled_affine
+    from napari_mrisr.zoo.model_file import load_model
 
     affine = oblique_affine(spacing=(1.0, 1.0, 3.0))  # thick slices along the third axis
     scan = add_volume(viewer, Volume(head_phantom((20, 22, 8)), affine, "t2 axial"))
@@ -499,7 +499,7 @@ def test_self_supervised_sr_refuses_an_isotropic_scan_and_cancel_adds_nothing(
     viewer, qtbot, tiny_selfsr_budget, monkeypatch
 ):
     from napari_mrisr._widgets.selfsr import SelfSRWidget
-    from napari_mrisr.selfsr_train import BUDGETS, BudgetName
+    from napari_mrisr.selfsr.train import BUDGETS, BudgetName
 
     add_volume(viewer, Volume(head_phantom((12, 12, 12)), oblique_affine(spacing=(1, 1, 1)), "iso"))
     widget = dock(viewer, SelfSRWidget)
@@ -508,7 +508,7 @@ def test_self_supervised_sr_refuses_an_isotropic_scan_and_cancel_adds_nothing(
     add_volume(viewer, Volume(head_phantom((20, 22, 8)), oblique_affine(spacing=(1, 1, 3)), "aniso"))
     widget.input.value = viewer.layers["aniso"]
     monkeypatch.setitem(BUDGETS, BudgetName.FAST, dataclasses.replace(tiny_selfsr_budget, steps=100_000))
-    monkeypatch.setattr("napari_mrisr.selfsr_train.PREVIEWS", 100_000)  # a preview every step
+    monkeypatch.setattr("napari_mrisr.selfsr.train.PREVIEWS", 100_000)  # a preview every step
     widget.run_button.native.click()
     qtbot.waitUntil(lambda: len(viewer.layers) == 3, timeout=TIMEOUT_MS)  # the live preview
     preview = viewer.layers[-1]
@@ -523,8 +523,8 @@ def test_self_supervised_sr_refuses_an_isotropic_scan_and_cancel_adds_nothing(
 
 
 def test_metrics_in_a_chosen_region_and_a_skull_on_ground_truth_is_flagged():
-    from napari_mrisr.compare import iter_compare
     from napari_mrisr.progress import run_to_end
+    from napari_mrisr.volume.comparison import iter_compare
 
     # a "head" of 3.2 L (12 mm voxels): its foreground is far more than a brain
     affine = np.diag([12.0, 12.0, 12.0, 1.0])

@@ -14,8 +14,8 @@ from safetensors.torch import save_file
 
 from napari_mrisr import zoo
 from napari_mrisr.cli import main
-from napari_mrisr.inference import super_resolve
-from napari_mrisr.io import load_volume, save_volume
+from napari_mrisr.engine.inference import super_resolve
+from napari_mrisr.volume.io import load_volume, save_volume
 
 
 def test_model_file_round_trip(tmp_path, model, volume):
@@ -118,7 +118,7 @@ def test_predict_writes_the_sr_volume(tmp_path, model, volume, capsys):
 
 
 def test_predict_refuses_bad_input_with_exit_code_2(tmp_path, model, volume, capsys, user_dir, monkeypatch):
-    monkeypatch.setattr(zoo, "bundled_models_dir", lambda: tmp_path / "no-bundled-models")
+    monkeypatch.setattr(zoo.folders, "bundled_models_dir", lambda: tmp_path / "no-bundled-models")
     source = tmp_path / "in.nii.gz"
     save_volume(volume, source)
     original = source.read_bytes()

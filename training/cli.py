@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from napari_mrisr.cli import one_line_warnings
+from napari_mrisr.console import one_line_warnings
 
 
 def _overrides(pairs: list[str]) -> dict:
@@ -43,7 +43,7 @@ def _fit(args: argparse.Namespace) -> int:
         print(result["message"], file=sys.stderr)
         return 1
     if result["validation"]:
-        from napari_mrisr.metrics import format_markdown
+        from napari_mrisr.volume.metrics import format_markdown
 
         print(format_markdown(result["validation"]))
     print(f"{result['status']}: best checkpoint {result['best']}; model {result['model']}")
@@ -51,9 +51,9 @@ def _fit(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from napari_mrisr.metrics import format_markdown
+    from napari_mrisr.volume.metrics import format_markdown
 
-    from .engine import evaluate
+    from .evaluation import evaluate
 
     table = evaluate(args.model, args.data, held_out=not args.all, device=args.device, tile=args.tile)
     print(format_markdown(table))
@@ -61,7 +61,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from .engine import export
+    from .export import export
 
     print(f"wrote {export(args.checkpoint, args.out, half=args.half, replace=args.force)}")
     return 0
@@ -101,8 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     # Lightning's own use of a torch API that torch deprecated: nothing a user can act on.
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)", category=FutureWarning)
     args = parser().parse_args(argv)
-    from napari_mrisr.io import VolumeError
-    from napari_mrisr.zoo import ModelError
+    from napari_mrisr.volume.io import VolumeError
+    from napari_mrisr.zoo.metadata import ModelError
 
     from .config import ConfigError
 

@@ -14,15 +14,12 @@ from pathlib import Path
 
 import platformdirs
 
-from napari_mrisr.io import Volume, save_volume
+from napari_mrisr.engine.devices import Device
+from napari_mrisr.volume.io import Volume, save_volume
 
 from .config import TrainConfig, load_config, validate_config
 
 __all__ = ["TrainForm", "config_from_form", "form_from_preset", "runs_dir", "save_for_training", "unique_run_name"]
-
-#: The form's devices as Lightning accelerators.
-_ACCELERATORS = {"auto": "auto", "cuda": "gpu", "mps": "mps", "cpu": "cpu"}
-
 
 @dataclass
 class TrainForm:
@@ -96,9 +93,9 @@ def config_from_form(form: TrainForm, output_dir: str | os.PathLike | None = Non
         paths=list(form.data_paths),
     )
     doc["optim"]["lr_generator"] = form.lr
-    if form.device not in _ACCELERATORS:
-        raise ValueError(f"Unknown device {form.device!r}; choose one of {', '.join(_ACCELERATORS)}.")
-    doc["trainer"]["accelerator"] = _ACCELERATORS[form.device]
+    if form.device not in set(Device):
+        raise ValueError(f"Unknown device {form.device!r}; choose one of {', '.join(Device)}.")
+    doc["trainer"]["accelerator"] = form.device
     config = validate_config(doc, "training settings")
     return config.model_copy(update={"name": unique_run_name(config)})
 

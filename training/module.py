@@ -13,11 +13,11 @@ from pathlib import Path
 import lightning.pytorch as pl
 import torch
 
-from napari_mrisr import degrade_torch
-from napari_mrisr.metrics import mean_tables
+from napari_mrisr.engine.optim import adam
 from napari_mrisr.models import build_model, to_channels_last
 from napari_mrisr.models.base import upsample_linear
-from napari_mrisr.optim import adam
+from napari_mrisr.volume import degrade_torch
+from napari_mrisr.volume.metrics import mean_tables
 
 from . import losses
 from .config import TrainConfig, validate_config
@@ -35,11 +35,13 @@ class NonFiniteLossError(RuntimeError):
 class SRModule(pl.LightningModule):
     """Generator (and optional discriminator) of a :class:`~napari_mrisr.training.config.TrainConfig`."""
 
-    def __init__(self, config: dict) -> None:
+    def __init__(self, config: TrainConfig | dict) -> None:
         super().__init__()
         self.automatic_optimization = False
-        self.save_hyperparameters({"config": config})
-        self.config: TrainConfig = validate_config(config)
+        # A dict only when Lightning rebuilds the module from a checkpoint's hyperparameters.
+        self.config: TrainConfig = config if isinstance(config, TrainConfig) else validate_config(config)
+        # Plain data in the checkpoint: a resume reads it weights-only, nothing unpickled.
+        self.save_hyperparameters({"config": self.config.model_dump(mode="json")})
         c = self.config
         self.generator = build_model(c.generator.architecture, tuple(c.degradation.factors), **c.generator.options)
         if c.generator.init_weights:
@@ -58,7 +60,8 @@ class SRModule(pl.LightningModule):
 
     def _load_generator(self, path: str) -> None:
         """Start from a model file's weights (fine-tuning, e.g. GAN training of a content model)."""
-        from napari_mrisr.zoo import ModelError, load_model
+        from napari_mrisr.zoo.metadata import ModelError
+        from napari_mrisr.zoo.model_file import load_model
 
         source = load_model(path)
         if source.architecture != self.generator.architecture or source.config != self.generator.config:

@@ -1,8 +1,8 @@
 """Validation on whole held-out volumes, the model beside cubic interpolation.
 
-The model runs through :func:`napari_mrisr.inference.super_resolve` (the engine the plugin
-uses, tiles and all) and cubic through :func:`napari_mrisr.interpolate.upsample`, so a
-validation figure is what a user will see. Its tables are :mod:`napari_mrisr.metrics` tables
+The model runs through :func:`napari_mrisr.engine.inference.super_resolve` (the engine the plugin
+uses, tiles and all) and cubic through :func:`napari_mrisr.volume.interpolate.upsample`, so a
+validation figure is what a user will see. Its tables are :mod:`napari_mrisr.volume.metrics` tables
 (averaged by ``mean_tables``, printed by ``format_markdown``).
 """
 
@@ -14,15 +14,15 @@ import nibabel as nib
 import numpy as np
 import torch
 
-from napari_mrisr import metrics
-from napari_mrisr._orientation import CONVENTIONS
 from napari_mrisr.atomic import atomic_path
-from napari_mrisr.geometry import superior_axis
-from napari_mrisr.inference import super_resolve
-from napari_mrisr.interpolate import upsample
-from napari_mrisr.io import Volume
+from napari_mrisr.engine.inference import super_resolve
+from napari_mrisr.volume import metrics
+from napari_mrisr.volume.display import CONVENTIONS
+from napari_mrisr.volume.geometry import superior_axis
+from napari_mrisr.volume.interpolate import upsample
+from napari_mrisr.volume.io import Volume
 
-from .data import ValidationPair
+from .data.volumes import ValidationPair
 
 __all__ = ["axial_slice", "evaluate_pair", "save_slices"]
 
@@ -32,7 +32,7 @@ def evaluate_pair(
 ) -> tuple[metrics.Table, dict[str, Volume]]:
     """Metrics of the model and of cubic interpolation on one held-out pair, and their volumes.
 
-    The metrics are a :func:`napari_mrisr.metrics.metric_table` of methods ``model`` and ``cubic``.
+    The metrics are a :func:`napari_mrisr.volume.metrics.metric_table` of methods ``model`` and ``cubic``.
     """
     sr = super_resolve(pair.lr, model, device=device, tile=tile)
     cubic = upsample(pair.lr, pair.factors, order="cubic")
@@ -45,7 +45,7 @@ def axial_slice(
 ) -> np.ndarray:
     """Axial slice ``index`` (along the superior axis) as an image, rows top to bottom.
 
-    Shown as napari shows it (:data:`napari_mrisr._orientation.CONVENTIONS`): anterior at the
+    Shown as napari shows it (:data:`napari_mrisr.volume.display.CONVENTIONS`): anterior at the
     top; radiological puts the patient's right on the image's left, neurological on its right.
     Whatever the file's axis order and flips.
     """

@@ -20,22 +20,16 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ..atomic import write_text
-from ..compare import Comparison, iter_compare
-from ..layers import layer_data
-from ..metrics import REGIONS, Table, table_csv, table_rows
-from ..progress import Progress
-from ._common import (
-    layer_combo,
-    layer_volume,
-    rebuild_choices,
-    scroll_layout,
-    show_failure,
-    start_worker,
-    status_label,
-)
-from ._fit import fit_scroll_width
-from .compare_view import ComparisonGrid, canvas_size, diverging_colormap  # noqa: F401 (API)
+from napari_mrisr._napari.layers import layer_data, layer_volume
+from napari_mrisr.atomic import write_text
+from napari_mrisr.progress import Progress
+from napari_mrisr.volume.comparison import Comparison, iter_compare
+from napari_mrisr.volume.metrics import REGIONS, Table, table_csv, table_rows
+
+from .choices import layer_combo, rebuild_choices
+from .compare_grid import ComparisonGrid, diverging_colormap
+from .layout import fit_scroll_width, scroll_layout, status_label
+from .worker import show_failure, start_worker
 
 if TYPE_CHECKING:
     import napari

@@ -18,14 +18,18 @@ from magicgui.widgets import (
 from napari.layers import Layer
 from qtpy.QtWidgets import QWidget
 
-from .._orientation import CONVENTIONS, DIRECTIONS, convention, set_convention, show_mri
-from ..compare import intensity_limits
-from ..degrade import DegradationMethod
-from ..io import SUFFIXES, Volume, volume_warnings
-from ..layers import layer_data
-from ..pipeline import load_and_simulate
-from ..progress import Progress
-from ._common import scroll_layout, show_failure, start_worker, status_label
+from napari_mrisr._napari.layers import layer_data
+from napari_mrisr._napari.orientation import set_convention, show_mri
+from napari_mrisr.progress import Progress
+from napari_mrisr.volume.comparison import intensity_limits
+from napari_mrisr.volume.degrade import DegradationMethod
+from napari_mrisr.volume.display import CONVENTIONS, convention
+from napari_mrisr.volume.geometry import DIRECTIONS
+from napari_mrisr.volume.io import SUFFIXES, Volume, volume_warnings
+from napari_mrisr.volume.simulate import load_and_simulate
+
+from .layout import scroll_layout, status_label
+from .worker import show_failure, start_worker
 
 if TYPE_CHECKING:
     import napari
@@ -117,7 +121,7 @@ class LoadWidget(QWidget):
     def load(self) -> None:
         """Read the chosen source (and simulate LR) in a worker, then add the layers."""
         if self.source.value == SAMPLE:
-            from ..sample import mni152_hr
+            from napari_mrisr.volume.sample import mni152_hr
 
             source: Path | Volume | None = None
             loader = mni152_hr

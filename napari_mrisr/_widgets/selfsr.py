@@ -17,24 +17,24 @@ from magicgui.widgets import (
 from napari.layers import Layer
 from qtpy.QtWidgets import QFileDialog, QWidget
 
-from .._slices import slice_coordinate, world_of_slice
-from ..geometry import axis_direction
-from ..io import Volume
-from ..layers import layer_data, napari_axis_order
-from ..pipeline import SRResult, result_layer_data
-from ..progress import Progress
-from ..zoo import user_models_dir
-from ._common import (
-    layer_combo,
+from napari_mrisr._napari.layers import (
+    layer_data,
     layer_volume,
-    rebuild_choices,
-    scroll_layout,
-    show_failure,
-    start_worker,
-    status_label,
+    napari_axis_order,
+    result_layer_data,
 )
-from ._signals import MODELS
-from .super_resolve import available_devices
+from napari_mrisr._napari.slices import slice_coordinate, world_of_slice
+from napari_mrisr.engine.devices import available_devices
+from napari_mrisr.predict.method import SRResult
+from napari_mrisr.progress import Progress
+from napari_mrisr.volume.geometry import axis_direction
+from napari_mrisr.volume.io import Volume
+from napari_mrisr.zoo.folders import user_models_dir
+
+from .choices import layer_combo, rebuild_choices
+from .layout import scroll_layout, status_label
+from .state.shared import MODELS
+from .worker import show_failure, start_worker
 
 if TYPE_CHECKING:
     import napari
@@ -113,7 +113,7 @@ class SelfSRWidget(QWidget):
 
     def _describe(self, *_args) -> None:
         """Show what the header says (slice axis, spacing, ratio) or why the scan cannot be used."""
-        from ..selfsr import plan_grid
+        from napari_mrisr.selfsr.grid import plan_grid
 
         layer, ready = self.input.value, False
         if layer is None:
@@ -130,7 +130,8 @@ class SelfSRWidget(QWidget):
     # -- running ----------------------------------------------------------------------------
     def run(self) -> None:
         """Train on the scan's own slices and super-resolve it, in a worker thread."""
-        from ..selfsr import iter_selfsr, plan_grid
+        from napari_mrisr.selfsr.grid import plan_grid
+        from napari_mrisr.selfsr.run import iter_selfsr
 
         layer = self.input.value
         if layer is None or self.worker is not None:
@@ -269,7 +270,7 @@ class SelfSRWidget(QWidget):
 
     def save_model(self) -> None:
         """Save the last run's network as a model file (listed by Super-resolve if in the user folder)."""
-        from ..selfsr import save_selfsr_model
+        from napari_mrisr.selfsr.run import save_selfsr_model
 
         if self.result is None or self.result.model is None:
             return

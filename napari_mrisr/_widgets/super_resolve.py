@@ -1,6 +1,6 @@
 """Super-resolve widget: run a trained model (or the cubic baseline) on an image layer, in a worker.
 
-Only models that fit the input scan (:mod:`napari_mrisr.fit`) can be chosen; the others are
+Only models that fit the input scan (:mod:`napari_mrisr.zoo.model_fit`) can be chosen; the others are
 listed greyed out with the reason as their tooltip, and the model's and the scan's geometry
 are shown side by side.
 """
@@ -15,22 +15,20 @@ from napari.layers import Layer
 from napari.utils.notifications import show_error, show_warning
 from qtpy.QtWidgets import QFileDialog, QWidget
 
-from ..fit import Fit, fit_model, geometry_summary
-from ..inference import pick_device
-from ..io import Volume
-from ..pipeline import BASELINE, Method, SRResult, baseline_factors, iter_run, result_layer_data
-from ..progress import Progress
-from ..zoo import list_models, preference, read_metadata, runs_full_models, user_models_dir
-from ._common import (
-    layer_combo,
-    layer_volume,
-    rebuild_choices,
-    scroll_layout,
-    show_failure,
-    start_worker,
-    status_label,
-)
-from ._signals import MODELS
+from napari_mrisr._napari.layers import layer_volume, result_layer_data
+from napari_mrisr.engine.devices import pick_device
+from napari_mrisr.predict.method import BASELINE, Method, SRResult, baseline_factors, iter_run
+from napari_mrisr.progress import Progress
+from napari_mrisr.volume.io import Volume
+from napari_mrisr.zoo.folders import list_models, user_models_dir
+from napari_mrisr.zoo.metadata import read_metadata
+from napari_mrisr.zoo.model_choice import preference, runs_full_models
+from napari_mrisr.zoo.model_fit import Fit, fit_model, geometry_summary
+
+from .choices import layer_combo, rebuild_choices
+from .layout import scroll_layout, status_label
+from .state.shared import MODELS
+from .worker import show_failure, start_worker
 
 if TYPE_CHECKING:
     import napari
@@ -148,7 +146,7 @@ class SuperResolveWidget(QWidget):
 
     def _keep_a_fitting_model(self) -> None:
         """If the chosen model does not fit the input, pick one that does (else cubic) by the
-        demo's rule (:func:`~napari_mrisr.zoo.preference`): a full model on a GPU or a CPU with
+        demo's rule (:func:`~napari_mrisr.zoo.model_choice.preference`): a full model on a GPU or a CPU with
         native bf16, else a compact one, then a content model over a GAN, then the best
         validation PSNR."""
         fit = self._fits.get(self.model.value)

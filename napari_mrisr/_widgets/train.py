@@ -5,7 +5,7 @@ Training runs as ``python -P -m napari_mrisr.training fit``
 either side loses nothing on the other. The form's values become a config in
 :func:`~napari_mrisr.training.form.config_from_form` (no Qt). The widget polls the run's
 JSON-lines events, plots losses and validation PSNR against the cubic baseline, and at the end
-announces the exported model on :data:`~napari_mrisr._widgets._signals.MODELS` (the
+announces the exported model on :data:`~napari_mrisr._widgets.state.shared.MODELS` (the
 Super-resolve widget lists it). Stop (or closing
 napari) sends SIGTERM: training finishes its step, writes its last checkpoint and exits.
 """
@@ -33,22 +33,25 @@ from napari.utils.notifications import show_error, show_info
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QApplication, QWidget
 
-from .._orientation import axis_directions
-from ..degrade import DegradationMethod
-from ..io import find_volumes
-from ..training.config import list_presets, load_config
-from ..training.form import (
+from napari_mrisr._napari.layers import layer_volume
+from napari_mrisr.engine.devices import available_devices
+from napari_mrisr.training.config import list_presets, load_config
+from napari_mrisr.training.form import (
     TrainForm,
     config_from_form,
     form_from_preset,
     runs_dir,
     save_for_training,
 )
-from ..training.runner import TrainingRun
-from ._common import image_layers, layer_volume, scroll_layout
-from ._signals import MODELS
-from .plot import LinePlot
-from .super_resolve import available_devices
+from napari_mrisr.training.runner import TrainingRun
+from napari_mrisr.volume.degrade import DegradationMethod
+from napari_mrisr.volume.geometry import axis_directions
+from napari_mrisr.volume.io import find_volumes
+
+from .choices import image_layers
+from .layout import scroll_layout
+from .line_plot import LinePlot
+from .state.shared import MODELS
 
 if TYPE_CHECKING:
     import napari

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..geometry import per_axis
+from napari_mrisr.volume.geometry import per_axis
 
 __all__ = ["SRModel", "check_positive_int", "check_spatial_dims", "parse_scale", "upsample_linear"]
 
@@ -58,7 +58,7 @@ def _is_int(value: Any) -> bool:
 
 def upsample_linear(x: torch.Tensor, scale: Sequence[int]) -> torch.Tensor:
     """(Bi/tri)linear upsampling by ``scale`` with ``align_corners=False``, which puts LR voxel
-    ``i`` at HR coordinate ``s*i + (s-1)/2``, the geometry of :mod:`napari_mrisr.geometry`."""
+    ``i`` at HR coordinate ``s*i + (s-1)/2``, the geometry of :mod:`napari_mrisr.volume.geometry`."""
     mode = "trilinear" if x.dim() == 5 else "bilinear"
     return F.interpolate(x, scale_factor=tuple(scale), mode=mode, align_corners=False)
 

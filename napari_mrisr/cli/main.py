@@ -1,0 +1,105 @@
+"""Command line: ``mrisr predict``/``selfsr``/``models``, ``napari-mrisr demo`` (``python -m napari_mrisr``).
+
+Bad input ends with exit code 2 and one sentence on stderr; the output file is written
+atomically and an existing file (the input above all) is only replaced with ``--force``.
+Each command's module is imported only when it runs, so ``--help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import sys
+from pathlib import Path
+
+from napari_mrisr.console import one_line_warnings
+
+from .selfsr import add_selfsr_parser
+
+__all__ = ["main", "parser"]
+
+PROGS = ("mrisr", "napari-mrisr")
+
+
+def parser(prog: str = "mrisr") -> argparse.ArgumentParser:
+    """The argument parser of every command (the docs' CLI reference is generated from it)."""
+    p = argparse.ArgumentParser(prog=prog, description="3D MRI super-resolution.")
+    commands = p.add_subparsers(dest="command", required=True)
+    demo = commands.add_parser("demo", help="open napari on the built-in MNI152 sample")
+    demo.add_argument("--screenshot", type=Path, help="save the window as PNG and quit")
+    commands.add_parser("models", help="list the installed models (bundled, then yours)")
+    run = commands.add_parser(
+        "predict",
+        help="super-resolve a NIfTI/MGZ file, or many into a folder",
+        description="One file: mrisr predict IN OUT. A cohort: mrisr predict IN... OUT_DIR, where "
+        "each IN is a file, a folder or a glob; outputs that exist are skipped (resume), a bad "
+        "file is reported and the rest go on; exit code 1 if any file failed.",
+    )
+    run.add_argument("inputs", nargs="+", type=Path, help="low-resolution volumes (.nii, .nii.gz, .mgz, .mgh), folders or globs")
+    run.add_argument("output", type=Path, help="the SR volume, or a folder for several inputs")
+    run.add_argument("--model", help="model name (see `mrisr models`) or .safetensors file")
+    run.add_argument("--device", default="auto", help="auto (default), cuda, mps or cpu")
+    run.add_argument("--tile", type=int, help="tile edge in LR voxels (default: by device)")
+    run.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    add_selfsr_parser(commands)
+    return p
+
+
+def _models() -> int:
+    from .models import list_models_table
+
+    try:
+        print(list_models_table(), flush=True)
+    except BrokenPipeError:  # `mrisr models | head`: the reader left, which is no error
+        sys.stdout = None  # nothing more to flush at exit
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    """One file, or a cohort (several inputs, a folder, a glob, or an output folder)."""
+    from napari_mrisr.volume.io import is_volume_path
+
+    from .predict import predict, predict_cohort
+
+    one, out = args.inputs[0], args.output
+    literal = one.is_file() or not glob.has_magic(str(one))  # 'scan[1].nii.gz' may be a file
+    if len(args.inputs) == 1 and not one.is_dir() and literal and (
+        not out.is_dir() or is_volume_path(out)  # a folder named like a volume is in the way
+    ):
+        args.input = args.inputs[0]
+        return predict(args)
+    args.cohort = True
+    return predict_cohort(args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    prog = Path(sys.argv[0]).name if Path(sys.argv[0]).name in PROGS else "mrisr"
+    one_line_warnings(prog)
+    args = parser(prog).parse_args(argv)
+    if args.command == "demo":
+        from .demo import demo
+
+        return demo(args.screenshot)
+    if args.command == "models":
+        return _models()
+    args.cohort = False
+    try:
+        if args.command == "selfsr":
+            from .selfsr import selfsr
+
+            return selfsr(args)
+        return _predict(args)
+    except (ValueError, OSError) as exc:  # VolumeError and ModelError are ValueErrors
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        if args.cohort:
+            print(f"{prog}: interrupted; the files finished before are kept, the one in progress was "
+                  "not written (the same command resumes).", file=sys.stderr)  # fmt: skip
+        else:
+            print(f"{prog}: interrupted; nothing was written.", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

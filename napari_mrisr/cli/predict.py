@@ -1,0 +1,104 @@
+"""``mrisr predict``: super-resolve one file, or a cohort of files into a folder."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+__all__ = ["predict", "predict_cohort"]
+
+
+def predict(args: argparse.Namespace) -> int:
+    """Super-resolve one file with a trained model, with a progress bar."""
+    import numpy as np
+    from tqdm import tqdm
+
+    from napari_mrisr.atomic import check_writable
+    from napari_mrisr.engine.devices import pick_device
+    from napari_mrisr.predict.method import iter_fitted
+    from napari_mrisr.progress import Progress, run_to_end
+    from napari_mrisr.volume.io import check_volume_path, load_volume, save_volume
+    from napari_mrisr.zoo.model_file import load_model
+    from napari_mrisr.zoo.model_fit import check_fit
+
+    volume = load_volume(args.input)  # the input first: a missing input is the first thing to say
+    check_volume_path(args.output)
+    if not args.force and args.input.resolve() == args.output.resolve():
+        raise ValueError(f"{str(args.output)!r} is the input file; pass --force to overwrite it.")
+    pick_device(args.device)  # an unknown device is refused before any work
+    model_ref = args.model or _default_model()
+    model, name = load_model(model_ref), Path(model_ref).stem
+    fit = check_fit(volume, model.meta, name)  # a scan the model does not fit: refused before any work
+    output_bytes = volume.data.size * int(np.prod(model.scale)) * 4
+    check_writable(args.output, output_bytes, replace=args.force)  # before the work, not after
+    with tqdm(total=None, unit="tile", desc=f"super-resolving {args.input.name}") as bar:
+
+        def show(event: Progress) -> None:
+            if event.message:
+                tqdm.write(event.message)
+            elif event.total:
+                bar.total = event.total
+                bar.update(event.done - bar.n)
+
+        work = iter_fitted(volume, model, fit, device=args.device, tile=args.tile)
+        sr = run_to_end(work, show)
+    save_volume(sr, args.output, replace=args.force)
+    print(f"wrote {args.output} ({' x '.join(map(str, sr.shape))} voxels)")
+    return 0
+
+
+def predict_cohort(args: argparse.Namespace) -> int:
+    """Super-resolve many files into a folder, with a per-file summary (exit 1 if any failed)."""
+    import torch
+    from tqdm import tqdm
+
+    from napari_mrisr.engine.devices import pick_device
+    from napari_mrisr.predict.cohort import cohort_inputs, iter_cohort, run_on_devices, summary
+    from napari_mrisr.progress import run_to_end
+    from napari_mrisr.volume.io import find_volumes, is_volume_path
+    from napari_mrisr.zoo.model_file import load_model
+
+    if args.output.exists() and not args.output.is_dir():
+        raise ValueError(f"{str(args.output)!r} is a file; several inputs need a folder for their outputs.")
+    if not args.output.exists() and is_volume_path(args.output):
+        raise ValueError(
+            f"{str(args.output)!r} is named like a volume, but several inputs need a folder for their outputs."
+        )
+    inputs = cohort_inputs(find_volumes(args.inputs), args.output)
+    device = pick_device(args.device)
+    model_ref = args.model or _default_model()
+    model = load_model(model_ref)  # refused here, once, before any file is touched
+    args.output.mkdir(parents=True, exist_ok=True)
+    gpus = torch.cuda.device_count() if device.type == "cuda" and device.index is None else 1
+    print(f"{len(inputs)} file{'s' if len(inputs) != 1 else ''} -> {args.output} with {model.meta.get('name', model_ref)}", file=sys.stderr)
+    with tqdm(total=len(inputs), unit="file") as bar:
+        if gpus > 1:  # one process per GPU, each with its own copy of the model
+            print(f"spreading the files over {gpus} GPUs", file=sys.stderr)
+            outcomes = run_on_devices(
+                inputs, args.output, model_ref, [f"cuda:{i}" for i in range(gpus)], args.tile,
+                args.force, on_outcome=lambda o: (bar.update(1), bar.set_postfix_str(o.input.name)),
+            )  # fmt: skip
+        else:
+
+            def show(event) -> None:
+                if event.warning:
+                    tqdm.write(event.message)
+                else:
+                    bar.update(event.done - bar.n)
+                    bar.set_postfix_str(event.message)
+
+            outcomes = run_to_end(iter_cohort(inputs, args.output, model, str(device), args.tile, args.force), show)
+    print(summary(outcomes))
+    return 1 if any(o.status == "failed" for o in outcomes) else 0
+
+
+def _default_model() -> str:
+    from napari_mrisr.zoo.folders import list_models
+    from napari_mrisr.zoo.model_choice import best_bundled_model
+
+    best = best_bundled_model() or next(iter(list_models()), None)
+    if best is None:
+        raise ValueError("No trained model is installed; pass --model with a .safetensors file.")
+    print(f"using model {best.name} (pass --model to choose)", file=sys.stderr)
+    return best.name

@@ -1,0 +1,86 @@
+"""``mrisr selfsr``: self-supervised SR of one anisotropic scan, trained on itself."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+__all__ = ["add_selfsr_parser", "selfsr"]
+
+
+def selfsr(args: argparse.Namespace) -> int:
+    """Self-supervised SR of one anisotropic scan (trained on itself), with a progress bar."""
+    from tqdm import tqdm
+
+    from napari_mrisr.atomic import check_writable
+    from napari_mrisr.engine.devices import pick_device
+    from napari_mrisr.progress import Progress, run_to_end
+    from napari_mrisr.selfsr import iter_selfsr, plan_grid, save_selfsr_model
+    from napari_mrisr.volume.io import check_volume_path, load_volume, save_volume
+    from napari_mrisr.zoo.metadata import SUFFIX
+
+    volume = load_volume(args.input)
+    grid = plan_grid(volume, spacing=args.spacing, thickness=args.thickness, profile=args.profile)
+    outputs = [args.output, *([args.disagreement] if args.disagreement else [])]
+    if len({path.resolve() for path in outputs}) < len(outputs):
+        raise ValueError("--disagreement names the output file; give the disagreement map a file of its own.")
+    if args.seed < 0:
+        raise ValueError(f"--seed must be 0 or more, got {args.seed}.")
+    for path in outputs:
+        check_volume_path(path)
+        if not args.force and path.resolve() == args.input.resolve():
+            raise ValueError(f"{str(path)!r} is the input file; pass --force to overwrite it.")
+    if args.save_model is not None and args.save_model.suffix != SUFFIX:
+        raise ValueError(f"{args.save_model.name!r}: model files end in {SUFFIX}.")
+    pick_device(args.device)  # an unknown device is refused before any work
+    nbytes = volume.data.size // grid.n_lr * grid.n_out * 4
+    for path in outputs:
+        check_writable(path, nbytes, replace=args.force)
+    if args.save_model is not None:
+        check_writable(args.save_model, 0, replace=args.force)
+    with tqdm(total=None, unit="step", desc=f"self-SR of {args.input.name}") as bar:
+
+        def show(event: Progress) -> None:
+            if event.warning:
+                tqdm.write(event.message)
+                return
+            bar.total = event.total
+            bar.update(event.done - bar.n)
+            if event.message:
+                bar.set_postfix_str(event.message, refresh=False)
+
+        work = iter_selfsr(
+            volume, args.budget, args.device, args.seed, args.spacing, args.thickness,
+            args.profile, args.steps,
+        )  # fmt: skip
+        result = run_to_end(work, show)
+    save_volume(result.sr, args.output, replace=args.force)
+    if args.disagreement:
+        save_volume(result.disagreement, args.disagreement, replace=args.force)
+    if args.save_model is not None:
+        save_selfsr_model(result.model, result.grid, args.save_model)
+    print(f"wrote {args.output} ({' x '.join(map(str, result.sr.shape))} voxels)")
+    return 0
+
+
+def add_selfsr_parser(commands) -> None:
+    sub = commands.add_parser(
+        "selfsr",
+        help="super-resolve the slice axis of one anisotropic scan, trained on itself",
+        description="Self-supervised SR (SMORE/ECLARE principle): a 2D network learns from the "
+        "scan's own in-plane slices, degraded by its slice profile, and restores the through-plane "
+        "axis (the largest spacing) to the in-plane spacing. No training set is needed.",
+    )
+    sub.add_argument("input", type=Path, help="the anisotropic volume (.nii, .nii.gz, .mgz, .mgh)")
+    sub.add_argument("output", type=Path, help="the super-resolved volume")
+    sub.add_argument("--device", default="auto", help="auto (default), cuda, mps or cpu")
+    sub.add_argument("--budget", default="fast", choices=["fast", "standard"],
+                     help="fast: minutes on a laptop CPU (default); standard: larger, for a GPU")  # fmt: skip
+    sub.add_argument("--thickness", type=float, help="slice thickness in mm (default: the spacing)")
+    sub.add_argument("--profile", default="rect", choices=["rect", "gaussian"], help="slice profile")
+    sub.add_argument("--spacing", type=float, help="output spacing in mm (default: in-plane)")
+    sub.add_argument("--disagreement", type=Path, help="also write the orientations' disagreement map")
+    sub.add_argument("--save-model", type=Path, help="save the per-scan model (.safetensors)")
+    sub.add_argument("--steps", type=int, help="training steps (default: the budget's)")
+    sub.add_argument("--force", action="store_true", help="overwrite existing output files")
+    sub.add_argument("--seed", type=int, default=0, help="random seed (default 0)")

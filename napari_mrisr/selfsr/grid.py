@@ -1,0 +1,192 @@
+"""Geometry of self-supervised SR: the through-plane axis, the real slice ratio, the output grid."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from napari_mrisr.volume.degrade import SliceProfile
+from napari_mrisr.volume.geometry import (
+    MIN_ANISOTROPY,
+    covering_length,
+    fractional_upsampled_affine,
+)
+from napari_mrisr.volume.io import Volume, VolumeError
+
+__all__ = ["SelfSRGrid", "plan_grid", "resample_matrix"]
+
+
+def _snap(ratio: float) -> float:
+    """A ratio within rounding error of an integer is that integer (so ceil does not overshoot)."""
+    return float(round(ratio)) if abs(ratio - round(ratio)) < 1e-6 * max(1.0, ratio) else ratio
+
+
+@dataclass(frozen=True)
+class SelfSRGrid:
+    """How one anisotropic scan is super-resolved (all lengths in mm).
+
+    Attributes
+    ----------
+    axis : int
+        The through-plane data axis (the largest spacing).
+    lr_spacing : float
+        Slice spacing along ``axis``.
+    in_plane_spacing : float
+        The finer in-plane spacing: the resolution the network learns to restore.
+    out_spacing : float
+        Output spacing along ``axis`` (default ``in_plane_spacing``).
+    thickness : float
+        Slice thickness (rect width or Gaussian FWHM); below ``lr_spacing`` models a gap.
+    profile : str
+        Slice profile, a :class:`~napari_mrisr.volume.degrade.SliceProfile`.
+    n_lr : int
+        Slices in the scan.
+    """
+
+    axis: int
+    lr_spacing: float
+    in_plane_spacing: float
+    out_spacing: float
+    thickness: float
+    profile: str
+    n_lr: int
+
+    @property
+    def ratio(self) -> float:
+        """Slice spacing in in-plane voxels: the ratio the network is trained for."""
+        return _snap(self.lr_spacing / self.in_plane_spacing)
+
+    @property
+    def out_ratio(self) -> float:
+        """Slice spacing in output voxels (the real factor of the grid rule)."""
+        return _snap(self.lr_spacing / self.out_spacing)
+
+    @property
+    def factor(self) -> int:
+        """The network's integer upsampling factor, ``ceil(ratio)``."""
+        return max(2, math.ceil(self.ratio))
+
+    @property
+    def scale(self) -> tuple[int, int, int]:
+        """Per-axis factors of the network: ``factor`` along ``axis``, 1 elsewhere."""
+        return tuple(self.factor if a == self.axis else 1 for a in range(3))
+
+    @property
+    def n_out(self) -> int:
+        """Output voxels along ``axis``: those of ``out_spacing`` in the scan's field of view."""
+        return covering_length(self.n_lr, self.out_ratio)
+
+    def out_affine(self, affine: np.ndarray) -> np.ndarray:
+        """Output affine: voxel ``j`` at slice coordinate ``(j - (r-1)/2) / r`` (``out_ratio``)."""
+        ratios = [1.0, 1.0, 1.0]
+        ratios[self.axis] = self.out_ratio
+        return fractional_upsampled_affine(affine, ratios)
+
+    def to_meta(self) -> dict:
+        """The grid as JSON-ready metadata (see :meth:`from_meta`)."""
+        return {**asdict(self), "ratio": self.ratio}
+
+    @classmethod
+    def from_meta(cls, meta: dict) -> SelfSRGrid:
+        """Rebuild from :meth:`to_meta` (extra keys are ignored)."""
+        names = cls.__dataclass_fields__
+        return cls(**{k: v for k, v in meta.items() if k in names})
+
+
+def plan_grid(
+    volume: Volume,
+    spacing: float | None = None,
+    thickness: float | None = None,
+    profile: str = SliceProfile.RECT,
+) -> SelfSRGrid:
+    """Read the through-plane axis and slice ratio from the header.
+
+    Parameters
+    ----------
+    volume : Volume
+        The anisotropic scan.
+    spacing : float, optional
+        Output spacing (mm) along the through-plane axis; default the in-plane spacing.
+    thickness : float, optional
+        Slice thickness (mm); default the slice spacing (contiguous slices).
+    profile : {"rect", "gaussian"}
+        Slice profile.
+
+    Raises
+    ------
+    VolumeError
+        One sentence if the scan is (nearly) isotropic or has two coarse axes.
+    ValueError
+        For a non-positive spacing or thickness or an unknown profile.
+    """
+    sizes = np.asarray(volume.spacing, dtype=np.float64)
+    axis = int(np.argmax(sizes))
+    others = np.delete(sizes, axis)
+    fine, coarse = float(others.min()), float(others.max())
+    shown = " x ".join(f"{s:.3g}" for s in sizes)
+    if sizes[axis] < MIN_ANISOTROPY * fine:
+        raise VolumeError(
+            f"{volume.name!r} is already (nearly) isotropic ({shown} mm), so there is no "
+            "through-plane axis to super-resolve."
+        )
+    if coarse >= MIN_ANISOTROPY * fine:
+        raise VolumeError(
+            f"{volume.name!r} has two coarse axes ({shown} mm); self-supervised SR needs "
+            "high-resolution in-plane slices."
+        )
+    try:
+        profile = SliceProfile(profile)
+    except ValueError:
+        raise ValueError(
+            f"Unknown slice profile {profile!r}; choose one of {', '.join(SliceProfile)}."
+        ) from None
+    out = fine if spacing is None else float(spacing)
+    thick = float(sizes[axis]) if thickness is None else float(thickness)
+    if not (0 < out <= sizes[axis]) or not math.isfinite(out):
+        raise ValueError(f"The output spacing must be in (0, {sizes[axis]:.3g}] mm, got {spacing}.")
+    if not thick > 0 or not math.isfinite(thick):
+        raise ValueError(f"The slice thickness must be > 0 mm, got {thickness}.")
+    return SelfSRGrid(
+        axis=axis,
+        lr_spacing=float(sizes[axis]),
+        in_plane_spacing=fine,
+        out_spacing=out,
+        thickness=thick,
+        profile=str(profile),
+        n_lr=int(volume.shape[axis]),
+    )
+
+
+def resample_matrix(n_lr: int, factor: int, ratio: float, n_out: int | None = None) -> np.ndarray:
+    """Cubic resampling from the network's ``factor``-fold grid to the grid of a real ``ratio``.
+
+    Both grids follow the grid rule: fine voxel ``u`` of the ``factor``-fold grid sits at slice
+    coordinate ``(u - (factor-1)/2) / factor``, output voxel ``t`` at
+    ``(t - (ratio-1)/2) / ratio``. Keys' cubic convolution (a = -0.5), half-sample symmetric
+    borders. The identity when ``ratio == factor``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n_out, factor * n_lr)`` float64 weights; ``n_out`` defaults to
+        :func:`~napari_mrisr.volume.geometry.covering_length`.
+    """
+    n_in = factor * n_lr
+    n_out = covering_length(n_lr, ratio) if n_out is None else n_out
+    if ratio == factor and n_out == n_in:
+        return np.eye(n_in)
+    t = np.arange(n_out, dtype=np.float64)
+    u = factor * (t - (ratio - 1) / 2) / ratio + (factor - 1) / 2
+    base = np.floor(u).astype(int)
+    matrix = np.zeros((n_out, n_in))
+    for tap in range(-1, 3):
+        index = base + tap
+        d = np.abs(u - index)
+        w = np.where(d <= 1, 1.5 * d**3 - 2.5 * d**2 + 1, -0.5 * d**3 + 2.5 * d**2 - 4 * d + 2)
+        w = np.where(d < 2, w, 0.0)
+        index = np.where(index < 0, -1 - index, index)
+        index = np.clip(np.where(index >= n_in, 2 * n_in - 1 - index, index), 0, n_in - 1)
+        np.add.at(matrix, (np.arange(n_out), index), w)
+    return matrix

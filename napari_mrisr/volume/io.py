@@ -1,0 +1,355 @@
+"""Reading and writing MRI volumes (NIfTI-1/2 and MGH/MGZ) through nibabel.
+
+A :class:`Volume` is the one data type the whole package passes around: voxel data in the
+file's own axis order plus the voxel-to-world affine (millimetres, nibabel's RAS+ convention).
+Every bad input is refused here with one :class:`VolumeError` sentence, before anything
+large is allocated, so callers (reader, widgets, CLI) only have to show that sentence.
+"""
+
+from __future__ import annotations
+
+import glob
+import math
+import os
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import psutil
+
+from napari_mrisr.atomic import atomic_path, byte_size
+
+__all__ = [
+    "SUFFIXES",
+    "Volume",
+    "VolumeError",
+    "check_volume_path",
+    "is_volume_path",
+    "load_volume",
+    "save_volume",
+    "volume_name",
+]
+
+#: File name endings this package reads and writes.
+SUFFIXES = (".nii", ".nii.gz", ".mgz", ".mgh")
+
+#: A volume is refused if its float32 copy would take more than this share of the free memory.
+MEMORY_FRACTION = 0.5
+
+#: NIfTI header fields a loaded volume carries to its saved derivatives.
+KEPT_HEADER_FIELDS = ("qform_code", "sform_code", "intent_code", "intent_name", "descrip")
+
+#: NIfTI xform code "aligned to another file": what we write when the source said nothing.
+_ALIGNED = 2
+
+
+class VolumeError(ValueError):
+    """A file or array that cannot be used as a 3D MRI volume; the message says why."""
+
+
+class VolumeWarning(UserWarning):
+    """A volume was read, but not all of it (e.g. the first volume of a 4D series)."""
+
+
+@contextmanager
+def volume_warnings() -> Iterator[list[str]]:
+    """Collect the :class:`VolumeWarning` messages raised inside, for the GUI to show.
+
+    Other warnings pass through as usual.
+    """
+    messages: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", VolumeWarning)
+        yield messages
+    for w in caught:
+        if issubclass(w.category, VolumeWarning):
+            messages.append(str(w.message))
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+
+
+@dataclass
+class Volume:
+    """A 3D MRI volume with its geometry.
+
+    Parameters
+    ----------
+    data : numpy.ndarray
+        3D float32 array in the file's voxel axis order.
+    affine : numpy.ndarray
+        4x4 float64 voxel-to-world matrix in millimetres (RAS+), as nibabel gives it.
+    name : str
+        A short name for display (layer names, file names).
+    header : dict
+        NIfTI header fields kept when the volume is saved again (:data:`KEPT_HEADER_FIELDS`):
+        what the coordinates mean (qform/sform codes), the intent and the description.
+        Volumes derived in the same space (LR, SR, interpolations) carry their source's; maps
+        whose values mean something else (differences, errors) start empty.
+    """
+
+    data: np.ndarray
+    affine: np.ndarray
+    name: str = "volume"
+    header: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.data = np.asarray(self.data, dtype=np.float32)
+        self.affine = np.array(self.affine, dtype=np.float64)
+        if self.data.ndim != 3:
+            raise VolumeError(f"A volume must be 3D, but {self.name!r} has shape {self.data.shape}.")
+        check_affine(self.affine, self.name)
+
+    @property
+    def spacing(self) -> np.ndarray:
+        """Voxel size along each data axis in mm (the lengths of the affine's columns)."""
+        return np.sqrt((self.affine[:3, :3] ** 2).sum(axis=0))
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return self.data.shape
+
+
+def check_affine(affine: np.ndarray, name: str = "volume") -> None:
+    """Refuse an affine that cannot place voxels in the world (non-finite or singular)."""
+    if affine.shape != (4, 4) or not np.all(np.isfinite(affine)):
+        raise VolumeError(f"{name!r} has an invalid voxel-to-world affine.")
+    spacing = np.sqrt((affine[:3, :3] ** 2).sum(axis=0))
+    if np.any(spacing <= 0) or abs(np.linalg.det(affine[:3, :3])) < 1e-12:
+        raise VolumeError(f"{name!r} has zero voxel spacing: its geometry is undefined.")
+
+
+def is_volume_path(path: str | os.PathLike) -> bool:
+    """True if the file name ends with a suffix this package reads."""
+    return str(path).lower().endswith(SUFFIXES)
+
+
+def find_volumes(paths: Sequence[str | os.PathLike]) -> list[Path]:
+    """The volume files named by ``paths``: files, folders (not recursive) and glob patterns.
+
+    Raises :class:`VolumeError` for a name that matches nothing, or if no volume is found.
+    """
+    found: list[Path] = []
+    for entry in map(str, paths):
+        pattern = glob.has_magic(entry) and not Path(entry).exists()  # 'scan[1].nii.gz' may be a file
+        matches = [Path(m) for m in sorted(glob.glob(entry))] if pattern else [Path(entry)]
+        if not matches:
+            raise VolumeError(f"Nothing matches {entry!r}.")
+        for path in matches:
+            if path.is_dir():
+                found += sorted(p for p in path.iterdir() if p.is_file() and is_volume_path(p))
+            elif path.is_file():
+                found.append(path)
+            else:
+                raise VolumeError(f"No file or folder at {entry!r}.")
+    if paths and not found:
+        raise VolumeError(f"No NIfTI/MGZ volumes in {', '.join(map(str, paths))}.")
+    return found
+
+
+def check_volume_path(path: str | os.PathLike) -> Path:
+    """Refuse, before any work, an output name this package cannot write."""
+    path = Path(path)
+    if not is_volume_path(path):
+        raise VolumeError(f"{path.name!r}: choose a file name ending in {', '.join(SUFFIXES)}.")
+    return path
+
+
+def volume_name(path: str | os.PathLike) -> str:
+    """The file name without its volume suffix ('T1.nii.gz' -> 'T1')."""
+    name = Path(path).name
+    for suffix in sorted(SUFFIXES, key=len, reverse=True):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def load_volume(path: str | os.PathLike, *, max_bytes: int | None = None) -> Volume:
+    """Read a NIfTI-1/2 or MGH/MGZ file as a float32 :class:`Volume`.
+
+    A 4D series with more than one volume gives its first volume and a ``UserWarning``;
+    trailing singleton axes are dropped.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The file to read.
+    max_bytes : int, optional
+        Refuse volumes whose float32 data would exceed this many bytes. By default half
+        the memory available now.
+
+    Raises
+    ------
+    VolumeError
+        For a missing, corrupt or truncated file, a 2D image, RGB or complex voxels,
+        NaN or Inf voxels, zero or negative spacing, or a volume too large for memory.
+    """
+    path = Path(path)
+    name = volume_name(path)
+    if not path.is_file():
+        raise VolumeError(f"{str(path)!r} does not exist or is not a file.")
+    try:
+        img = nib.load(path)
+    except Exception as exc:  # nibabel raises many types for unreadable files
+        raise VolumeError(
+            f"{path.name!r} is not a readable NIfTI or MGH/MGZ image ({_reason(exc)})."
+        ) from exc
+    if not isinstance(img, (nib.Nifti1Image, nib.Nifti2Image, nib.MGHImage)):
+        raise VolumeError(f"{path.name!r} is a {type(img).__name__}, not a NIfTI or MGH/MGZ image.")
+
+    shape = tuple(int(n) for n in img.shape)
+    while len(shape) > 3 and shape[-1] == 1:
+        shape = shape[:-1]
+    if len(shape) < 3 or min(shape[:3]) < 2:
+        raise VolumeError(f"{path.name!r} has shape {img.shape}: it is not a 3D volume.")
+    if len(shape) > 4:
+        raise VolumeError(f"{path.name!r} has {len(shape)} dimensions; only 3D or 4D series are read.")
+    dtype = img.get_data_dtype()
+    if dtype.fields is not None or dtype.kind == "c":
+        raise VolumeError(f"{path.name!r} holds {dtype} voxels (RGB or complex), not intensities.")
+
+    zooms = _declared_spacing(img)
+    if any(z <= 0 for z in zooms):
+        raise VolumeError(
+            f"{path.name!r} declares zero or negative voxel spacing {tuple(map(float, zooms))}."
+        )
+    affine = np.array(img.affine, dtype=np.float64)
+    check_affine(affine, path.name)
+
+    nbytes = math.prod(shape[:3]) * 4  # Python integers: no overflow for any declared shape
+    limit = max_bytes if max_bytes is not None else available_bytes()
+    if nbytes > limit:
+        raise VolumeError(
+            f"{path.name!r} needs {nbytes / 2**30:.1f} GiB as float32 but only "
+            f"{limit / 2**30:.1f} GiB can be used; crop or downsample it first."
+        )
+    _check_declared_size(img, path, shape)
+
+    try:
+        dataobj = img.dataobj
+        if len(shape) == 4:
+            if shape[3] > 1:
+                warnings.warn(
+                    f"{path.name!r} is a 4D series of {shape[3]} volumes; using the first.",
+                    VolumeWarning,
+                    stacklevel=2,
+                )
+            data = np.asarray(dataobj[..., 0], dtype=np.float32)
+        else:
+            data = np.asarray(dataobj, dtype=np.float32).reshape(shape)
+    except Exception as exc:
+        raise VolumeError(f"{path.name!r} is truncated or corrupt ({_reason(exc)}).") from exc
+
+    bad = int(np.count_nonzero(~np.isfinite(data)))
+    if bad:
+        raise VolumeError(f"{path.name!r} contains {bad} NaN or infinite voxels.")
+    return Volume(data=data, affine=affine, name=name, header=_kept_header(img))
+
+
+def _kept_header(img) -> dict:
+    if not isinstance(img, (nib.Nifti1Image, nib.Nifti2Image)):
+        return {}
+    h = img.header
+    text = {k: h[k].item().decode("latin-1").rstrip("\x00") for k in ("intent_name", "descrip")}
+    return {"qform_code": int(h["qform_code"]), "sform_code": int(h["sform_code"]),
+            "intent_code": int(h["intent_code"]), **text}  # fmt: skip
+
+
+def save_volume(volume: Volume, path: str | os.PathLike, replace: bool = True) -> Path:
+    """Write a :class:`Volume` as NIfTI (.nii, .nii.gz) or MGH (.mgz, .mgh), atomically.
+
+    With ``replace=False`` an existing file is never replaced (FileExistsError), even one
+    written by someone else while this volume was being written.
+
+    The data is written as float32 with its affine (NIfTI: sform and qform), so saving a
+    loaded volume reproduces its data and affine exactly. MGH stores the geometry as float32
+    direction cosines, voxel sizes and centre, so there the affine is kept to about 1e-6 mm.
+    The file appears under its final name only once it is complete.
+    """
+    path = check_volume_path(path)
+    data = np.asarray(volume.data, dtype=np.float32)
+    if path.name.lower().endswith((".mgz", ".mgh")):
+        img = nib.MGHImage(data, volume.affine)
+    else:
+        img = nib.Nifti1Image(data, volume.affine)
+        img.header.set_xyzt_units("mm", "sec")
+        _set_header(img, volume)
+    suffix = next(s for s in sorted(SUFFIXES, key=len, reverse=True) if path.name.lower().endswith(s))
+    with atomic_path(path, suffix=suffix, replace=replace) as tmp:
+        nib.save(img, tmp)
+    return path
+
+
+#: gzip cannot shrink data by more than about 1032:1, so a compressed file declaring more
+#: voxel bytes than this times its size lies about its shape.
+_MAX_GZIP_RATIO = 1100
+
+
+def _check_declared_size(img, path: Path, shape: tuple[int, ...]) -> None:
+    """Refuse a header whose declared voxels cannot be in the file, before reading any voxel."""
+    stored = math.prod(shape) * img.get_data_dtype().itemsize
+    size = path.stat().st_size
+    compressed = path.name.lower().endswith((".gz", ".mgz"))
+    offset = 0 if compressed else int(getattr(img.dataobj, "offset", 0) or 0)
+    room = size * _MAX_GZIP_RATIO if compressed else size - offset
+    if stored > room:
+        raise VolumeError(
+            f"{path.name!r} is truncated or corrupt: its header declares "
+            f"{' x '.join(map(str, shape))} voxels ({byte_size(stored)}) but the file "
+            f"holds {byte_size(size)}."
+        )
+
+
+def _set_header(img: nib.Nifti1Image, volume: Volume) -> None:
+    """The source's qform/sform codes, intent and description, with an honest qform.
+
+    A qform can only hold a rotation, voxel sizes and a shift: for a sheared affine it is
+    written with code 0 (unknown), so no reader places voxels by an approximation; the sform
+    then carries the code. Without a source header both codes are "aligned".
+    """
+    h = volume.header
+    qcode, scode = int(h.get("qform_code", 0)), int(h.get("sform_code", 0))
+    if not qcode and not scode:
+        qcode = scode = _ALIGNED
+    if qcode and not _qform_can_hold(volume.affine):
+        scode, qcode = scode or qcode, 0
+    img.set_sform(volume.affine, code=scode)
+    img.set_qform(volume.affine, code=qcode)
+    if h.get("intent_code"):
+        img.header.set_intent(int(h["intent_code"]), name=h.get("intent_name", ""), allow_unknown=True)
+    img.header["descrip"] = (h.get("descrip") or "napari-mrisr").encode("latin-1", "replace")[:79]
+
+
+def _qform_can_hold(affine: np.ndarray) -> bool:
+    """True if the affine is a rotation times voxel sizes (no shear): what a qform represents."""
+    m = affine[:3, :3]
+    gram = m.T @ m
+    off = gram - np.diag(np.diag(gram))
+    return bool(np.abs(off).max() <= 1e-6 * np.abs(np.diag(gram)).max())
+
+
+def _declared_spacing(img) -> tuple[float, ...]:
+    """Voxel spacing as the file declares it, before nibabel's silent fixes.
+
+    nibabel replaces zero pixdim by 1 mm and negative pixdim by its absolute value when it
+    reads a NIfTI header; both are guesses that would misplace voxels, so read the header
+    again unchecked. Only matters where the affine comes from pixdim (no sform).
+    """
+    if isinstance(img, nib.Nifti1Image) and int(img.header["sform_code"]) == 0:
+        with nib.openers.ImageOpener(img.get_filename()) as fobj:
+            raw = type(img.header).from_fileobj(fobj, check=False)
+        return tuple(float(z) for z in raw["pixdim"][1:4])
+    return tuple(float(z) for z in img.header.get_zooms()[:3])
+
+
+def available_bytes() -> int:
+    """Bytes a new volume may take: a fixed share of the memory available now."""
+    return int(psutil.virtual_memory().available * MEMORY_FRACTION)
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:200]
