@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+import inspect
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -81,10 +83,29 @@ class SRModel(nn.Module):
 
     ``build_model(m.architecture, m.scale, **m.config)`` rebuilds the same architecture
     (same state-dict keys and shapes), so ``config`` holds every constructor argument except
-    ``scale``, as plain JSON types.
+    ``scale``, as plain JSON types. A subclass's constructor is wrapped so that this happens
+    by itself: the arguments named in ``positive_ints`` are checked before anything is built,
+    and every argument is recorded (``float`` and ``bool`` ones as such) once it is built.
+
+    Parameters
+    ----------
+    scale : int or sequence of int
+        Upsampling factor per spatial axis (an int means the same on every axis).
+    spatial_dims : int
+        2 or 3. Subclasses take it (and ``input_skip``) through their ``**base``.
+    input_skip : bool
+        Add (tri/bi)linear upsampling of the input to the output, so the network learns
+        the residual (see :func:`_add_interpolated_input`).
     """
 
     architecture: ClassVar[str] = ""
+    #: Constructor arguments that must be positive whole numbers (channels, blocks, layers).
+    positive_ints: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "__init__" in vars(cls):
+            cls.__init__ = _recorded(cls.__init__, cls.positive_ints)
 
     def __init__(self, scale: int | Sequence[int], spatial_dims: int = 3, input_skip: bool = False) -> None:
         super().__init__()
@@ -102,3 +123,35 @@ class SRModel(nn.Module):
 
     def extra_repr(self) -> str:
         return f"architecture={self.architecture!r}, scale={self.scale}"
+
+
+def _recorded(init: Callable[..., None], positive_ints: tuple[str, ...]) -> Callable[..., None]:
+    """``init`` with its arguments checked (``positive_ints``) and recorded in ``config``.
+
+    Keyword arguments passed on through ``**base`` are recorded under their own names; what
+    ``init`` itself put in ``_config`` (e.g. an inner network's defaults) is kept.
+    """
+    signature = inspect.signature(init)
+    types = {name: str(p.annotation) for name, p in signature.parameters.items()}
+    passed_on = [n for n, p in signature.parameters.items() if p.kind is p.VAR_KEYWORD]
+    plain = {"float": float, "bool": bool}
+
+    @functools.wraps(init)
+    def recorded(self: SRModel, *args: Any, **kwargs: Any) -> None:
+        bound = signature.bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        for name in positive_ints:
+            bound.arguments[name] = check_positive_int(name, bound.arguments[name])
+        init(*bound.args, **bound.kwargs)
+        arguments = {k: v for k, v in bound.arguments.items() if k not in ("self", "scale", *passed_on)}
+        arguments = {k: plain[types[k]](v) if types[k] in plain else v for k, v in arguments.items()}
+        for name in passed_on:
+            arguments.update(bound.arguments.get(name, {}))
+        self._config = {
+            **self._config,
+            **arguments,
+            "spatial_dims": self.spatial_dims,
+            "input_skip": self.input_skip,
+        }
+
+    return recorded

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
-from .base import SRModel, check_positive_int
+from .base import SRModel
 from .blocks import conv, make_upsampler
 
 __all__ = ["DCSRN"]
@@ -45,17 +46,14 @@ class DCSRN(SRModel):
     ----------
     scale : int or sequence of int
         Upsampling factor per spatial axis.
-    spatial_dims : int
-        2 or 3.
-    input_skip : bool
-        Add (tri/bi)linear upsampling of the input to the output, so the network learns
-        the residual (see :class:`~napari_mrisr.models.base.SRModel`).
     growth : int
         Growth rate k (16 in the paper).
     num_blocks : int
         Dense blocks (4 in the paper).
     layers_per_block : int
         Units per dense block (4 in the paper).
+    **base
+        ``spatial_dims`` and ``input_skip`` (see :class:`~napari_mrisr.models.base.SRModel`).
 
     Notes
     -----
@@ -65,21 +63,17 @@ class DCSRN(SRModel):
     """
 
     architecture = "dcsrn"
+    positive_ints = ("growth", "num_blocks", "layers_per_block")
 
     def __init__(
         self,
         scale: int | Sequence[int],
-        spatial_dims: int = 3,
-        input_skip: bool = False,
         growth: int = 16,
         num_blocks: int = 4,
         layers_per_block: int = 4,
+        **base: Any,
     ) -> None:
-        super().__init__(scale, spatial_dims, input_skip)
-        growth = check_positive_int("growth", growth)
-        num_blocks = check_positive_int("num_blocks", num_blocks)
-        layers_per_block = check_positive_int("layers_per_block", layers_per_block)
-        self._config.update(growth=growth, num_blocks=num_blocks, layers_per_block=layers_per_block)
+        super().__init__(scale, **base)
         sd = self.spatial_dims
         width = 2 * growth
         self.head = conv(sd, 1, width)

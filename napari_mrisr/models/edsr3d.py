@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
-from .base import SRModel, check_positive_int
+from .base import SRModel
 from .blocks import conv, make_upsampler
 
 __all__ = ["EDSR3D"]
@@ -40,17 +41,14 @@ class EDSR3D(SRModel):
     ----------
     scale : int or sequence of int
         Upsampling factor per spatial axis.
-    spatial_dims : int
-        2 or 3.
-    input_skip : bool
-        Add (tri/bi)linear upsampling of the input to the output, so the network learns
-        the residual (see :class:`~napari_mrisr.models.base.SRModel`).
     features : int
         Feature channels (64 in the reference).
     num_blocks : int
         Residual blocks (9 in the reference).
     res_scale : float
         Residual scaling (EDSR's 0.1).
+    **base
+        ``spatial_dims`` and ``input_skip`` (see :class:`~napari_mrisr.models.base.SRModel`).
 
     Notes
     -----
@@ -60,20 +58,17 @@ class EDSR3D(SRModel):
     """
 
     architecture = "edsr3d"
+    positive_ints = ("features", "num_blocks")
 
     def __init__(
         self,
         scale: int | Sequence[int],
-        spatial_dims: int = 3,
-        input_skip: bool = False,
         features: int = 64,
         num_blocks: int = 9,
         res_scale: float = 0.1,
+        **base: Any,
     ) -> None:
-        super().__init__(scale, spatial_dims, input_skip)
-        features = check_positive_int("features", features)
-        num_blocks = check_positive_int("num_blocks", num_blocks)
-        self._config.update(features=features, num_blocks=num_blocks, res_scale=float(res_scale))
+        super().__init__(scale, **base)
         sd = self.spatial_dims
         self.head = conv(sd, 1, features)
         self.body = nn.Sequential(

@@ -47,6 +47,16 @@ _BUILDERS: dict[Architecture, Callable[..., SRModel]] = {
 PER_SCAN_BUILDERS: dict[str, Callable[..., SRModel]] = {"selfsr2d": SelfSR2D}
 
 
+def options_of(builder: Callable[..., SRModel]) -> list[str]:
+    """The keyword options a builder takes: its own, and :class:`SRModel`'s where it passes
+    them on (``**base``)."""
+    params = inspect.signature(builder).parameters
+    own = [n for n, p in params.items() if n != "scale" and p.kind is not p.VAR_KEYWORD]
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        own += [n for n in inspect.signature(SRModel.__init__).parameters if n not in ("self", "scale", *own)]
+    return own
+
+
 def list_architectures() -> list[str]:
     """Names accepted by :func:`build_model`, sorted (the values of :class:`Architecture`)."""
     return [a.value for a in Architecture]
@@ -86,7 +96,7 @@ def build_model(name: str, scale: int | Sequence[int], **kwargs: Any) -> torch.n
             f"Unknown architecture {name!r}; known architectures are {', '.join(Architecture)}."
         )
     builder = _BUILDERS.get(architecture) or PER_SCAN_BUILDERS[architecture]
-    accepted = [p for p in inspect.signature(builder).parameters if p != "scale"]
+    accepted = options_of(builder)
     unknown = sorted(set(kwargs) - set(accepted))
     if unknown:
         raise ValueError(

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
-from .base import SRModel, check_positive_int
+from .base import SRModel
 from .blocks import conv, make_upsampler
 
 __all__ = ["RRDB3D"]
@@ -57,11 +58,6 @@ class RRDB3D(SRModel):
     ----------
     scale : int or sequence of int
         Upsampling factor per spatial axis (the reference only did x2).
-    spatial_dims : int
-        2 or 3.
-    input_skip : bool
-        Add (tri/bi)linear upsampling of the input to the output, so the network learns
-        the residual (see :class:`~napari_mrisr.models.base.SRModel`).
     features : int
         Feature channels (64 in the reference).
     growth : int
@@ -72,6 +68,8 @@ class RRDB3D(SRModel):
     negative_slope : float
         LeakyReLU slope. The reference code used 0.01 (PyTorch's default); we default to
         ESRGAN's 0.2, which the reference's discriminators also use.
+    **base
+        ``spatial_dims`` and ``input_skip`` (see :class:`~napari_mrisr.models.base.SRModel`).
 
     Notes
     -----
@@ -80,25 +78,19 @@ class RRDB3D(SRModel):
     """
 
     architecture = "rrdb3d"
+    positive_ints = ("features", "growth", "num_blocks")
 
     def __init__(
         self,
         scale: int | Sequence[int],
-        spatial_dims: int = 3,
-        input_skip: bool = False,
         features: int = 64,
         growth: int = 32,
         num_blocks: int = 3,
         negative_slope: float = 0.2,
+        **base: Any,
     ) -> None:
-        super().__init__(scale, spatial_dims, input_skip)
-        features = check_positive_int("features", features)
-        growth = check_positive_int("growth", growth)
-        num_blocks = check_positive_int("num_blocks", num_blocks)
+        super().__init__(scale, **base)
         slope = float(negative_slope)
-        self._config.update(
-            features=features, growth=growth, num_blocks=num_blocks, negative_slope=slope
-        )
         sd = self.spatial_dims
         act = ("leakyrelu", {"negative_slope": slope, "inplace": True})
         self.head = conv(sd, 1, features)

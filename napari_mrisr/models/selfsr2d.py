@@ -44,6 +44,7 @@ class SelfSR2D(SRModel):
     """
 
     architecture = "selfsr2d"
+    positive_ints = ("features", "num_blocks")
 
     def __init__(
         self,
@@ -73,9 +74,6 @@ class SelfSR2D(SRModel):
             num_blocks=num_blocks,
             res_scale=res_scale,
         )
-        config = self.net.config
-        del config["spatial_dims"]
-        self._config.update(config)
 
     def planes(self, x: torch.Tensor, along: int) -> torch.Tensor:
         """Super-resolve the planes spanned by the through-plane axis and spatial axis ``along``.

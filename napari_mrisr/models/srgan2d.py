@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
-from .base import SRModel, check_positive_int
+from .base import SRModel
 from .blocks import conv, conv_norm_act, make_upsampler
 
 __all__ = ["SRGAN2DGenerator", "SliceWiseSRGAN2D", "build_srgan2d"]
@@ -40,41 +42,32 @@ class SRGAN2DGenerator(SRModel):
     ----------
     scale : int or sequence of 2 int
         In-plane upsampling factors (the reference: 4 as two x2 steps).
-    spatial_dims : int
-        Must be 2.
-    input_skip : bool
-        Add (tri/bi)linear upsampling of the input to the output, so the network learns
-        the residual (see :class:`~napari_mrisr.models.base.SRModel`).
     features : int
         Trunk channels (64 in the reference).
     num_blocks : int
         Residual blocks (3 in the reference).
     upsample_features : int
         Channels of the upsampling convolutions (256 in the reference).
+    **base
+        ``input_skip`` (see :class:`~napari_mrisr.models.base.SRModel`); ``spatial_dims`` is 2.
     """
 
     architecture = "srgan2d"
+    positive_ints = ("features", "num_blocks", "upsample_features")
 
     def __init__(
         self,
         scale: int | Sequence[int],
-        spatial_dims: int = 2,
-        input_skip: bool = False,
         features: int = 64,
         num_blocks: int = 3,
         upsample_features: int = 256,
+        **base: Any,
     ) -> None:
-        if spatial_dims != 2:
+        if base.setdefault("spatial_dims", 2) != 2:
             raise ValueError(
-                f"SRGAN2DGenerator is 2D: spatial_dims must be 2, got {spatial_dims!r}."
+                f"SRGAN2DGenerator is 2D: spatial_dims must be 2, got {base['spatial_dims']!r}."
             )
-        super().__init__(scale, spatial_dims, input_skip)
-        features = check_positive_int("features", features)
-        num_blocks = check_positive_int("num_blocks", num_blocks)
-        upsample_features = check_positive_int("upsample_features", upsample_features)
-        self._config.update(
-            features=features, num_blocks=num_blocks, upsample_features=upsample_features
-        )
+        super().__init__(scale, **base)
         self.head = conv_norm_act(2, 1, features, act="relu", norm=None, kernel_size=9)
         self.body = nn.Sequential(*(_ResidualBlock(features) for _ in range(num_blocks)))
         self.body_tail = conv_norm_act(2, features, features, act=None, norm="batch")
@@ -100,13 +93,9 @@ class SliceWiseSRGAN2D(SRModel):
     scale : sequence of 3 int
         Per-axis factors with at least one 1, e.g. ``(2, 2, 1)`` (slices along axis 2) or
         ``(1, 1, 4)`` (slices along axis 0, x4 along axis 2 in-plane).
-    spatial_dims : int
-        Must be 3.
-    input_skip : bool
-        Add (tri/bi)linear upsampling of the input to the output, so the network learns
-        the residual (see :class:`~napari_mrisr.models.base.SRModel`).
-    features, num_blocks, upsample_features : int
-        As :class:`SRGAN2DGenerator`.
+    **options
+        As :class:`SRGAN2DGenerator`'s (``input_skip``, ``features``, ``num_blocks``,
+        ``upsample_features``); ``spatial_dims`` is 3.
 
     Attributes
     ----------
@@ -118,20 +107,11 @@ class SliceWiseSRGAN2D(SRModel):
 
     architecture = "srgan2d"
 
-    def __init__(
-        self,
-        scale: int | Sequence[int],
-        spatial_dims: int = 3,
-        input_skip: bool = False,
-        features: int = 64,
-        num_blocks: int = 3,
-        upsample_features: int = 256,
-    ) -> None:
+    def __init__(self, scale: int | Sequence[int], **options: Any) -> None:
+        spatial_dims = options.pop("spatial_dims", 3)
         if spatial_dims != 3:
-            raise ValueError(
-                f"SliceWiseSRGAN2D is 3D: spatial_dims must be 3, got {spatial_dims!r}."
-            )
-        super().__init__(scale, spatial_dims, input_skip)
+            raise ValueError(f"SliceWiseSRGAN2D is 3D: spatial_dims must be 3, got {spatial_dims!r}.")
+        super().__init__(scale, spatial_dims, options.pop("input_skip", False))
         if 1 not in self.scale or all(s == 1 for s in self.scale):
             raise ValueError(
                 "srgan2d super-resolves slice by slice, so one axis of the scale must "
@@ -139,15 +119,8 @@ class SliceWiseSRGAN2D(SRModel):
             )
         self.slice_axis = self.scale.index(1)
         in_plane = tuple(s for a, s in enumerate(self.scale) if a != self.slice_axis)
-        self.generator = SRGAN2DGenerator(
-            in_plane,
-            features=features,
-            num_blocks=num_blocks,
-            upsample_features=upsample_features,
-        )
-        config = self.generator.config
-        del config["spatial_dims"], config["input_skip"]
-        self._config.update(config)
+        self.generator = SRGAN2DGenerator(in_plane, **options)
+        self._config.update(self.generator.config)  # its defaults too; spatial_dims is ours
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         dim = 2 + self.slice_axis
@@ -163,25 +136,15 @@ def _in_plane(shape: torch.Size, dim: int) -> tuple[int, ...]:
     return tuple(s for i, s in enumerate(shape) if i >= 2 and i != dim)
 
 
-def build_srgan2d(
-    scale: int | Sequence[int],
-    spatial_dims: int = 3,
-    input_skip: bool = False,
-    features: int = 64,
-    num_blocks: int = 3,
-    upsample_features: int = 256,
-) -> SRModel:
+def build_srgan2d(scale: int | Sequence[int], **options: Any) -> SRModel:
     """Build the ``srgan2d`` model: slice-wise for volumes, the raw generator when 2D.
 
-    ``spatial_dims=3`` gives :class:`SliceWiseSRGAN2D`; ``spatial_dims=2`` gives
+    ``spatial_dims=3`` (the default) gives :class:`SliceWiseSRGAN2D`; ``spatial_dims=2`` gives
     :class:`SRGAN2DGenerator`. Both record ``spatial_dims`` in their ``config``.
     """
-    cls = SRGAN2DGenerator if spatial_dims == 2 else SliceWiseSRGAN2D
-    return cls(
-        scale,
-        spatial_dims=spatial_dims,
-        input_skip=input_skip,
-        features=features,
-        num_blocks=num_blocks,
-        upsample_features=upsample_features,
-    )
+    cls = SRGAN2DGenerator if options.get("spatial_dims") == 2 else SliceWiseSRGAN2D
+    return cls(scale, **options)
+
+
+# build_model lists and checks a builder's options from its signature: the generator's.
+build_srgan2d.__signature__ = inspect.signature(SRGAN2DGenerator)

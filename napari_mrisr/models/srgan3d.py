@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import partial
+from typing import Any
 
 import torch
 from torch import nn
 
-from .base import SRModel, check_positive_int
+from .base import SRModel
 from .blocks import UPSAMPLERS, UpsampleStep, conv, conv_norm_act, make_upsampler
 
 __all__ = ["SRGAN3D"]
@@ -41,11 +42,6 @@ class SRGAN3D(SRModel):
     ----------
     scale : int or sequence of int
         Upsampling factor per spatial axis (an int means isotropic).
-    spatial_dims : int
-        2 or 3.
-    input_skip : bool
-        Add (tri/bi)linear upsampling of the input to the output, so the network learns
-        the residual (see :class:`~napari_mrisr.models.base.SRModel`).
     features : int
         Feature channels F (reference default 32; README example 64).
     num_blocks : int
@@ -55,6 +51,8 @@ class SRGAN3D(SRModel):
         checkerboard-free sub-pixel conv (ICNR init + blur).
     negative_slope : float
         LeakyReLU slope (0.25 in the reference).
+    **base
+        ``spatial_dims`` and ``input_skip`` (see :class:`~napari_mrisr.models.base.SRModel`).
 
     Notes
     -----
@@ -64,30 +62,22 @@ class SRGAN3D(SRModel):
     """
 
     architecture = "srgan3d"
+    positive_ints = ("features", "num_blocks")
 
     def __init__(
         self,
         scale: int | Sequence[int],
-        spatial_dims: int = 3,
-        input_skip: bool = False,
         features: int = 32,
         num_blocks: int = 6,
         upsampler: str = "subpixel",
         negative_slope: float = 0.25,
+        **base: Any,
     ) -> None:
-        super().__init__(scale, spatial_dims, input_skip)
-        features = check_positive_int("features", features)
-        num_blocks = check_positive_int("num_blocks", num_blocks)
+        super().__init__(scale, **base)
         if upsampler not in UPSAMPLERS:
             raise ValueError(
                 f"Unknown upsampler {upsampler!r}; choose one of {', '.join(UPSAMPLERS)}."
             )
-        self._config.update(
-            features=features,
-            num_blocks=num_blocks,
-            upsampler=upsampler,
-            negative_slope=float(negative_slope),
-        )
         sd = self.spatial_dims
         act = ("leakyrelu", {"negative_slope": float(negative_slope)})
         self.head = conv_norm_act(sd, 1, features, act=act)
