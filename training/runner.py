@@ -88,6 +88,8 @@ class TrainingRun:
         if self.running:
             self.process.send_signal(signal.SIGTERM if sys.platform != "win32" else signal.CTRL_BREAK_EVENT)
 
+    quit = request_stop  # the name a dock's run controls call, as for a napari worker
+
     def stop(self, timeout: float = 30.0) -> int | None:
         """Stop and wait; kill the process if it has not ended after ``timeout`` seconds."""
         self.request_stop()

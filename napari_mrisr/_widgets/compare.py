@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,8 +29,10 @@ from napari_mrisr.volume.metrics import REGIONS, Table, table_csv, table_rows
 
 from .choices import layer_combo, rebuild_choices
 from .compare_grid import ComparisonGrid, diverging_colormap
-from .layout import fit_scroll_width, scroll_layout, status_label
-from .worker import show_failure, start_worker
+from .layout import fit_scroll_width, scroll_layout
+from .run_controls import RunControls
+from .state.compare import CompareState
+from .worker import show_failure
 
 if TYPE_CHECKING:
     import napari
@@ -55,7 +58,7 @@ class CompareWidget(QWidget):
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
         super().__init__()
         self.viewer = viewer
-        self.worker = None
+        self.state = CompareState()
         self.metrics: Table = {}  # the last comparison's metrics (empty without a ground truth)
         self.result_layers: list[Layer] = []
         self.grid_view = ComparisonGrid(viewer, on_legend=self._set_status)
@@ -76,8 +79,8 @@ class CompareWidget(QWidget):
         for combo in (self.lr, self.sr, self.gt, self.region):  # long names must not widen the dock
             combo.native.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
             combo.native.setMinimumContentsLength(18)
-        self.compare_button = PushButton(text="Compare")
-        self.status = status_label()
+        self.controls = RunControls(run="Compare", cancel="", progress=False)
+        self.compare_button, self.status = self.controls.run_button, self.controls.status
         self.export_button = PushButton(text="Export table (CSV)...")
         self.save_button = PushButton(text="Save view (PNG)...")
         self.table = QTableWidget(0, len(COLUMNS))
@@ -92,7 +95,7 @@ class CompareWidget(QWidget):
         self.status.native.installEventFilter(self)
 
         self.container = Container(
-            widgets=[self.lr, self.sr, self.gt, self.region, self.compare_button]
+            widgets=[self.lr, self.sr, self.gt, self.region, self.controls.buttons]
         )
         exports = Container(
             widgets=[self.export_button, self.save_button], layout="horizontal", labels=False
@@ -107,15 +110,26 @@ class CompareWidget(QWidget):
         self.status.native.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         scroll_layout(self, self.container.native, self.status.native, self.table, exports.native)
 
+        # The combos write the state; a new SR layer brings its family (prefill).
+        for name in ("lr", "sr", "gt", "region"):
+            getattr(self, name).changed.connect(partial(setattr, self.state, name))
+            getattr(self.state.events, name).connect(partial(self._show_choice, name))
         self.sr.changed.connect(self._prefill)
         viewer.layers.events.inserted.connect(self._on_inserted)
         self.compare_button.changed.connect(self.compare)
         self.export_button.changed.connect(self.export_table)
         self.save_button.changed.connect(self.save_view)
+        self.state.lr, self.state.gt, self.state.region = self.lr.value, self.gt.value, self.region.value
         latest = next((c for c in self.sr.choices if c is not None and "model" in c.metadata), None)
-        if latest is not None:
-            self.sr.value = latest
+        self.state.sr = latest if latest is not None else self.sr.value
         self._prefill()
+
+    def _show_choice(self, name: str, layer) -> None:
+        """Show the state's choice in its combo (if the combo offers it)."""
+        combo = getattr(self, name)
+        if layer in combo.choices and combo.value is not layer:
+            with combo.changed.blocked():
+                combo.value = layer
 
     def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         super().showEvent(event)
@@ -154,53 +168,46 @@ class CompareWidget(QWidget):
 
     def _prefill(self, *_args) -> None:
         """Select the LR input and ground truth that the SR layer's metadata names."""
-        sr = self.sr.value
-        if sr is None:
-            return
-        by_name = {layer.name: layer for layer in self.viewer.layers}
-        lr = by_name.get(sr.metadata.get("input"))
-        gt = by_name.get(sr.metadata.get("ground_truth"))
-        if lr in self.lr.choices:
-            self.lr.value = lr
-        if gt in self.gt.choices:
-            self.gt.value = gt
+        self.state.prefill({layer.name: layer for layer in self.viewer.layers})
 
     # -- comparing --------------------------------------------------------------------------
     def compare(self) -> None:
         """Compute the comparison in a worker, then show it (replacing the previous one)."""
-        lr_layer, sr_layer, gt_layer = self.lr.value, self.sr.value, self.gt.value
-        if lr_layer is None or sr_layer is None:
-            show_error("Pick an LR layer and an SR layer to compare.")
-            return
-        if lr_layer is sr_layer or gt_layer in (lr_layer, sr_layer):
-            show_error("Pick different layers for LR, SR and ground truth.")
+        state = self.state
+        lr_layer, sr_layer, gt_layer = state.lr, state.sr, state.gt
+        problem = state.problem()
+        if problem:
+            show_error(problem)
             return
         try:
             lr, sr = layer_volume(lr_layer), layer_volume(sr_layer)
             gt = layer_volume(gt_layer) if gt_layer is not None else None
-            region = layer_volume(self.region.value) if self.region.value is not None else None
+            region = layer_volume(state.region) if state.region is not None else None
         except ValueError as exc:
             show_failure(exc, "Comparing")
             return
         degradation = lr_layer.metadata.get("degradation") or sr_layer.metadata.get("degradation")
         label = sr_layer.metadata.get("model", "SR")
 
-        self.compare_button.enabled = False
-        self.worker = start_worker(
+        self.controls.start(
             lambda: iter_compare(lr, sr, gt, degradation=degradation, sr_label=label, region=region),
             "Comparing",
             on_result=lambda result: self._show(result, lr_layer, sr_layer, gt_layer),
+            status="comparing...",
             on_progress=self._on_progress,
             on_done=self._on_done,
         )
+
+    @property
+    def worker(self):
+        """The running worker, or None."""
+        return self.controls.job
 
     def _on_progress(self, event: Progress) -> None:
         if event.message and not event.warning:
             self._set_status(f"computing {event.message}...")
 
     def _on_done(self, ok: bool) -> None:
-        self.worker = None
-        self.compare_button.enabled = True
         if not ok:  # the error was shown; no step is running any more
             self._set_status("")
 

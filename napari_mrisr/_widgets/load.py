@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-import nibabel as nib
 from magicgui.widgets import (
     CheckBox,
     ComboBox,
     Container,
     FileEdit,
     FloatSpinBox,
-    PushButton,
     SpinBox,
 )
 from napari.layers import Layer
@@ -20,27 +17,20 @@ from qtpy.QtWidgets import QWidget
 
 from napari_mrisr._napari.layers import layer_data
 from napari_mrisr._napari.orientation import set_convention, show_mri
-from napari_mrisr.progress import Progress
 from napari_mrisr.volume.comparison import intensity_limits
 from napari_mrisr.volume.degrade import DegradationMethod
 from napari_mrisr.volume.display import CONVENTIONS, convention
-from napari_mrisr.volume.geometry import DIRECTIONS
-from napari_mrisr.volume.io import SUFFIXES, Volume, volume_warnings
-from napari_mrisr.volume.simulate import load_and_simulate
+from napari_mrisr.volume.io import SUFFIXES, Volume
 
-from .layout import scroll_layout, status_label
-from .worker import show_failure, start_worker
+from .layout import scroll_layout
+from .run_controls import RunControls
+from .state.load import FILE, SAMPLE, LoadState
+from .worker import show_failure
 
 if TYPE_CHECKING:
     import napari
 
 __all__ = ["LoadWidget"]
-
-FILE, SAMPLE = "file", "sample"
-
-# Factor spin-box labels per axis direction (shared with the Train widget).
-_DIRECTION = DIRECTIONS
-
 
 class LoadWidget(QWidget):
     """Open a volume (file or sample) and optionally simulate its low-resolution acquisition."""
@@ -48,7 +38,7 @@ class LoadWidget(QWidget):
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
         super().__init__()
         self.viewer = viewer
-        self.worker = None
+        self.state = LoadState()
         self.source = ComboBox(
             label="source",
             choices=[("NIfTI / MGZ file", FILE), ("MNI152 T1 sample (1 mm)", SAMPLE)],
@@ -67,8 +57,8 @@ class LoadWidget(QWidget):
             "radiological: the patient's right on the screen's left (as films are read); "
             "neurological: right on the right. Remembered for next time."
         )
-        self.load_button = PushButton(text="Load")
-        self.status = status_label()
+        self.controls = RunControls(run="Load", cancel="", progress=False)
+        self.load_button, self.status = self.controls.run_button, self.controls.status
         self.factor_box = Container(widgets=self.factors, layout="horizontal", label="factors")
         self.factor_box.tooltip = "Downsampling factor along each voxel axis of the file."
         self.container = Container(
@@ -80,80 +70,56 @@ class LoadWidget(QWidget):
                 self.factor_box,
                 self.noise,
                 self.display,
-                self.load_button,
-                self.status,
+                *self.controls.widgets,
             ]
         )
         scroll_layout(self, self.container.native)
 
+        # The form writes the state; the factor boxes show its axis names.
         self.source.changed.connect(self._on_source)
+        self.file.changed.connect(lambda path: setattr(self.state, "path", path))
         self.simulate.changed.connect(self._on_simulate)
-        self.file.changed.connect(self._on_file)
+        self.method.changed.connect(lambda value: setattr(self.state, "method", value))
+        for spin in self.factors:
+            spin.changed.connect(self._on_factors)
+        self.noise.changed.connect(lambda value: setattr(self.state, "noise", value))
+        self.state.events.axis_labels.connect(self._label_axes)
         self.load_button.changed.connect(self.load)
         self.display.changed.connect(lambda name: set_convention(name, self.viewer))
         self._on_source()
         self._on_simulate()
+        self._on_factors()
+
+    @property
+    def worker(self):
+        """The running worker, or None."""
+        return self.controls.job
 
     # -- reactions -------------------------------------------------------------------------
-    def _on_source(self) -> None:
+    def _on_source(self, *_args) -> None:
         self.file.visible = self.source.value == FILE
-        if self.source.value == SAMPLE:
-            self._label_axes(("R", "A", "S"))
-        else:
-            self._on_file()
+        self.state.source = self.source.value
 
-    def _on_simulate(self) -> None:
+    def _on_simulate(self, *_args) -> None:
+        self.state.simulate = self.simulate.value
         for widget in (self.method, self.factor_box, self.noise):
             widget.enabled = self.simulate.value
 
-    def _on_file(self) -> None:
-        """Label the factor boxes with the file's axis directions (reads the header only)."""
-        try:
-            self._label_axes(nib.aff2axcodes(nib.load(self.file.value).affine))
-        except Exception:  # no file chosen yet, or not an image: the load reports it
-            self._label_axes(None)
+    def _on_factors(self, *_args) -> None:
+        self.state.factors = tuple(spin.value for spin in self.factors)
 
-    def _label_axes(self, codes) -> None:
-        for spin, default, code in zip(self.factors, "ijk", codes or (None,) * 3, strict=True):
-            spin.label = _DIRECTION.get(code, default)
+    def _label_axes(self, labels: tuple[str, str, str]) -> None:
+        for spin, label in zip(self.factors, labels, strict=True):
+            spin.label = label
 
     # -- loading ----------------------------------------------------------------------------
     def load(self) -> None:
         """Read the chosen source (and simulate LR) in a worker, then add the layers."""
-        if self.source.value == SAMPLE:
-            from napari_mrisr.volume.sample import mni152_hr
-
-            source: Path | Volume | None = None
-            loader = mni152_hr
-        else:
-            source, loader = self.file.value, None
-            if source is None or not Path(source).is_file():
-                show_failure(ValueError("Choose a NIfTI or MGZ file to load."), "Loading")
-                return
-        kwargs = {
-            "simulate": self.simulate.value,
-            "method": self.method.value,
-            "factors": tuple(spin.value for spin in self.factors),
-            "noise": self.noise.value,
-        }
-
-        def work():
-            yield Progress(0, 1, "reading")
-            with volume_warnings() as notes:
-                volumes = load_and_simulate(loader() if loader else source, **kwargs)
-            for note in notes:
-                yield Progress(0, 0, note, warning=True)
-            return volumes
-
-        self.load_button.enabled = False
-        self.status.value = "loading..."
-        self.worker = start_worker(work, "Loading volume", self._add_layers, on_done=self._on_done)
-
-    def _on_done(self, ok: bool) -> None:
-        self.worker = None
-        self.load_button.enabled = True
-        if not ok:
-            self.status.value = ""
+        problem = self.state.problem()
+        if problem:
+            show_failure(ValueError(problem), "Loading")
+            return
+        self.controls.start(self.state.work, "Loading volume", self._add_layers, status="loading...")
 
     def _add_layers(self, volumes: list[tuple[Volume, dict]]) -> None:
         limits = intensity_limits(volumes[0][0])

@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
-from magicgui.widgets import (
-    ComboBox,
-    Container,
-    FloatSpinBox,
-    Label,
-    ProgressBar,
-    PushButton,
-    SpinBox,
-)
+from magicgui.widgets import ComboBox, Container, FloatSpinBox, Label, PushButton, SpinBox
 from napari.layers import Layer
 from qtpy.QtWidgets import QFileDialog, QWidget
 
@@ -27,14 +20,15 @@ from napari_mrisr._napari.slices import slice_coordinate, world_of_slice
 from napari_mrisr.engine.devices import available_devices
 from napari_mrisr.predict.method import SRResult
 from napari_mrisr.progress import Progress
-from napari_mrisr.volume.geometry import axis_direction
 from napari_mrisr.volume.io import Volume
 from napari_mrisr.zoo.folders import user_models_dir
 
 from .choices import layer_combo, rebuild_choices
-from .layout import scroll_layout, status_label
+from .layout import scroll_layout
+from .run_controls import RunControls
+from .state.selfsr import SelfSRState
 from .state.shared import MODELS
-from .worker import show_failure, start_worker
+from .worker import show_failure
 
 if TYPE_CHECKING:
     import napari
@@ -45,23 +39,13 @@ __all__ = ["SelfSRWidget"]
 METHOD = "self-supervised"
 
 
-def describe(grid, volume) -> str:
-    """One line a radiologist can check against the scan's protocol."""
-    axis = axis_direction(volume.affine, grid.axis)
-    gap = f", {grid.thickness:.3g} mm thick" if abs(grid.thickness - grid.lr_spacing) > 1e-6 else ""
-    return (
-        f"Slices along {axis}: {grid.lr_spacing:.3g} mm apart{gap}, {grid.in_plane_spacing:.3g} mm "
-        f"in-plane (ratio {grid.ratio:.3g}); the result has {grid.out_spacing:.3g} mm along {axis}."
-    )
-
-
 class SelfSRWidget(QWidget):
     """Pick an anisotropic scan; one click trains on its own slices and super-resolves it."""
 
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
         super().__init__()
         self.viewer = viewer
-        self.worker = None
+        self.state = SelfSRState()
         self.result = None  # the last SelfSRResult (its model can be saved)
         self.preview_layer = None  # the plane super-resolved so far, while training
         self._preview_plane: tuple[int, int] | None = None  # what the worker previews next
@@ -78,97 +62,81 @@ class SelfSRWidget(QWidget):
         self.spacing = FloatSpinBox(label="output spacing (mm, 0 = in-plane)", min=0, max=50, step=0.1)
         self.profile = ComboBox(label="slice profile", choices=["rect", "gaussian"], value="rect")
         self.seed = SpinBox(label="seed", min=0, max=2**31 - 1, value=0)
-        self.run_button = PushButton(text="Run")
-        self.cancel_button = PushButton(text="Cancel", enabled=False)
+        self.controls = RunControls()
         self.save_button = PushButton(text="Save per-scan model...", enabled=False)
         self.save_button.tooltip = "A model file that super-resolves other scans of the same protocol."
-        buttons = Container(widgets=[self.run_button, self.cancel_button], layout="horizontal", labels=False)
-        self.progress = ProgressBar(label="progress", min=0, max=1, value=0)
-        self.status = status_label()
         self.container = Container(
             widgets=[
                 self.input, self.geometry, self.budget, self.device, self.thickness, self.spacing,
-                self.profile, self.seed, buttons, self.progress, self.status, self.save_button,
+                self.profile, self.seed, *self.controls.widgets, self.save_button,
             ]
         )  # fmt: skip
         scroll_layout(self, self.container.native)
+        self.run_button, self.cancel_button = self.controls.run_button, self.controls.cancel_button
+        self.progress, self.status = self.controls.progress, self.controls.status
 
-        for widget in (self.input, self.thickness, self.spacing, self.profile):
-            widget.changed.connect(self._describe)
+        # The form writes the state; the state's plan is what the dock shows.
+        self.input.changed.connect(self._on_input)
+        self.thickness.changed.connect(lambda v: setattr(self.state, "thickness", v or None))
+        self.spacing.changed.connect(lambda v: setattr(self.state, "spacing", v or None))
+        for name in ("profile", "budget", "device", "seed"):
+            getattr(self, name).changed.connect(partial(setattr, self.state, name))
+        self.state.events.text.connect(self._render)
+        self.state.events.grid.connect(self._render)
         self.run_button.changed.connect(self.run)
-        self.cancel_button.changed.connect(self.cancel)
         self.save_button.changed.connect(self.save_model)
-        self._describe()
+        self._on_input()
+        self._render()
+
+    @property
+    def worker(self):
+        """The running worker, or None."""
+        return self.controls.job
+
+    def _on_input(self, *_args) -> None:
+        layer = self.input.value
+        try:
+            self.state.volume = None if layer is None else layer_volume(layer)
+        except ValueError as exc:  # not a usable volume: say why
+            self.state.volume = None
+            self.state.text = str(exc)
+
+    def _render(self, *_args) -> None:
+        self.geometry.value = self.state.text
+        self.controls.ready = self.state.ready
 
     def reset_choices(self, *_event) -> None:
         """Re-read the image layers (napari calls this when layers change)."""
         rebuild_choices(self.input)
 
-    def _settings(self) -> dict:
-        return {
-            "thickness": self.thickness.value or None,
-            "spacing": self.spacing.value or None,
-            "profile": self.profile.value,
-        }
-
-    def _describe(self, *_args) -> None:
-        """Show what the header says (slice axis, spacing, ratio) or why the scan cannot be used."""
-        from napari_mrisr.selfsr.grid import plan_grid
-
-        layer, ready = self.input.value, False
-        if layer is None:
-            text = "Open an anisotropic scan (File > Open) to super-resolve its slice axis."
-        else:
-            try:
-                volume = layer_volume(layer)
-                text, ready = describe(plan_grid(volume, **self._settings()), volume), True
-            except ValueError as exc:
-                text = str(exc)
-        self.geometry.value = text
-        self.run_button.enabled = ready and self.worker is None
-
     # -- running ----------------------------------------------------------------------------
     def run(self) -> None:
         """Train on the scan's own slices and super-resolve it, in a worker thread."""
-        from napari_mrisr.selfsr.grid import plan_grid
-        from napari_mrisr.selfsr.run import iter_selfsr
+        from napari_mrisr.selfsr import iter_selfsr
 
-        layer = self.input.value
-        if layer is None or self.worker is not None:
+        layer, state = self.input.value, self.state
+        if layer is None or not state.ready or self.controls.running:
             return
-        try:
-            volume = layer_volume(layer)
-        except ValueError as exc:
-            show_failure(exc, "Self-supervised SR")
-            return
-        settings = {**self._settings(), "budget": self.budget.value, "device": self.device.value}
-        settings["seed"] = self.seed.value
+        volume, grid, settings = state.volume, state.grid, state.run_arguments()
         source = (layer.name, dict(layer.metadata), tuple(layer.contrast_limits))
-        self.progress.max, self.progress.value = 1, 0
-        self.status.value = f"training on the slices of {layer.name}..."
-        grid = plan_grid(volume, **self._settings())
         self._source, self._slice_axis, self._out_affine = source, grid.axis, grid.out_affine(volume.affine)
         self._preview_plane = self._viewed_plane()
-        self.worker = start_worker(
+        self.controls.start(
             lambda: iter_selfsr(volume, **settings, preview_plane=lambda: self._preview_plane),
             f"Self-supervised SR of {layer.name}",
             on_result=lambda result: self._add_result(result, settings, *source),
+            status=f"training on the slices of {layer.name}...",
             on_progress=self._on_progress,
             on_done=self._on_done,
         )
-        self.run_button.enabled, self.cancel_button.enabled = False, True
 
     def cancel(self) -> None:
         """Stop after the current step; nothing is added."""
-        if self.worker is not None:
-            self.status.value = "cancelling..."
-            self.worker.quit()
+        self.controls.cancel()
 
     def _on_progress(self, event: Progress) -> None:
-        if event.total and not event.warning:
-            self.progress.max, self.progress.value = event.total, event.done
-            if event.message:
-                self.status.value = event.message
+        if event.total and not event.warning and event.message:
+            self.status.value = event.message
         if event.preview is not None:
             self._show_preview(event.preview)
         self._preview_plane = self._viewed_plane()  # the worker reads it for the next preview
@@ -253,13 +221,8 @@ class SelfSRWidget(QWidget):
         import torch
 
         self._remove_preview()
-        if not ok:
-            self.status.value = "cancelled; no layer added" if self.worker.abort_requested else "failed; no layer added"
-        self.worker = None
         if torch.cuda.is_available():
             torch.cuda.empty_cache()  # the GPU memory of training goes back when it ends
-        self.cancel_button.enabled = False
-        self._describe()
 
     # -- the per-scan model -----------------------------------------------------------------
     def _ask_model_path(self) -> str:

@@ -22,10 +22,7 @@ from magicgui.widgets import (
     Container,
     FileEdit,
     FloatSpinBox,
-    Label,
     LineEdit,
-    ProgressBar,
-    PushButton,
     Select,
     SpinBox,
 )
@@ -51,6 +48,7 @@ from napari_mrisr.volume.io import find_volumes
 from .choices import image_layers
 from .layout import scroll_layout
 from .line_plot import LinePlot
+from .run_controls import RunControls
 from .state.shared import MODELS
 
 if TYPE_CHECKING:
@@ -139,16 +137,16 @@ class TrainWidget(QWidget):
         self.patch = SpinBox(label="patch edge", min=8, max=256, step=8)
         self.lr = FloatSpinBox(label="learning rate", min=1e-6, max=1.0, step=1e-4, value=1e-4)
         self.device = ComboBox(label="device", choices=available_devices(), value="auto")
-        self.start_button = PushButton(text="Start")
-        self.stop_button = PushButton(text="Stop", enabled=False)
-        buttons = Container(widgets=[self.start_button, self.stop_button], layout="horizontal", labels=False)
-        self.progress = ProgressBar(label="progress", min=0, max=1, value=0)
-        self.status = Label(value="")
+        self.controls = RunControls(
+            run="Start", cancel="Stop", cancelling="stopping after the current step..."
+        )
+        self.start_button, self.stop_button = self.controls.run_button, self.controls.cancel_button
+        self.progress, self.status = self.controls.progress, self.controls.status
         self.form = Container(
             widgets=[
                 self.source, self.folder, self.layers, self.preset, self.name, self.method,
                 self.factors, self.pretrain, self.adversarial, self.batch, self.patch, self.lr,
-                self.device, buttons, self.progress, self.status,
+                self.device, *self.controls.widgets,
             ]
         )  # fmt: skip
         self.losses = LinePlot("training losses (log)", log_y=True)
@@ -163,7 +161,6 @@ class TrainWidget(QWidget):
         self.layers.changed.connect(self._label_factor_axes)
         self.preset.changed.connect(self._on_preset)
         self.start_button.changed.connect(self.start)
-        self.stop_button.changed.connect(self.stop)
         app = QApplication.instance()
         if app is not None:
             app.aboutToQuit.connect(self._on_quit)
@@ -258,17 +255,14 @@ class TrainWidget(QWidget):
         self.destroyed.connect(partial(_stop_run, self.run))
         self.losses.clear()
         self.psnr.clear()
-        self.progress.max, self.progress.value = max(1, config.schedule.total_steps), 0
-        self.status.value = f"starting {config.name} (run folder {config.run_dir})"
-        self.start_button.enabled, self.stop_button.enabled = False, True
+        self.controls.begin(f"starting {config.name} (run folder {config.run_dir})", job=self.run)
+        self.controls.show_progress(0, config.schedule.total_steps)
         self.timer.start()
 
     def stop(self) -> None:
         """Ask training to stop after its current step; its last checkpoint is kept."""
         if self.run is not None and self.run.running:
-            self.status.value = "stopping after the current step..."
-            self.stop_button.enabled = False
-            self.run.request_stop()
+            self.controls.cancel()
 
     def poll(self) -> None:
         """Read new progress events; finish up when the subprocess has ended."""
@@ -281,7 +275,7 @@ class TrainWidget(QWidget):
         if ended:
             self.timer.stop()
             _RUNNING.discard(run)
-            self.start_button.enabled, self.stop_button.enabled = True, False
+            self.controls.finish()
             if run.returncode not in (0, None) and "finished" not in self.status.value:
                 show_error(f"Training ended with an error: {run.log_tail(1) or run.returncode}")
 
@@ -290,8 +284,7 @@ class TrainWidget(QWidget):
         if kind == "start":
             self.status.value = f"training on {event.get('device')}..."
         elif kind == "step":
-            self.progress.max = max(1, event["total_steps"])
-            self.progress.value = min(event["step"], event["total_steps"])
+            self.controls.show_progress(event["step"], event["total_steps"])
             losses = event["losses"]
             for name, value in losses.items():
                 label = _LOSS_LABELS.get(name)

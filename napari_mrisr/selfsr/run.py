@@ -18,9 +18,9 @@ from napari_mrisr.engine.precision import native_bf16
 from napari_mrisr.progress import Progress, ProgressGenerator
 from napari_mrisr.volume.io import Volume
 
-from .apply import PlanePreview, SelfSRResult, disagreement_map, iter_apply, plane_batches
-from .grid import SelfSRGrid, plan_grid, resample_matrix
-from .train import BUDGETS, Budget, BudgetName, format_seconds, iter_train, resolve_budget
+from .apply import PlanePreview, SelfSRResult, iter_apply, plane_batches
+from .grid import SelfSRGrid, plan_grid
+from .train import Budget, BudgetName, format_seconds, iter_train, resolve_budget
 
 __all__ = ["APPLY_BATCH", "iter_selfsr", "save_selfsr_model"]
 

@@ -1,0 +1,78 @@
+"""The Self-supervised SR dock's choices without Qt: the scan, its slice geometry, the settings.
+
+:class:`SelfSRState` plans the output grid (:func:`~napari_mrisr.selfsr.grid.plan_grid`) once
+per change of the scan or of a geometry setting, and says in one line what the header tells
+(slice axis, spacing, ratio) or why the scan cannot be used.
+"""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass
+from typing import Any
+
+from psygnal import evented
+
+from napari_mrisr.selfsr.grid import SelfSRGrid, plan_grid
+from napari_mrisr.volume.geometry import axis_direction
+from napari_mrisr.volume.io import Volume
+
+__all__ = ["SelfSRState", "describe"]
+
+#: What the dock says before a scan is open.
+NO_SCAN = "Open an anisotropic scan (File > Open) to super-resolve its slice axis."
+
+
+def describe(grid: SelfSRGrid, volume: Volume) -> str:
+    """One line a radiologist can check against the scan's protocol."""
+    axis = axis_direction(volume.affine, grid.axis)
+    gap = f", {grid.thickness:.3g} mm thick" if abs(grid.thickness - grid.lr_spacing) > 1e-6 else ""
+    return (
+        f"Slices along {axis}: {grid.lr_spacing:.3g} mm apart{gap}, {grid.in_plane_spacing:.3g} mm "
+        f"in-plane (ratio {grid.ratio:.3g}); the result has {grid.out_spacing:.3g} mm along {axis}."
+    )
+
+
+@evented(equality_operators={"volume": operator.is_, "grid": operator.is_})
+@dataclass
+class SelfSRState:
+    """The scan and the settings of one self-SR run; ``grid`` and ``text`` follow them."""
+
+    volume: Volume | None = None
+    thickness: float | None = None  # mm; None = the slice spacing
+    spacing: float | None = None  # output mm; None = in-plane
+    profile: str = "rect"
+    budget: str = "fast"
+    device: str = "auto"
+    seed: int = 0
+    grid: SelfSRGrid | None = None  # planned from the above; None when the scan cannot be used
+    text: str = NO_SCAN  # the scan's slice geometry, or why it cannot be used
+
+    def __post_init__(self) -> None:
+        for name in ("volume", "thickness", "spacing", "profile"):
+            getattr(self.events, name).connect(self.plan)
+
+    @property
+    def geometry(self) -> dict[str, Any]:
+        """The settings that shape the grid, as :func:`plan_grid` takes them."""
+        return {"thickness": self.thickness, "spacing": self.spacing, "profile": self.profile}
+
+    @property
+    def ready(self) -> bool:
+        return self.grid is not None
+
+    def run_arguments(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`~napari_mrisr.selfsr.run.iter_selfsr` (besides the scan)."""
+        return {**self.geometry, "budget": self.budget, "device": self.device, "seed": self.seed}
+
+    def plan(self, *_args) -> None:
+        """Plan the grid for the scan and settings (or say why the scan cannot be used)."""
+        if self.volume is None:
+            grid, text = None, NO_SCAN
+        else:
+            try:
+                grid = plan_grid(self.volume, **self.geometry)
+                text = describe(grid, self.volume)
+            except ValueError as exc:
+                grid, text = None, str(exc)
+        self.grid, self.text = grid, text
