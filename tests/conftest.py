@@ -1,4 +1,4 @@
-"""Shared fixtures: small synthetic volumes with non-trivial geometry, written by nibabel."""
+"""Shared fixtures: phantom volumes on disk, tiny models, and folders that are never the user's."""
 
 from __future__ import annotations
 
@@ -10,30 +10,24 @@ import pytest
 
 from napari_mrisr.volume.io import Volume
 
+from .phantoms import head_phantom, oblique_affine
+
 # pytest-qt picks its own binding (PySide6, PyQt6, PyQt5: the first installed) and qtpy, hence
 # napari, follows the one already imported: QT_API alone would be ignored with several installed.
 if os.environ.get("QT_API"):
     os.environ.setdefault("PYTEST_QT_API", os.environ["QT_API"])
 
 
-def oblique_affine(spacing=(0.9, 1.1, 1.3), angle=0.2, origin=(-20.0, 15.5, 7.25)) -> np.ndarray:
-    """A voxel-to-RAS affine with anisotropic spacing, a rotation and an offset."""
-    c, s = np.cos(angle), np.sin(angle)
-    rotation = np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]])
-    affine = np.eye(4)
-    affine[:3, :3] = rotation @ np.diag(spacing)
-    affine[:3, 3] = origin
-    return affine
+#: Fixtures that drive napari's viewer or Qt: a test that uses one is a GUI test.
+GUI_FIXTURES = {"make_napari_viewer", "make_napari_viewer_proxy", "qtbot"}
 
 
-def head_phantom(shape=(24, 28, 20), seed=0) -> np.ndarray:
-    """A smooth ellipsoidal 'head' with inner structure and a dark background."""
-    grid = np.stack(np.meshgrid(*[np.linspace(-1, 1, n) for n in shape], indexing="ij"))
-    r = np.sqrt(((grid / np.array([0.8, 0.75, 0.7])[:, None, None, None]) ** 2).sum(0))
-    head = 100 / (1 + np.exp((r - 0.85) * 25))
-    blobs = 40 * np.exp(-((grid[0] - 0.2) ** 2 + grid[1] ** 2 + (grid[2] + 0.1) ** 2) / 0.05)
-    texture = np.random.default_rng(seed).normal(0, 1, shape)
-    return (head + blobs + 3 * texture * (head > 50)).astype(np.float32)
+def pytest_collection_modifyitems(items) -> None:
+    """Mark every test that drives Qt ``gui``, so CI's second Qt binding runs exactly those
+    (``-m gui``) and a new GUI test is never left out."""
+    for item in items:
+        if GUI_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.gui)
 
 
 @pytest.fixture(autouse=True)

@@ -15,6 +15,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.subprocess
 def test_npe2_validates_the_installed_plugin():
     result = subprocess.run(
         [sys.executable, "-m", "npe2", "validate", "napari-mrisr"], capture_output=True, text=True
@@ -50,6 +51,7 @@ def wheel(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.mark.subprocess
 def test_wheel_contains_the_manifest_and_its_entry_point(wheel):
     with zipfile.ZipFile(wheel) as zf:
         assert zf.read("napari_mrisr/napari.yaml").decode() == (ROOT / "napari.yaml").read_text()
@@ -61,6 +63,7 @@ def test_wheel_contains_the_manifest_and_its_entry_point(wheel):
     assert not re.search(r"Requires-Dist: (PyQt5|PySide6)(?!.*extra ==)", metadata)
 
 
+@pytest.mark.subprocess
 def test_wheel_holds_training_as_napari_mrisr_training_with_its_presets(wheel):
     with zipfile.ZipFile(wheel) as zf:
         names = zf.namelist()
@@ -96,6 +99,7 @@ def run_from(site: Path, probe: str, cwd: Path, *flags: str) -> list[str]:
     return done.stdout.splitlines()
 
 
+@pytest.mark.subprocess
 def test_the_installed_wheel_runs_training_from_its_own_copy(site, tmp_path):
     probe = (
         "import napari_mrisr.training.config as c, napari_mrisr.training.cli as cli\n"
@@ -110,6 +114,7 @@ def test_the_installed_wheel_runs_training_from_its_own_copy(site, tmp_path):
     assert not (site / "training").exists()
 
 
+@pytest.mark.subprocess
 def test_import_training_finds_no_generic_top_level_package(tmp_path):
     """The repository folder training/ is installed as napari_mrisr.training only: from a neutral
     folder, `import training` fails in this environment (editable or wheel install)."""
@@ -122,6 +127,7 @@ def test_import_training_finds_no_generic_top_level_package(tmp_path):
     assert "ModuleNotFoundError: No module named 'training'" in result.stderr, result.stderr
 
 
+@pytest.mark.subprocess
 def test_napari_finds_the_plugin_from_the_installed_wheel(site, tmp_path):
     probe = (
         "import napari_mrisr, npe2\n"

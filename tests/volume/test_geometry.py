@@ -10,7 +10,7 @@ from napari_mrisr.volume.geometry import as_factors, crop_to_multiple, per_axis,
 from napari_mrisr.volume.interpolate import INTERPOLATORS, upsample
 from napari_mrisr.volume.io import Volume
 
-from .conftest import oblique_affine
+from ..phantoms import oblique_affine
 
 FACTORS = [(2, 2, 2), (1, 1, 4), (3, 2, 1)]
 

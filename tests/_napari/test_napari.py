@@ -14,7 +14,7 @@ from napari_mrisr._napari.layers import (
 )
 from napari_mrisr.volume.io import Volume, VolumeError, load_volume, save_volume
 
-from .conftest import head_phantom, oblique_affine
+from ..phantoms import head_phantom, oblique_affine
 
 PLUGIN = "napari-mrisr"
 

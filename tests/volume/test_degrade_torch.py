@@ -9,7 +9,7 @@ import torch
 from napari_mrisr.volume import degrade, degrade_torch
 from napari_mrisr.volume.io import Volume
 
-from .conftest import head_phantom
+from ..phantoms import head_phantom
 
 FACTORS = [(2, 2, 2), (1, 1, 4), (3, 2, 1), (5, 1, 3), (8, 8, 8), (1, 7, 2)]
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])

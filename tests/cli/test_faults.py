@@ -19,7 +19,7 @@ from napari_mrisr.engine.inference import super_resolve
 from napari_mrisr.models import build_model
 from napari_mrisr.volume.io import Volume, save_volume
 
-from .conftest import head_phantom, oblique_affine
+from ..phantoms import head_phantom, oblique_affine
 
 
 def hostile_copy(model, path, **meta_changes):
@@ -315,6 +315,7 @@ def test_a_disk_that_fills_up_while_writing_names_the_file(tmp_path, monkeypatch
     assert list(tmp_path.iterdir()) == []  # no temporary file left
 
 
+@pytest.mark.subprocess
 def test_files_are_spread_over_devices_one_process_each(tmp_path, model):
     from napari_mrisr.predict.cohort import run_on_devices
 
@@ -341,6 +342,7 @@ def test_a_4d_series_warning_is_one_clean_line_in_the_cli(tmp_path, model, capsy
     assert "UserWarning" not in err and "io.py" not in err
 
 
+@pytest.mark.subprocess
 def test_mrisr_models_into_a_reader_that_leaves_early_is_quiet():
     # `mrisr models | head -1`: the pipe closes before the listing is written.
     child = subprocess.Popen([sys.executable, "-m", "napari_mrisr.cli", "models"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)

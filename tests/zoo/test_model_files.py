@@ -158,6 +158,7 @@ def test_a_model_path_that_does_not_exist_is_called_a_missing_file(tmp_path):
         zoo.load_model("typo")
 
 
+@pytest.mark.subprocess
 def test_python_dash_m_runs_the_cli(tmp_path, model, volume):
     save_volume(volume, tmp_path / "in.nii")
     zoo.save_model(model, tmp_path / "m.safetensors")

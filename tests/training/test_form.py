@@ -10,7 +10,7 @@ from napari_mrisr.training.config import ConfigError
 from napari_mrisr.training.form import config_from_form, form_from_preset, save_for_training
 from napari_mrisr.volume.io import Volume
 
-from .conftest import head_phantom, oblique_affine
+from ..phantoms import head_phantom, oblique_affine
 
 
 def test_a_preset_fills_the_form_and_the_form_overrides_the_preset(tmp_path):

@@ -8,7 +8,7 @@ import pytest
 
 from napari_mrisr.zoo.folders import list_models
 
-from .conftest import head_phantom, oblique_affine
+from ..phantoms import head_phantom, oblique_affine
 
 
 @pytest.fixture
@@ -56,6 +56,7 @@ def test_preset_fields_are_editable_and_validated(train_widget):
     assert widget.build_config().data.patch_size == [16, 16, 15]
 
 
+@pytest.mark.subprocess
 def test_a_run_reports_live_and_its_model_appears_in_super_resolve(train_widget, qtbot):
     viewer, widget, sr = train_widget
     widget.pretrain.value = 6
@@ -74,6 +75,7 @@ def NO_MODEL_LISTED(sr) -> bool:  # noqa: N802
     return "widget-run" not in [getattr(c, "name", None) for c in sr.model.choices]
 
 
+@pytest.mark.subprocess
 def test_stop_ends_training_cleanly_with_its_last_checkpoint(train_widget, qtbot):
     _, widget, _ = train_widget
     widget.pretrain.value = 100_000
@@ -98,6 +100,8 @@ def test_bad_settings_give_one_sentence_and_start_nothing(train_widget, tmp_path
     assert widget.run is None and errors == ["Choose a folder of NIfTI/MGZ volumes to train on."]
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_closing_napari_stops_the_training_process(make_napari_viewer, tmp_path, monkeypatch, scans, qtbot):
     monkeypatch.setenv("NAPARI_MRISR_MODELS", str(tmp_path / "models"))
     monkeypatch.setenv("NAPARI_MRISR_RUNS", str(tmp_path / "runs"))

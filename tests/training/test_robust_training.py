@@ -39,8 +39,8 @@ from napari_mrisr.zoo.folders import bundled_models_dir
 from napari_mrisr.zoo.metadata import read_metadata
 from napari_mrisr.zoo.model_file import load_model
 
-from .conftest import head_phantom
-from .test_training import tiny_config
+from ..phantoms import head_phantom
+from .helpers import tiny_config
 
 
 def _pipelines(batch_size=3, **overrides):

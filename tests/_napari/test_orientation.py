@@ -8,7 +8,7 @@ from napari_mrisr._napari.orientation import labels_for, set_convention
 from napari_mrisr.volume.display import CONVENTIONS, convention
 from napari_mrisr.volume.io import Volume, save_volume
 
-from .conftest import head_phantom, oblique_affine
+from ..phantoms import head_phantom, oblique_affine
 
 PLUGIN = "napari-mrisr"
 

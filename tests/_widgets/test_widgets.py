@@ -7,10 +7,8 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
-from napari.layers import Layer
-from napari.utils.notifications import notification_manager
 
-from napari_mrisr._napari.layers import layer_data, layer_volume, napari_axis_order
+from napari_mrisr._napari.layers import layer_volume, napari_axis_order
 from napari_mrisr._napari.viewer import camera, grid
 from napari_mrisr.models import build_model
 from napari_mrisr.predict.method import BASELINE
@@ -22,69 +20,13 @@ from napari_mrisr.volume.io import Volume
 from napari_mrisr.volume.metrics import KEYS, REGIONS, metric_table, table_csv
 from napari_mrisr.zoo.model_file import save_model
 
-from .conftest import head_phantom, oblique_affine
+from ..phantoms import head_phantom, oblique_affine
+from .helpers import TIMEOUT_MS, add_volume, dock, wait_idle, world_mm
 
-TIMEOUT_MS = 120_000  # generous: a loaded CI machine is slow, and a wait ends when its condition holds
+# Each test decides which models exist: the bundled folder is an empty stand-in.
+pytestmark = pytest.mark.usefixtures("bundled_dir")
 
-
-@pytest.fixture
-def viewer(make_napari_viewer):
-    return make_napari_viewer()
-
-
-@pytest.fixture(autouse=True)
-def bundled_dir(tmp_path, monkeypatch):
-    """An empty stand-in for the bundled model folder, so each test decides which models exist."""
-    folder = tmp_path / "bundled"
-    folder.mkdir()
-    monkeypatch.setattr("napari_mrisr.zoo.folders.bundled_models_dir", lambda: folder)
-    return folder
-
-
-@pytest.fixture
-def models_dir(tmp_path, monkeypatch):
-    """A user model folder holding one tiny x2 model (random weights: geometry, not quality)."""
-    folder = tmp_path / "models"
-    save_model(build_model("srgan3d", 2, features=4, num_blocks=1), folder / "tiny-x2.safetensors")
-    monkeypatch.setenv("NAPARI_MRISR_MODELS", str(folder))
-    return folder
-
-
-@pytest.fixture
-def errors():
-    """Error notifications shown from now on (their one-sentence messages)."""
-    start = len(notification_manager.records)
-
-    def messages() -> list[str]:
-        return [
-            n.message
-            for n in notification_manager.records[start:]
-            if str(n.severity).lower().endswith("error")
-        ]
-
-    return messages
-
-
-def dock(viewer, widget_class):
-    widget = widget_class(viewer)
-    viewer.window.add_dock_widget(widget, name=widget_class.__name__)
-    return widget
-
-
-def wait_idle(qtbot, widget) -> None:
-    qtbot.waitUntil(lambda: widget.worker is None, timeout=TIMEOUT_MS)
-
-
-def world_mm(layer, file_index) -> np.ndarray:
-    """RAS mm of a file voxel as napari shows it (napari's world axes are S, A, R)."""
-    order = napari_axis_order(layer.metadata["affine"])
-    return np.asarray(layer.data_to_world(np.asarray(file_index)[list(order)]))[::-1]
-
-
-def add_volume(viewer, volume: Volume, **metadata) -> Layer:
-    return viewer.add_layer(Layer.create(*layer_data(volume, metadata=metadata)))
-
-
+@pytest.mark.slow
 def test_load_super_resolve_compare(viewer, qtbot, write_nifti, models_dir, bundled_dir, tmp_path):
     from napari_mrisr._widgets.compare import CompareWidget
     from napari_mrisr._widgets.load import LoadWidget

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from napari.utils.notifications import notification_manager
 
 from napari_mrisr._widgets.super_resolve import UNFIT, SuperResolveWidget
@@ -12,13 +13,11 @@ from napari_mrisr.volume.io import Volume
 from napari_mrisr.zoo import model_choice
 from napari_mrisr.zoo.model_file import save_model
 
-from . import test_widgets
-from .conftest import head_phantom, oblique_affine
-from .test_fit import X2, X4, tiny
-from .test_widgets import add_volume, dock, wait_idle, world_mm
+from ..phantoms import X2, X4, head_phantom, oblique_affine, tiny
+from .helpers import add_volume, dock, wait_idle, world_mm
 
-# the widget tests' fixtures: a viewer, an empty bundled-model folder, error notifications
-viewer, bundled_dir, errors = test_widgets.viewer, test_widgets.bundled_dir, test_widgets.errors
+# Each test decides which models exist: the bundled folder is an empty stand-in.
+pytestmark = pytest.mark.usefixtures("bundled_dir")
 
 
 def pick(widget, name: str) -> None:

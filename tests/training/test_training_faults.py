@@ -11,7 +11,7 @@ from napari_mrisr.training.cli import main as train_cli
 from napari_mrisr.training.config import save_config
 from napari_mrisr.training.engine import fit
 
-from .test_training import tiny_config
+from .helpers import tiny_config
 
 
 class _Planted:

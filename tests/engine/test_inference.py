@@ -74,6 +74,7 @@ def test_tiled_equals_whole_volume(volume, name):
     assert np.abs(tiled.data - whole.data).max() <= 1e-4 * data_range
 
 
+@pytest.mark.slow
 def test_slice_wise_2d_model_runs_on_volumes(volume):
     model = tiny("srgan2d", (2, 2, 1))
     lr = simulate_lr(volume, (2, 2, 1))

@@ -21,6 +21,7 @@ def test_list_models_returns_the_shipped_models():
     assert SHIPPED <= bundled
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(SHIPPED))
 def test_shipped_model_beats_cubic_on_its_held_out_slab(name):
     model = load_model(name)

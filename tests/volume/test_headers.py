@@ -10,7 +10,7 @@ from napari_mrisr._napari.layers import layer_data, volume_from_layer
 from napari_mrisr.volume.interpolate import upsample
 from napari_mrisr.volume.io import Volume, load_volume, save_volume
 
-from .conftest import head_phantom, oblique_affine
+from ..phantoms import head_phantom, oblique_affine
 
 RIGID = oblique_affine()
 SHEARED = RIGID @ np.array([[1, 0.3, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1.0]])

@@ -14,7 +14,7 @@ from napari_mrisr.volume.degrade import simulate_lr
 from napari_mrisr.volume.interpolate import upsample
 from napari_mrisr.volume.io import Volume
 
-from .conftest import head_phantom, oblique_affine
+from ..phantoms import head_phantom, oblique_affine
 
 TIMEOUT_MS = 120_000
 LONG = "sub-01 T1w LR kspace x2"  # names as long as a real scan's

@@ -10,7 +10,7 @@ import skimage.metrics
 from napari_mrisr.volume import metrics
 from napari_mrisr.volume.io import Volume
 
-from .conftest import head_phantom
+from ..phantoms import head_phantom
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from napari_mrisr.volume.degrade import profile_matrix, simulate_lr, simulate_sl
 from napari_mrisr.volume.geometry import upsampled_affine
 from napari_mrisr.volume.io import Volume, VolumeError, load_volume, save_volume
 
-from .conftest import head_phantom, oblique_affine
+from ..phantoms import head_phantom, oblique_affine
 
 TINY = Budget(features=8, num_blocks=2, patch=16, batch=8, steps=4, lr=2e-3)
 #: Two bfloat16 runs (the default where the CPU computes it natively) that round in another

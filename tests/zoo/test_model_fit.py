@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from napari_mrisr import zoo
 from napari_mrisr.cli import main
@@ -22,24 +21,11 @@ from napari_mrisr.zoo.model_fit import (
     training_hr_spacing,
 )
 
-from .conftest import head_phantom, oblique_affine
-
-X4 = {"scale": [1, 1, 4], "input_geometry": {"spacing_mm": [1, 1, 4], "through_plane_axis": 2}}
-X2 = {"scale": [2, 2, 2], "input_geometry": {"spacing_mm": [2, 2, 2], "through_plane_axis": None}}
+from ..phantoms import X2, X4, head_phantom, oblique_affine, tiny
 
 
 def scan(spacing, name="scan", affine=None) -> Volume:
     return Volume(np.zeros((4, 4, 4)), np.diag([*spacing, 1.0]) if affine is None else affine, name)
-
-
-def tiny(scale, meta) -> torch.nn.Module:
-    """A tiny edsr3d whose residual is zero: its output is linear interpolation of the input."""
-    model = build_model("edsr3d", scale, features=4, num_blocks=1, input_skip=True)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.zero_()
-    model.meta = meta
-    return model.eval()
 
 
 def test_bundled_models_derive_the_geometry_they_were_trained_at():

@@ -27,7 +27,6 @@ from napari_mrisr.training.config import (
     list_presets,
     load_config,
     save_config,
-    validate_config,
 )
 from napari_mrisr.training.data.datamodule import SRDataModule
 from napari_mrisr.training.data.device import DeviceBatches, to_device
@@ -45,50 +44,8 @@ from napari_mrisr.volume.io import Volume
 from napari_mrisr.zoo.metadata import read_metadata
 from napari_mrisr.zoo.model_file import load_model
 
-from .conftest import head_phantom, oblique_affine
-
-# Small options per architecture, so every preset runs a few steps in seconds.
-TINY_GENERATORS = {
-    "srgan3d": {"features": 4, "num_blocks": 1},
-    "edsr3d": {"features": 4, "num_blocks": 1},
-    "rrdb3d": {"features": 4, "num_blocks": 1, "growth": 4},
-    "dcsrn": {"growth": 4, "num_blocks": 1, "layers_per_block": 2},
-    "srgan2d": {"features": 4, "num_blocks": 1, "upsample_features": 4},
-}
-TINY_DISCRIMINATORS = {
-    "srgan": {"features": 2, "hidden": 8},
-    "patch": {"features": 2, "num_blocks": 2},
-    "wavelet": {"features": 2},
-    "wgan": {"features": 2},
-}
-
-
-def tiny_config(tmp_path, data_dir, preset="tiny", **sections):
-    """A preset shrunk to a few steps on the phantoms, with any section fields overridden."""
-    config = load_config(preset)
-    doc = config.model_dump(mode="json")
-    g, d = doc["generator"], doc["discriminator"]
-    g["options"] = {**g["options"], **TINY_GENERATORS[g["architecture"]]}
-    g["init_weights"] = None  # a fine-tuning preset's file has the full width (fine-tuning has its own test)
-    if d["architecture"] != "none":
-        d["options"] = {**d["options"], **TINY_DISCRIMINATORS[d["architecture"]]}
-    factors = doc["degradation"]["factors"]
-    doc["data"].update(
-        paths=[str(data_dir)],
-        patch_size=[8 if f == 1 and doc["generator"]["architecture"] == "srgan2d" else 16 for f in factors],
-        batch_size=2,
-        num_workers=0,
-    )
-    doc["schedule"].update(pretrain_steps=2, adversarial_steps=2 if d["architecture"] != "none" else 0, steps_per_epoch=2, log_every=1)
-    doc["output_dir"] = str(tmp_path / "runs")
-    doc["validation"].update(tile=16, sample_slices=1)
-    doc["trainer"]["accelerator"] = "cpu"
-    for section, fields in sections.items():
-        if isinstance(fields, dict):
-            doc[section].update(fields)
-        else:
-            doc[section] = fields
-    return validate_config(doc)
+from ..phantoms import head_phantom, oblique_affine
+from .helpers import TINY_DISCRIMINATORS, TINY_GENERATORS, tiny_config
 
 
 # -- config ---------------------------------------------------------------------------------
@@ -102,7 +59,7 @@ def test_every_preset_is_valid_and_round_trips_through_yaml(tmp_path):
 
 def test_the_readme_presets_table_names_every_preset():
     """A researcher picks a preset from the README's table: each one `fit` accepts is in it."""
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     rows = [line for line in readme.splitlines() if line.startswith("| `")]
     listed = {name for row in rows for name in re.findall(r"`(\w+)`", row.split("|")[1])}
     assert set(list_presets()) - listed == set()
@@ -631,6 +588,8 @@ def _start_run(tmp_path, data_dir, schedule, until):
     return config, path, run, event
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_resume_after_a_kill_continues_from_the_last_checkpoint(tmp_path, data_dir):
     schedule = {"pretrain_steps": 60, "steps_per_epoch": 4}  # 60: far more than two pages of events past step 8
     # The `last` checkpoint (last.ckpt written, then its event): the `best` one comes just before it.
@@ -658,6 +617,7 @@ def test_resume_after_a_kill_continues_from_the_last_checkpoint(tmp_path, data_d
     assert after[-1]["status"] == "finished"
 
 
+@pytest.mark.subprocess
 def test_sigterm_stops_cleanly_with_a_checkpoint(tmp_path, data_dir):
     schedule = {"pretrain_steps": 400, "steps_per_epoch": 100}
     config, _, run, _ = _start_run(tmp_path, data_dir, schedule, lambda e: e["event"] == "step" and e["step"] >= 3)
@@ -695,6 +655,8 @@ def test_fine_tuning_starts_from_a_model_file_and_refuses_a_mismatch(tmp_path, d
         SRModule(wrong.model_dump(mode="json"))
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_ddp_with_two_cpu_processes_trains_and_reports_once(tmp_path, data_dir):
     config = tiny_config(
         tmp_path, data_dir, "tiny",
@@ -736,6 +698,7 @@ def decoy_dir(tmp_path):
     return folder, marker
 
 
+@pytest.mark.subprocess
 def test_training_run_started_from_a_folder_with_decoy_packages_runs_ours(tmp_path, data_dir, decoy_dir, monkeypatch):
     from napari_mrisr.training.runner import TrainingRun
 
@@ -760,6 +723,8 @@ def test_training_run_started_from_a_folder_with_decoy_packages_runs_ours(tmp_pa
     assert load_model(events[-1]["model"]).scale == (2, 2, 2)
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_mrisr_train_console_script_from_a_folder_with_decoy_packages_runs_ours(decoy_dir):
     import shutil
     from pathlib import Path
