@@ -14,9 +14,9 @@ import time
 import numpy as np
 
 from napari_mrisr.volume import metrics, sample
+from napari_mrisr.volume.base import Volume
 from napari_mrisr.volume.geometry import crop_to_multiple
 from napari_mrisr.volume.interpolate import INTERPOLATORS, upsample
-from napari_mrisr.volume.io import Volume
 
 
 def factors_between(lr: Volume, hr: Volume) -> tuple[int, int, int]:

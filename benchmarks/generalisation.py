@@ -43,11 +43,12 @@ from napari_mrisr.engine.inference import super_resolve
 from napari_mrisr.training.config import DegradationConfig
 from napari_mrisr.training.data.volumes import ValidationPair, make_validation_pair, split_volumes
 from napari_mrisr.volume import sample
+from napari_mrisr.volume.base import Volume
 from napari_mrisr.volume.comparison import project_onto_lr
 from napari_mrisr.volume.degrade import rician
 from napari_mrisr.volume.geometry import superior_axis
 from napari_mrisr.volume.interpolate import upsample
-from napari_mrisr.volume.io import Volume, load_volume, volume_name
+from napari_mrisr.volume.io import load_volume, volume_name
 from napari_mrisr.zoo.folders import list_models
 from napari_mrisr.zoo.metadata import read_metadata
 from napari_mrisr.zoo.model_file import load_model

@@ -185,7 +185,7 @@ def memory_320(device_name: str) -> dict:
     """Peak memory while producing a 320^3 output from a 160^3 input with the x2 model."""
     from napari_mrisr.engine.inference import iter_super_resolve
     from napari_mrisr.progress import run_to_end
-    from napari_mrisr.volume.io import Volume
+    from napari_mrisr.volume.base import Volume
 
     device = torch.device(device_name)
     volume = Volume(np.random.default_rng(0).random((160, 160, 160), dtype=np.float32), np.eye(4))
@@ -204,7 +204,7 @@ def cube_256(device_name: str, repeats: int) -> dict:
     """Warm engine time of a 256^3 output (128^3 input) with edsr3d at its reference size
     (64 features, 9 blocks; fixed random weights), in the engine's default precision."""
     from napari_mrisr.engine.inference import super_resolve
-    from napari_mrisr.volume.io import Volume
+    from napari_mrisr.volume.base import Volume
 
     device = torch.device(device_name)
     model = load("edsr3d", device)

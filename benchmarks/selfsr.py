@@ -1,6 +1,6 @@
 """Self-supervised SR of one scan on simulated MNI152 acquisitions whose HR the trainer never sees.
 
-Cases (slices along S-I, simulated with :func:`napari_mrisr.volume.degrade.simulate_slices`):
+Cases (slices along S-I, simulated with :func:`napari_mrisr.volume.slice_profile.simulate_slices`):
 (a) 1 x 1 x 4 mm thick slices; (b) 5 mm spacing, 4 mm thickness (a 1 mm gap); (c) 1 x 1 x 2.5 mm
 (a fractional ratio). For each: PSNR/SSIM (brain mask, whole volume) of cubic interpolation and
 self-SR, for (a) also the bundled supervised x4 models; wall time and device; and the
@@ -28,8 +28,9 @@ from napari_mrisr.progress import run_to_end
 from napari_mrisr.selfsr.grid import plan_grid
 from napari_mrisr.selfsr.run import iter_selfsr
 from napari_mrisr.volume import metrics, sample
-from napari_mrisr.volume.degrade import simulate_slices
-from napari_mrisr.volume.io import Volume, load_volume
+from napari_mrisr.volume.base import Volume
+from napari_mrisr.volume.io import load_volume
+from napari_mrisr.volume.slice_profile import simulate_slices
 from napari_mrisr.zoo.model_file import load_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

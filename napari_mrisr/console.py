@@ -11,7 +11,7 @@ def one_line_warnings(prog: str) -> None:
     """Show this package's warnings as ``PROG: warning: <sentence>``, not with a source line."""
     import warnings
 
-    from napari_mrisr.volume.io import VolumeWarning
+    from napari_mrisr.volume.base import VolumeWarning
     from napari_mrisr.zoo.folders import ModelFileWarning
 
     default = warnings.showwarning

@@ -24,7 +24,7 @@ class Progress:
     ``warning`` marks a message the user must see (a notification rather than a status
     line), e.g. an out-of-memory retry or a model whose scale does not match the data.
     ``preview`` is an interim result to show while the work goes on (e.g. a plane of the
-    volume being super-resolved, as a :class:`~napari_mrisr.volume.io.Volume`), or None.
+    volume being super-resolved, as a :class:`~napari_mrisr.volume.base.Volume`), or None.
     """
 
     done: int

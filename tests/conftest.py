@@ -8,7 +8,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from napari_mrisr.volume.io import Volume
+from napari_mrisr.volume.base import Volume
 
 from .phantoms import head_phantom, oblique_affine
 

@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     # Lightning's own use of a torch API that torch deprecated: nothing a user can act on.
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)", category=FutureWarning)
     args = parser().parse_args(argv)
-    from napari_mrisr.volume.io import VolumeError
+    from napari_mrisr.volume.base import VolumeError
     from napari_mrisr.zoo.metadata import ModelError
 
     from .config import ConfigError

@@ -15,7 +15,8 @@ from pathlib import Path
 import platformdirs
 
 from napari_mrisr.engine.devices import Device
-from napari_mrisr.volume.io import Volume, save_volume
+from napari_mrisr.volume.base import Volume
+from napari_mrisr.volume.io import save_volume
 
 from .config import TrainConfig, load_config, validate_config
 

@@ -17,10 +17,10 @@ import torch
 from napari_mrisr.atomic import atomic_path
 from napari_mrisr.engine.inference import super_resolve
 from napari_mrisr.volume import metrics
+from napari_mrisr.volume.base import Volume
 from napari_mrisr.volume.display import CONVENTIONS
 from napari_mrisr.volume.geometry import superior_axis
 from napari_mrisr.volume.interpolate import upsample
-from napari_mrisr.volume.io import Volume
 
 from .data.volumes import ValidationPair
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import nibabel as nib
 import numpy as np
 
-from napari_mrisr.volume.io import Volume, VolumeError
+from napari_mrisr.volume.base import Volume, VolumeError
 
 if TYPE_CHECKING:
     from napari.layers import Image

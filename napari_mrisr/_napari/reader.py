@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from napari_mrisr.volume.io import is_volume_path, load_volume, volume_warnings
+from napari_mrisr.volume.base import volume_warnings
+from napari_mrisr.volume.io import is_volume_path, load_volume
 
 from .layers import layer_data
 

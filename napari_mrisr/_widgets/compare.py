@@ -11,13 +11,9 @@ from napari.layers import Image, Labels, Layer
 from napari.utils.notifications import show_error
 from qtpy.QtCore import QEvent, Qt
 from qtpy.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
     QFileDialog,
-    QHeaderView,
     QSizePolicy,
-    QTableWidget,
-    QTableWidgetItem,
     QWidget,
 )
 
@@ -25,11 +21,12 @@ from napari_mrisr._napari.layers import layer_data, layer_volume
 from napari_mrisr.atomic import write_text
 from napari_mrisr.progress import Progress
 from napari_mrisr.volume.comparison import Comparison, iter_compare
-from napari_mrisr.volume.metrics import REGIONS, Table, table_csv, table_rows
+from napari_mrisr.volume.metrics import REGIONS, Table, table_csv
 
 from .choices import layer_combo, rebuild_choices
 from .compare_grid import ComparisonGrid, diverging_colormap
 from .layout import fit_scroll_width, scroll_layout
+from .metrics_table import MetricsTable
 from .run_controls import RunControls
 from .state.compare import CompareState
 from .worker import show_failure
@@ -41,16 +38,6 @@ __all__ = ["CompareWidget"]
 
 #: Metadata key marking the layers a comparison made, so the next one replaces them.
 RESULT_KEY = "mrisr_compare"
-
-COLUMNS = ("method", "region", "PSNR\n(dB)", "SSIM", "NRMSE")  # two-line header: a narrow dock
-
-_FORMATS = ("{:.2f}", "{:.4f}", "{:.4f}")
-_RESIZE = (  # method: the rest (its name elided in the middle); region: wrapped; numbers: whole
-    QHeaderView.ResizeMode.Stretch,
-    QHeaderView.ResizeMode.Fixed,
-    QHeaderView.ResizeMode.ResizeToContents,
-)
-
 
 class CompareWidget(QWidget):
     """Pick LR, SR and (optionally) ground-truth layers; one click shows the whole comparison."""
@@ -83,15 +70,8 @@ class CompareWidget(QWidget):
         self.compare_button, self.status = self.controls.run_button, self.controls.status
         self.export_button = PushButton(text="Export table (CSV)...")
         self.save_button = PushButton(text="Save view (PNG)...")
-        self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setHorizontalHeaderLabels(COLUMNS)
-        self.table.verticalHeader().setVisible(False)
-        self.table.setWordWrap(True)
-        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setMinimumHeight(150)
-        self.table.setMaximumHeight(190)  # a header and four rows; the view gets the rest
-        self._show_table_note("Compare to see PSNR, SSIM and NRMSE (these need a ground truth).")
+        self.table = MetricsTable()
+        self.table.show_note("Compare to see PSNR, SSIM and NRMSE (these need a ground truth).")
         self.status.native.installEventFilter(self)
 
         self.container = Container(
@@ -137,12 +117,8 @@ class CompareWidget(QWidget):
 
     def _fit_dock_width(self) -> None:
         """The dock as wide as its content (the metrics table's numbers whole): see :mod:`._fit`."""
-        header = self.table.horizontalHeader()
-        if self.metrics:  # the numbers whole, the method name at least about 12 characters
-            fixed = sum(header.sectionSize(c) for c in range(1, len(COLUMNS)))
-            method = self.table.fontMetrics().horizontalAdvance("mni-x2-iso-g")
-            width = fixed + method + 2 * self.table.frameWidth()
-            self.table.setMinimumWidth(width)
+        if self.metrics:
+            self.table.fit_width()
         fit_scroll_width(self)
 
     # -- picking layers ---------------------------------------------------------------------
@@ -247,7 +223,11 @@ class CompareWidget(QWidget):
         limits_3d = {layer: m.limits_3d for layer, m in zip(maps, result.maps, strict=True) if m.limits_3d}
         self.grid_view.show(roles, signed, no_gt=gt is None, limits_3d=limits_3d)
         self.metrics, self.region_name = result.metrics, result.region
-        self._fill_table()
+        if self.metrics:
+            self.table.show_metrics(self.metrics, self.region_name)
+            self._fit_dock_width()
+        else:
+            self.table.show_note("Metrics need a ground truth: pick one and compare again.")
 
     def _add(self, data: tuple) -> Layer:
         return self.viewer.add_layer(Layer.create(*data))
@@ -271,41 +251,6 @@ class CompareWidget(QWidget):
         return super().eventFilter(watched, event)
 
     # -- table and exports ------------------------------------------------------------------
-    def _fill_table(self) -> None:
-        if not self.metrics:
-            self._show_table_note("Metrics need a ground truth: pick one and compare again.")
-            return
-        self.table.clearSpans()
-        header = self.table.horizontalHeader()
-        for column in range(len(COLUMNS)):
-            header.setSectionResizeMode(column, _RESIZE[min(column, 2)])
-        rows = list(table_rows(self.metrics, self.region_name))
-        words = [word for row in rows for word in row[1].split()]
-        metrics = self.table.fontMetrics()
-        header.resizeSection(1, min(120, max(metrics.horizontalAdvance(w) for w in words) + 14))
-        self.table.setRowCount(len(rows))
-        for r, (method, region, *values) in enumerate(rows):
-            numbers = [f.format(v) for f, v in zip(_FORMATS, values, strict=True)]
-            cells = [method, region, *numbers]
-            for c, text in enumerate(cells):
-                item = QTableWidgetItem(text)
-                if c < 2:
-                    item.setToolTip(text)  # a long model or mask name is elided or wrapped
-                else:
-                    item.setData(Qt.ItemDataRole.UserRole, values[c - 2])  # full precision
-                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-                self.table.setItem(r, c, item)
-        self.table.resizeRowsToContents()
-        self._fit_dock_width()
-
-    def _show_table_note(self, text: str) -> None:
-        self.table.clearContents()
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        self.table.setRowCount(1)
-        self.table.setSpan(0, 0, 1, len(COLUMNS))
-        self.table.setItem(0, 0, QTableWidgetItem(text))
-        self.table.resizeRowsToContents()
-
     def _ask_save_path(self, caption: str, file_filter: str, suffix: str) -> str:
         """The file the user picks to save to ('' if cancelled), with ``suffix`` added if missing."""
         path, _ = QFileDialog.getSaveFileName(self, caption, "", file_filter)

@@ -17,10 +17,11 @@ from qtpy.QtWidgets import QWidget
 
 from napari_mrisr._napari.layers import layer_data
 from napari_mrisr._napari.orientation import set_convention, show_mri
+from napari_mrisr.volume.base import Volume
 from napari_mrisr.volume.comparison import intensity_limits
 from napari_mrisr.volume.degrade import DegradationMethod
 from napari_mrisr.volume.display import CONVENTIONS, convention
-from napari_mrisr.volume.io import SUFFIXES, Volume
+from napari_mrisr.volume.io import SUFFIXES
 
 from .layout import scroll_layout
 from .run_controls import RunControls

@@ -20,7 +20,7 @@ from napari_mrisr._napari.slices import slice_coordinate, world_of_slice
 from napari_mrisr.engine.devices import available_devices
 from napari_mrisr.predict.method import SRResult
 from napari_mrisr.progress import Progress
-from napari_mrisr.volume.io import Volume
+from napari_mrisr.volume.base import Volume
 from napari_mrisr.zoo.folders import user_models_dir
 
 from .choices import layer_combo, rebuild_choices

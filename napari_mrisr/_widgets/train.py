@@ -42,30 +42,20 @@ from napari_mrisr.training.form import (
 )
 from napari_mrisr.training.runner import TrainingRun
 from napari_mrisr.volume.degrade import DegradationMethod
-from napari_mrisr.volume.geometry import axis_directions
-from napari_mrisr.volume.io import find_volumes
 
 from .choices import image_layers
 from .layout import scroll_layout
 from .line_plot import LinePlot
 from .run_controls import RunControls
 from .state.shared import MODELS
+from .state.train import FOLDER, LAYERS, LOSS_LABELS, SAMPLE, factor_axes, format_eta
 
 if TYPE_CHECKING:
     import napari
 
 __all__ = ["TrainWidget"]
 
-SAMPLE, FOLDER, LAYERS = "MNI152 sample", "folder", "image layers"
-_RUNNING: set = set()
-_LOSS_LABELS = {
-    "loss_content": "content",
-    "loss_gradient": "gradient",
-    "loss_feature": "feature",
-    "loss_adversarial": "adversarial (G)",
-    "loss_d": "discriminator",
-    "loss_g": "generator total",
-}  # runs to stop if Python exits while they train
+_RUNNING: set = set()  # runs to stop if Python exits while they train
 
 
 @atexit.register
@@ -77,38 +67,6 @@ def _stop_all() -> None:
 def _stop_run(run, *_args) -> None:
     run.stop(timeout=20)
     _RUNNING.discard(run)
-
-
-def _factor_axes(source: str, folder, layers) -> tuple[tuple[str, str, str], str]:
-    """Labels for the factor boxes and where they come from (for the tooltip)."""
-    unknown = ("i", "j", "k")
-    try:
-        if source == SAMPLE:
-            return ("L-R", "A-P", "S-I"), " (the MNI152 sample runs L-R, A-P, S-I)"
-        if source == FOLDER:
-            import nibabel as nib
-
-            if str(folder or "") in ("", "."):  # no folder chosen yet
-                return unknown, ""
-            paths = find_volumes([folder])[:20]  # headers only
-            directions = {axis_directions(nib.load(path).affine) for path in paths}
-        else:
-            directions = {axis_directions(layer_volume(layer).affine) for layer in layers or ()}
-    except Exception:  # noqa: BLE001 (no folder yet, or an unreadable file: Start reports it)
-        return unknown, ""
-    if len(directions) == 1:
-        return directions.pop(), " (named by the direction each runs, from the scans' headers)"
-    if directions:
-        return unknown, " (i, j, k: the scans' axes run different ways)"
-    return unknown, ""
-
-
-def _format_eta(seconds: float | None) -> str:
-    if seconds is None:
-        return "?"
-    minutes, s = divmod(int(seconds), 60)
-    hours, m = divmod(minutes, 60)
-    return f"{hours}h {m:02d}m" if hours else f"{m}m {s:02d}s"
 
 
 class TrainWidget(QWidget):
@@ -186,7 +144,9 @@ class TrainWidget(QWidget):
         Factors act on the voxel axes of each training scan; the names come from the scans'
         headers (i, j, k when unknown, or when the scans' axes run different ways).
         """
-        labels, origin = _factor_axes(self.source.value, self.folder.value, self.layers.value)
+        layers = self.layers.value if self.source.value == LAYERS else ()
+        affines = [layer_volume(layer).affine for layer in layers or ()]
+        labels, origin = factor_axes(self.source.value, self.folder.value, affines)
         for box, label in zip(self.factors, labels, strict=True):
             box.label = label
         self.factors.tooltip = (
@@ -287,12 +247,12 @@ class TrainWidget(QWidget):
             self.controls.show_progress(event["step"], event["total_steps"])
             losses = event["losses"]
             for name, value in losses.items():
-                label = _LOSS_LABELS.get(name)
+                label = LOSS_LABELS.get(name)
                 if label and not (name == "loss_g" and set(losses) <= {"loss", "loss_g", "loss_content"}):
                     self.losses.add_point(label, event["step"], value)  # (total = content: not twice)
             self.status.value = (
                 f"step {event['step']}/{event['total_steps']} ({event['phase']}), "
-                f"{event.get('patches_per_s', 0):.1f} patches/s, ETA {_format_eta(event.get('eta_s'))}"
+                f"{event.get('patches_per_s', 0):.1f} patches/s, ETA {format_eta(event.get('eta_s'))}"
             )
         elif kind == "validation":
             metrics = event["metrics"]

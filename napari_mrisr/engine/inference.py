@@ -2,7 +2,7 @@
 
 :func:`iter_super_resolve` is a generator: it yields :class:`~napari_mrisr.progress.Progress`
 events (one per tile, plus a warning on an out-of-memory retry) and returns the SR
-:class:`~napari_mrisr.volume.io.Volume`. Cancelling is simply not iterating further (or calling
+:class:`~napari_mrisr.volume.base.Volume`. Cancelling is simply not iterating further (or calling
 ``.close()``): the output array is local to the generator, so nothing half-made is ever returned.
 
 Tiling is written here rather than with MONAI's ``sliding_window_inference`` because callers
@@ -26,8 +26,9 @@ import torch
 
 from napari_mrisr.models import is_channels_last, to_channels_last
 from napari_mrisr.progress import Progress, ProgressGenerator, run_to_end
+from napari_mrisr.volume.base import Volume, VolumeError
 from napari_mrisr.volume.geometry import upsampled_affine
-from napari_mrisr.volume.io import Volume, VolumeError, available_bytes
+from napari_mrisr.volume.io import available_bytes
 
 from .devices import pick_device
 from .precision import autocast as reduced_precision

@@ -18,9 +18,9 @@ import numpy as np
 
 from napari_mrisr.engine.inference import iter_super_resolve
 from napari_mrisr.progress import Progress, ProgressGenerator
+from napari_mrisr.volume.base import Volume
 from napari_mrisr.volume.geometry import Factors, as_factors
 from napari_mrisr.volume.interpolate import upsample
-from napari_mrisr.volume.io import Volume
 from napari_mrisr.zoo.model_fit import Fit, ModelFitError, check_fit
 
 __all__ = [

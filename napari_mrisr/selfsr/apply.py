@@ -12,7 +12,7 @@ from napari_mrisr.engine.devices import pick_device
 from napari_mrisr.engine.inference import intensity_range
 from napari_mrisr.engine.precision import autocast as reduced_precision
 from napari_mrisr.progress import Progress, ProgressGenerator
-from napari_mrisr.volume.io import Volume, VolumeError
+from napari_mrisr.volume.base import Volume, VolumeError
 
 from .grid import SelfSRGrid, plan_grid, resample_matrix
 

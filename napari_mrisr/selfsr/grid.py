@@ -7,13 +7,13 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from napari_mrisr.volume.degrade import SliceProfile
+from napari_mrisr.volume.base import Volume, VolumeError
 from napari_mrisr.volume.geometry import (
     MIN_ANISOTROPY,
     covering_length,
     fractional_upsampled_affine,
 )
-from napari_mrisr.volume.io import Volume, VolumeError
+from napari_mrisr.volume.slice_profile import SliceProfile
 
 __all__ = ["SelfSRGrid", "plan_grid", "resample_matrix"]
 
@@ -40,7 +40,7 @@ class SelfSRGrid:
     thickness : float
         Slice thickness (rect width or Gaussian FWHM); below ``lr_spacing`` models a gap.
     profile : str
-        Slice profile, a :class:`~napari_mrisr.volume.degrade.SliceProfile`.
+        Slice profile, a :class:`~napari_mrisr.volume.slice_profile.SliceProfile`.
     n_lr : int
         Slices in the scan.
     """

@@ -7,8 +7,8 @@ import scipy.ndimage
 import torch
 
 from napari_mrisr.engine.transfer import upload
-from napari_mrisr.volume.degrade import profile_matrix
 from napari_mrisr.volume.geometry import covering_length
+from napari_mrisr.volume.slice_profile import profile_matrix
 
 from .grid import SelfSRGrid, resample_matrix
 
@@ -21,7 +21,7 @@ class PairSampler:
     An HR patch is cut from an in-plane slice (centres drawn in proportion to the smoothed
     in-plane gradient magnitude plus a floor, so edges and foreground dominate), randomly
     flipped and transposed (so both in-plane axes serve as the degraded axis), and degraded
-    along its first axis by the scan's slice profile (:func:`~napari_mrisr.volume.degrade.profile_matrix`,
+    along its first axis by the scan's slice profile (:func:`~napari_mrisr.volume.slice_profile.profile_matrix`,
     the simulator's forward model): LR input ``(B, 1, n_lr, S)``, HR target ``(B, 1, m, S)``.
 
     Parameters

@@ -16,7 +16,7 @@ import torch
 
 from napari_mrisr.engine.precision import native_bf16
 from napari_mrisr.progress import Progress, ProgressGenerator
-from napari_mrisr.volume.io import Volume
+from napari_mrisr.volume.base import Volume
 
 from .apply import PlanePreview, SelfSRResult, iter_apply, plane_batches
 from .grid import SelfSRGrid, plan_grid

@@ -18,7 +18,7 @@ from napari_mrisr.engine.optim import adam
 from napari_mrisr.engine.precision import autocast as reduced_precision
 from napari_mrisr.models import build_model
 from napari_mrisr.progress import Progress, ProgressGenerator
-from napari_mrisr.volume.io import Volume
+from napari_mrisr.volume.base import Volume
 
 from .grid import SelfSRGrid
 from .pairs import PairSampler

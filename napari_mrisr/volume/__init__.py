@@ -9,10 +9,13 @@
 - :mod:`.sample`: the built-in MNI152 sample; :mod:`.display`: the reading convention.
 """
 
-from .degrade import DegradationMethod, SliceProfile, simulate_lr
+from napari_mrisr.volume.base import Volume, VolumeError, VolumeWarning
+from napari_mrisr.volume.degrade import DegradationMethod, simulate_lr
+from napari_mrisr.volume.io import load_volume, save_volume
+from napari_mrisr.volume.slice_profile import SliceProfile
+
 from .geometry import upsampled_affine
 from .interpolate import upsample
-from .io import Volume, VolumeError, VolumeWarning, load_volume, save_volume
 from .simulate import load_and_simulate
 
 __all__ = [

@@ -17,12 +17,12 @@ from typing import Any
 import numpy as np
 
 from napari_mrisr.progress import Progress, ProgressGenerator
+from napari_mrisr.volume.base import Volume
 
 from . import metrics
 from .degrade import apply_along_axis, axis_operator, simulate_lr
 from .geometry import Factors, upsampled_affine
 from .interpolate import upsample
-from .io import Volume
 
 __all__ = [
     "Comparison",

@@ -13,17 +13,16 @@ from collections.abc import Sequence
 import torch
 
 from napari_mrisr.engine.transfer import upload
-
-from .degrade import (
+from napari_mrisr.volume.degrade import (
     DegradationMethod,
-    SliceProfile,
     degradation_method,
     filter_pad,
     filter_taps,
     kspace_band,
-    profile_matrix,
     symmetric_index,
 )
+from napari_mrisr.volume.slice_profile import SliceProfile, profile_matrix
+
 from .geometry import as_factors
 
 __all__ = ["apply_along_dim", "rician", "simulate_lr", "simulate_slices"]
@@ -55,11 +54,11 @@ def simulate_slices(
     profile: str = SliceProfile.RECT,
     dim: int = -1,
 ) -> torch.Tensor:
-    """Slices ``ratio`` HR voxels apart along ``dim``: :func:`napari_mrisr.volume.degrade.simulate_slices`
+    """Slices ``ratio`` HR voxels apart along ``dim``: :func:`napari_mrisr.volume.slice_profile.simulate_slices`
     on the data, with ratio and thickness in HR voxels.
 
     A ``thickness`` below ``ratio`` leaves a gap; fractional ratios are allowed. The weights
-    are :func:`~napari_mrisr.volume.degrade.profile_matrix`'s.
+    are :func:`~napari_mrisr.volume.slice_profile.profile_matrix`'s.
     """
     matrix = profile_matrix(hr.shape[dim], ratio, thickness, profile)
     return apply_along_dim(hr, torch.from_numpy(matrix), dim)

@@ -11,8 +11,9 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.ndimage
 
+from napari_mrisr.volume.base import Volume
+
 from .geometry import as_factors, upsampled_affine
-from .io import Volume
 
 __all__ = ["INTERPOLATORS", "upsample"]
 

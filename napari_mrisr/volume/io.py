@@ -1,9 +1,8 @@
 """Reading and writing MRI volumes (NIfTI-1/2 and MGH/MGZ) through nibabel.
 
-A :class:`Volume` is the one data type the whole package passes around: voxel data in the
-file's own axis order plus the voxel-to-world affine (millimetres, nibabel's RAS+ convention).
-Every bad input is refused here with one :class:`VolumeError` sentence, before anything
-large is allocated, so callers (reader, widgets, CLI) only have to show that sentence.
+Every bad file is refused here with one :class:`~napari_mrisr.volume.base.VolumeError`
+sentence, before anything large is allocated, so callers (reader, widgets, CLI) only have to
+show that sentence.
 """
 
 from __future__ import annotations
@@ -12,9 +11,7 @@ import glob
 import math
 import os
 import warnings
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 
 import nibabel as nib
@@ -23,10 +20,10 @@ import psutil
 
 from napari_mrisr.atomic import atomic_path, byte_size
 
+from .base import Volume, VolumeError, VolumeWarning, check_affine
+
 __all__ = [
     "SUFFIXES",
-    "Volume",
-    "VolumeError",
     "check_volume_path",
     "is_volume_path",
     "load_volume",
@@ -45,81 +42,6 @@ KEPT_HEADER_FIELDS = ("qform_code", "sform_code", "intent_code", "intent_name", 
 
 #: NIfTI xform code "aligned to another file": what we write when the source said nothing.
 _ALIGNED = 2
-
-
-class VolumeError(ValueError):
-    """A file or array that cannot be used as a 3D MRI volume; the message says why."""
-
-
-class VolumeWarning(UserWarning):
-    """A volume was read, but not all of it (e.g. the first volume of a 4D series)."""
-
-
-@contextmanager
-def volume_warnings() -> Iterator[list[str]]:
-    """Collect the :class:`VolumeWarning` messages raised inside, for the GUI to show.
-
-    Other warnings pass through as usual.
-    """
-    messages: list[str] = []
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", VolumeWarning)
-        yield messages
-    for w in caught:
-        if issubclass(w.category, VolumeWarning):
-            messages.append(str(w.message))
-        else:
-            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
-
-
-@dataclass
-class Volume:
-    """A 3D MRI volume with its geometry.
-
-    Parameters
-    ----------
-    data : numpy.ndarray
-        3D float32 array in the file's voxel axis order.
-    affine : numpy.ndarray
-        4x4 float64 voxel-to-world matrix in millimetres (RAS+), as nibabel gives it.
-    name : str
-        A short name for display (layer names, file names).
-    header : dict
-        NIfTI header fields kept when the volume is saved again (:data:`KEPT_HEADER_FIELDS`):
-        what the coordinates mean (qform/sform codes), the intent and the description.
-        Volumes derived in the same space (LR, SR, interpolations) carry their source's; maps
-        whose values mean something else (differences, errors) start empty.
-    """
-
-    data: np.ndarray
-    affine: np.ndarray
-    name: str = "volume"
-    header: dict = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self.data = np.asarray(self.data, dtype=np.float32)
-        self.affine = np.array(self.affine, dtype=np.float64)
-        if self.data.ndim != 3:
-            raise VolumeError(f"A volume must be 3D, but {self.name!r} has shape {self.data.shape}.")
-        check_affine(self.affine, self.name)
-
-    @property
-    def spacing(self) -> np.ndarray:
-        """Voxel size along each data axis in mm (the lengths of the affine's columns)."""
-        return np.sqrt((self.affine[:3, :3] ** 2).sum(axis=0))
-
-    @property
-    def shape(self) -> tuple[int, int, int]:
-        return self.data.shape
-
-
-def check_affine(affine: np.ndarray, name: str = "volume") -> None:
-    """Refuse an affine that cannot place voxels in the world (non-finite or singular)."""
-    if affine.shape != (4, 4) or not np.all(np.isfinite(affine)):
-        raise VolumeError(f"{name!r} has an invalid voxel-to-world affine.")
-    spacing = np.sqrt((affine[:3, :3] ** 2).sum(axis=0))
-    if np.any(spacing <= 0) or abs(np.linalg.det(affine[:3, :3])) < 1e-12:
-        raise VolumeError(f"{name!r} has zero voxel spacing: its geometry is undefined.")
 
 
 def is_volume_path(path: str | os.PathLike) -> bool:

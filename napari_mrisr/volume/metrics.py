@@ -22,7 +22,7 @@ import scipy.ndimage
 import skimage.filters
 import skimage.metrics
 
-from .io import Volume
+from napari_mrisr.volume.base import Volume
 
 __all__ = [
     "KEYS",

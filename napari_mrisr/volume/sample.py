@@ -11,9 +11,11 @@ import importlib.util
 from functools import cache
 from pathlib import Path
 
+from napari_mrisr.volume.base import Volume
+from napari_mrisr.volume.io import load_volume
+
 from .degrade import simulate_lr
 from .geometry import superior_axis
-from .io import Volume, load_volume
 
 __all__ = ["mni152_hr", "mni152_lr_thick_x4", "mni152_lr_x2", "mni152_path"]
 

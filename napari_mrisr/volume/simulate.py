@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from napari_mrisr.volume.base import Volume
+from napari_mrisr.volume.io import load_volume
+
 from .degrade import simulate_lr
 from .geometry import crop_to_multiple
-from .io import Volume, load_volume
 
 __all__ = ["load_and_simulate"]
 
@@ -40,7 +42,7 @@ def load_and_simulate(
 
     Raises
     ------
-    napari_mrisr.volume.io.VolumeError
+    napari_mrisr.volume.base.VolumeError
         For a file that is not a usable 3D volume.
     ValueError
         For factors larger than the volume.

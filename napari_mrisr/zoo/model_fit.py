@@ -37,8 +37,9 @@ from typing import Any
 
 import numpy as np
 
+from napari_mrisr.volume.base import Volume
 from napari_mrisr.volume.geometry import MIN_ANISOTROPY, Factors, as_factors, axis_direction
-from napari_mrisr.volume.io import Volume, find_volumes
+from napari_mrisr.volume.io import find_volumes
 
 __all__ = [
     "Fit",

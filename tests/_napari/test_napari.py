@@ -12,7 +12,8 @@ from napari_mrisr._napari.layers import (
     napari_axis_order,
     volume_from_layer,
 )
-from napari_mrisr.volume.io import Volume, VolumeError, load_volume, save_volume
+from napari_mrisr.volume.base import Volume, VolumeError
+from napari_mrisr.volume.io import load_volume, save_volume
 
 from ..phantoms import head_phantom, oblique_affine
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from napari_mrisr._napari.orientation import labels_for, set_convention
+from napari_mrisr.volume.base import Volume
 from napari_mrisr.volume.display import CONVENTIONS, convention
-from napari_mrisr.volume.io import Volume, save_volume
+from napari_mrisr.volume.io import save_volume
 
 from ..phantoms import head_phantom, oblique_affine
 

@@ -6,7 +6,7 @@ import numpy as np
 from napari.layers import Layer
 
 from napari_mrisr._napari.layers import layer_data, napari_axis_order
-from napari_mrisr.volume.io import Volume
+from napari_mrisr.volume.base import Volume
 
 TIMEOUT_MS = 120_000  # generous: a loaded CI machine is slow, and a wait ends when its condition holds
 

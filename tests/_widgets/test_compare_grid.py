@@ -10,9 +10,9 @@ from napari.utils.notifications import notification_manager
 from napari_mrisr._napari.layers import layer_data
 from napari_mrisr._napari.viewer import camera, grid
 from napari_mrisr._widgets.compare_cells import plan_cells
+from napari_mrisr.volume.base import Volume
 from napari_mrisr.volume.degrade import simulate_lr
 from napari_mrisr.volume.interpolate import upsample
-from napari_mrisr.volume.io import Volume
 
 from ..phantoms import head_phantom, oblique_affine
 

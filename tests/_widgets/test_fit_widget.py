@@ -8,8 +8,8 @@ from napari.utils.notifications import notification_manager
 
 from napari_mrisr._widgets.super_resolve import UNFIT, SuperResolveWidget
 from napari_mrisr.predict.method import BASELINE
+from napari_mrisr.volume.base import Volume
 from napari_mrisr.volume.geometry import upsampled_affine
-from napari_mrisr.volume.io import Volume
 from napari_mrisr.zoo import model_choice
 from napari_mrisr.zoo.model_file import save_model
 

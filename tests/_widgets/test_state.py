@@ -12,7 +12,7 @@ from napari_mrisr._widgets.state.load import SAMPLE, LoadState
 from napari_mrisr._widgets.state.selfsr import SelfSRState
 from napari_mrisr._widgets.state.super_resolve import NO_MODEL, OPEN_FILE, UNFIT, SuperResolveState
 from napari_mrisr.predict.method import BASELINE, Method
-from napari_mrisr.volume.io import Volume
+from napari_mrisr.volume.base import Volume
 from napari_mrisr.zoo import model_fit
 from napari_mrisr.zoo.model_file import save_model
 

@@ -127,7 +127,7 @@ def test_factor_boxes_name_the_file_axis_they_act_on(train_widget, tmp_path):
 
     from napari_mrisr._napari.layers import layer_data
     from napari_mrisr._widgets.train import LAYERS, SAMPLE
-    from napari_mrisr.volume.io import Volume
+    from napari_mrisr.volume.base import Volume
 
     viewer, widget, _ = train_widget
 

@@ -13,10 +13,10 @@ from napari_mrisr._napari.viewer import camera, grid
 from napari_mrisr.models import build_model
 from napari_mrisr.predict.method import BASELINE
 from napari_mrisr.volume import metrics
+from napari_mrisr.volume.base import Volume
 from napari_mrisr.volume.degrade import simulate_lr
 from napari_mrisr.volume.display import CONVENTIONS
 from napari_mrisr.volume.interpolate import upsample
-from napari_mrisr.volume.io import Volume
 from napari_mrisr.volume.metrics import KEYS, REGIONS, metric_table, table_csv
 from napari_mrisr.zoo.model_file import save_model
 

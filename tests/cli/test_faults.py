@@ -17,7 +17,8 @@ from napari_mrisr import zoo
 from napari_mrisr.cli import main
 from napari_mrisr.engine.inference import super_resolve
 from napari_mrisr.models import build_model
-from napari_mrisr.volume.io import Volume, save_volume
+from napari_mrisr.volume.base import Volume
+from napari_mrisr.volume.io import save_volume
 
 from ..phantoms import head_phantom, oblique_affine
 
@@ -185,7 +186,8 @@ def test_a_header_declaring_more_voxels_than_the_file_holds_is_refused_before_re
 
     import nibabel as nib
 
-    from napari_mrisr.volume.io import VolumeError, load_volume
+    from napari_mrisr.volume.base import VolumeError
+    from napari_mrisr.volume.io import load_volume
 
     header = nib.Nifti1Header()
     header.set_data_shape((1000, 1000, 1000))
@@ -203,7 +205,8 @@ def test_a_header_declaring_more_voxels_than_the_file_holds_is_refused_before_re
 def test_nifti2_dimensions_near_2_to_the_32_do_not_overflow_the_memory_check(tmp_path):
     import nibabel as nib
 
-    from napari_mrisr.volume.io import VolumeError, load_volume
+    from napari_mrisr.volume.base import VolumeError
+    from napari_mrisr.volume.io import load_volume
 
     header = nib.Nifti2Header()
     header.set_data_shape((2**32 - 1,) * 3)

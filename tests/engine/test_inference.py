@@ -18,10 +18,10 @@ from napari_mrisr.engine.inference import (
 from napari_mrisr.engine.tiling import MARGINS, TilePlan, activation_bytes
 from napari_mrisr.models import build_model
 from napari_mrisr.progress import Progress, run_to_end
+from napari_mrisr.volume.base import Volume, VolumeError
 from napari_mrisr.volume.degrade import simulate_lr
 from napari_mrisr.volume.geometry import crop_to_multiple
 from napari_mrisr.volume.interpolate import upsample
-from napari_mrisr.volume.io import Volume, VolumeError
 
 
 class NearestSR(torch.nn.Module):

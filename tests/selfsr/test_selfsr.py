@@ -16,9 +16,11 @@ from napari_mrisr.selfsr.apply import PlanePreview, disagreement_map, iter_apply
 from napari_mrisr.selfsr.grid import plan_grid, resample_matrix
 from napari_mrisr.selfsr.run import iter_selfsr
 from napari_mrisr.selfsr.train import PREVIEWS, Budget, iter_train
-from napari_mrisr.volume.degrade import profile_matrix, simulate_lr, simulate_slices
+from napari_mrisr.volume.base import Volume, VolumeError
+from napari_mrisr.volume.degrade import simulate_lr
 from napari_mrisr.volume.geometry import upsampled_affine
-from napari_mrisr.volume.io import Volume, VolumeError, load_volume, save_volume
+from napari_mrisr.volume.io import load_volume, save_volume
+from napari_mrisr.volume.slice_profile import profile_matrix, simulate_slices
 
 from ..phantoms import head_phantom, oblique_affine
 

@@ -8,7 +8,7 @@ import pytest
 
 from napari_mrisr.training.config import ConfigError
 from napari_mrisr.training.form import config_from_form, form_from_preset, save_for_training
-from napari_mrisr.volume.io import Volume
+from napari_mrisr.volume.base import Volume
 
 from ..phantoms import head_phantom, oblique_affine
 

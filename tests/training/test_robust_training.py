@@ -33,8 +33,8 @@ from napari_mrisr.training.data.volumes import TrainingVolume
 from napari_mrisr.training.data.workers import PatchDataset
 from napari_mrisr.training.engine import fit
 from napari_mrisr.training.events import read_events
+from napari_mrisr.volume.base import Volume
 from napari_mrisr.volume.degrade import simulate_lr
-from napari_mrisr.volume.io import Volume
 from napari_mrisr.zoo.folders import bundled_models_dir
 from napari_mrisr.zoo.metadata import read_metadata
 from napari_mrisr.zoo.model_file import load_model

@@ -39,8 +39,8 @@ from napari_mrisr.training.discriminators import (
 )
 from napari_mrisr.training.engine import fit
 from napari_mrisr.training.events import read_events
+from napari_mrisr.volume.base import Volume
 from napari_mrisr.volume.geometry import as_factors, upsampled_affine
-from napari_mrisr.volume.io import Volume
 from napari_mrisr.zoo.metadata import read_metadata
 from napari_mrisr.zoo.model_file import load_model
 

@@ -7,9 +7,9 @@ import pytest
 
 from napari_mrisr.training.data.volumes import ValidationPair
 from napari_mrisr.training.validation import axial_slice, coronal_slice, save_slices
+from napari_mrisr.volume.base import Volume
 from napari_mrisr.volume.degrade import simulate_lr
 from napari_mrisr.volume.interpolate import upsample
-from napari_mrisr.volume.io import Volume
 
 AFFINES = {
     "RAS": np.diag([1.0, 1.0, 2.0, 1.0]),

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from napari_mrisr.volume import degrade, degrade_torch
-from napari_mrisr.volume.io import Volume
+from napari_mrisr.volume import degrade, degrade_torch, slice_profile
+from napari_mrisr.volume.base import Volume
 
 from ..phantoms import head_phantom
 
@@ -36,14 +36,14 @@ def test_simulate_lr_equals_numpy(hr, method, factors, device):
     np.testing.assert_allclose(batch[1, 0].cpu().numpy(), 2 * expected, atol=2e-5)
 
 
-@pytest.mark.parametrize("profile", list(degrade.SliceProfile))
+@pytest.mark.parametrize("profile", list(slice_profile.SliceProfile))
 @pytest.mark.parametrize("ratio", [2.0, 2.5, 1.6, 3.3, 4.0])
 @pytest.mark.parametrize("thickness", [None, 1.0, 5.0])  # the spacing, a gap, overlapping slices
 @pytest.mark.parametrize("dim", [0, 2])
 def test_slices_equal_numpy_for_fractional_ratios_gaps_and_profiles(
     hr, profile, ratio, thickness, dim
 ):
-    matrix = degrade.profile_matrix(hr.shape[dim], ratio, thickness, profile)
+    matrix = slice_profile.profile_matrix(hr.shape[dim], ratio, thickness, profile)
     expected = degrade.apply_along_axis(hr, matrix, dim)
     got = degrade_torch.simulate_slices(torch.from_numpy(hr), ratio, thickness, profile, dim=dim)
     np.testing.assert_allclose(got.numpy(), expected, atol=1e-5)
@@ -51,7 +51,7 @@ def test_slices_equal_numpy_for_fractional_ratios_gaps_and_profiles(
 
 def test_slices_follow_simulate_slices_on_a_volume(hr):
     volume = Volume(hr, np.diag([1.0, 1.0, 1.2, 1.0]))
-    expected = degrade.simulate_slices(volume, 3.0, thickness=2.0, profile="gaussian", axis=2).data
+    expected = slice_profile.simulate_slices(volume, 3.0, thickness=2.0, profile="gaussian", axis=2).data
     got = degrade_torch.simulate_slices(
         torch.from_numpy(hr)[None], 2.5, 2.0 / 1.2, "gaussian", dim=-1
     )

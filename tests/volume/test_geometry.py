@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from napari_mrisr.volume.base import Volume
 from napari_mrisr.volume.degrade import DegradationMethod, simulate_lr
 from napari_mrisr.volume.geometry import as_factors, crop_to_multiple, per_axis, superior_axis
 from napari_mrisr.volume.interpolate import INTERPOLATORS, upsample
-from napari_mrisr.volume.io import Volume
 
 from ..phantoms import oblique_affine
 

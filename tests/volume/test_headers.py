@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from napari_mrisr._napari.layers import layer_data, volume_from_layer
+from napari_mrisr.volume.base import Volume
 from napari_mrisr.volume.interpolate import upsample
-from napari_mrisr.volume.io import Volume, load_volume, save_volume
+from napari_mrisr.volume.io import load_volume, save_volume
 
 from ..phantoms import head_phantom, oblique_affine
 

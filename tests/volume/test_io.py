@@ -10,7 +10,8 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from napari_mrisr.volume.io import Volume, VolumeError, load_volume, save_volume, volume_name
+from napari_mrisr.volume.base import Volume, VolumeError
+from napari_mrisr.volume.io import load_volume, save_volume, volume_name
 
 NIBABEL_DATA = Path(nib.__file__).parent / "tests" / "data"
 

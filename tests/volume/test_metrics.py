@@ -8,7 +8,7 @@ import scipy.ndimage
 import skimage.metrics
 
 from napari_mrisr.volume import metrics
-from napari_mrisr.volume.io import Volume
+from napari_mrisr.volume.base import Volume
 
 from ..phantoms import head_phantom
 

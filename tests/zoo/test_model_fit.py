@@ -10,9 +10,10 @@ from napari_mrisr.cli import main
 from napari_mrisr.models import build_model
 from napari_mrisr.predict.method import iter_fitted
 from napari_mrisr.progress import run_to_end
+from napari_mrisr.volume.base import Volume
 from napari_mrisr.volume.degrade import simulate_lr
 from napari_mrisr.volume.geometry import crop_to_multiple, upsampled_affine
-from napari_mrisr.volume.io import Volume, load_volume, save_volume
+from napari_mrisr.volume.io import load_volume, save_volume
 from napari_mrisr.zoo.model_fit import (
     ModelFitError,
     ModelGeometry,

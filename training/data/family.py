@@ -1,7 +1,7 @@
 """Degradation families: each training patch drawn from one of several simulated acquisitions.
 
 A variant without a width is :func:`napari_mrisr.volume.degrade.simulate_lr`'s own method; one with a
-width is a slice profile (:func:`napari_mrisr.volume.degrade.profile_matrix`: a Gaussian of that FWHM
+width is a slice profile (:func:`napari_mrisr.volume.slice_profile.profile_matrix`: a Gaussian of that FWHM
 or a box of that thickness, in LR voxels) on the same LR grid. Both pipelines use these
 functions: :func:`degrade_numpy` in the CPU workers, :func:`degrade_torch` on the device, with
 the same matrices, so they agree to float32 rounding.
@@ -17,15 +17,9 @@ import torch
 
 from napari_mrisr.engine.transfer import upload
 from napari_mrisr.volume import degrade_torch
-from napari_mrisr.volume.degrade import (
-    DegradationMethod,
-    SliceProfile,
-    apply_along_axis,
-    profile_matrix,
-    rician,
-    simulate_lr,
-)
-from napari_mrisr.volume.io import Volume
+from napari_mrisr.volume.base import Volume
+from napari_mrisr.volume.degrade import DegradationMethod, apply_along_axis, rician, simulate_lr
+from napari_mrisr.volume.slice_profile import SliceProfile, profile_matrix
 
 from ..config import DegradationConfig
 

@@ -11,10 +11,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from napari_mrisr.engine.inference import intensity_range
+from napari_mrisr.volume.base import Volume, VolumeError
 from napari_mrisr.volume.comparison import scale_factors
 from napari_mrisr.volume.degrade import simulate_lr
 from napari_mrisr.volume.geometry import as_factors, crop_to_multiple, superior_axis
-from napari_mrisr.volume.io import Volume, VolumeError, find_volumes, load_volume
+from napari_mrisr.volume.io import find_volumes, load_volume
 from napari_mrisr.volume.metrics import foreground_mask
 
 from ..config import DataConfig, DegradationConfig

@@ -10,9 +10,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from napari_mrisr.volume.base import Volume
 from napari_mrisr.volume.degrade import simulate_lr
 from napari_mrisr.volume.geometry import as_factors
-from napari_mrisr.volume.io import Volume
 
 from ..config import TrainConfig
 from .augment import augment_numpy, draw_augmentation

@@ -13,8 +13,8 @@ import nibabel as nib
 from psygnal import evented
 
 from napari_mrisr.progress import Progress, ProgressGenerator
+from napari_mrisr.volume.base import Volume, volume_warnings
 from napari_mrisr.volume.geometry import DIRECTIONS
-from napari_mrisr.volume.io import Volume, volume_warnings
 from napari_mrisr.volume.simulate import load_and_simulate
 
 __all__ = ["FILE", "SAMPLE", "LoadState"]

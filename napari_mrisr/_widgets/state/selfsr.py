@@ -14,8 +14,8 @@ from typing import Any
 from psygnal import evented
 
 from napari_mrisr.selfsr.grid import SelfSRGrid, plan_grid
+from napari_mrisr.volume.base import Volume
 from napari_mrisr.volume.geometry import axis_direction
-from napari_mrisr.volume.io import Volume
 
 __all__ = ["SelfSRState", "describe"]
 

@@ -18,7 +18,7 @@ from psygnal import evented
 
 from napari_mrisr.engine.devices import pick_device
 from napari_mrisr.predict.method import BASELINE, Method, baseline_factors
-from napari_mrisr.volume.io import Volume
+from napari_mrisr.volume.base import Volume
 from napari_mrisr.zoo.folders import list_models
 from napari_mrisr.zoo.metadata import read_metadata
 from napari_mrisr.zoo.model_choice import preference, runs_full_models
