@@ -4,7 +4,7 @@
 - :mod:`.tiling`: tile sizes from a memory budget, the halo from the receptive field.
 - :mod:`.devices`: the device vocabulary and :func:`pick_device`; :mod:`.precision`: bfloat16
   where native, and the precision vocabulary.
-- :mod:`.transfer` (host to device without waiting), :mod:`.optim` (the trainers' Adam).
+- :mod:`.optim`: the trainers' Adam (one fused kernel per step where the device has one).
 """
 
 from .devices import Device, available_devices, pick_device

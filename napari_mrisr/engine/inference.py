@@ -19,7 +19,6 @@ import copy
 import os
 from collections.abc import Sequence
 from contextlib import nullcontext
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -69,9 +68,9 @@ def iter_super_resolve(
     ----------
     volume : Volume
         The low-resolution input.
-    model : torch.nn.Module or str or PathLike
-        A generator from :func:`napari_mrisr.models.build_model` (with ``scale``), or a model
-        name / file for :func:`napari_mrisr.zoo.model_file.load_model`.
+    model : torch.nn.Module
+        A generator from :func:`napari_mrisr.models.build_model` (with ``scale``), e.g. one a
+        model file holds (:func:`napari_mrisr.zoo.load_model`).
     device : {"auto", "cuda", "mps", "cpu"} or torch.device
     tile : int or 3 ints, optional
         Tile core edge in LR voxels; default: the fewest voxels computed within the device's
@@ -96,10 +95,6 @@ def iter_super_resolve(
         The SR volume on :func:`napari_mrisr.volume.geometry.upsampled_affine` of the input: an
         HR -> LR -> SR round trip lands on the HR grid. Intensities are in the input's range.
     """
-    if isinstance(model, (str, Path)):
-        from napari_mrisr.zoo.model_file import load_model
-
-        model = load_model(model)
     scale = _model_scale(model)
     dev = pick_device(device)
     data = volume.data

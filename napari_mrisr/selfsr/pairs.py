@@ -6,7 +6,7 @@ import numpy as np
 import scipy.ndimage
 import torch
 
-from napari_mrisr.engine.transfer import upload
+from napari_mrisr.transfer import upload
 from napari_mrisr.volume.geometry import covering_length
 from napari_mrisr.volume.slice_profile import profile_matrix
 

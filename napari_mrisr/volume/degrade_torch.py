@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import torch
 
-from napari_mrisr.engine.transfer import upload
+from napari_mrisr.transfer import upload
 from napari_mrisr.volume.degrade import (
     DegradationMethod,
     degradation_method,

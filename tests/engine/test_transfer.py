@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from napari_mrisr.engine.transfer import upload
+from napari_mrisr.transfer import upload
 
 
 def test_upload_to_the_cpu_keeps_values_and_casts():

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from scipy.spatial.transform import Rotation
 
-from napari_mrisr.engine.transfer import upload
+from napari_mrisr.transfer import upload
 from napari_mrisr.volume.base import Volume
 
 from ..config import AugmentConfig

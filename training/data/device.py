@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from napari_mrisr.engine.transfer import upload
+from napari_mrisr.transfer import upload
 from napari_mrisr.volume.degrade_torch import rician, simulate_lr
 
 from ..config import TrainConfig

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from napari_mrisr.engine.transfer import upload
+from napari_mrisr.transfer import upload
 from napari_mrisr.volume import degrade_torch
 from napari_mrisr.volume.base import Volume
 from napari_mrisr.volume.degrade import DegradationMethod, apply_along_axis, rician, simulate_lr
