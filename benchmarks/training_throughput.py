@@ -30,11 +30,10 @@ import warnings
 
 import lightning.pytorch as pl
 import torch
-import yaml
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.data import DataLoader
 
-from napari_mrisr.training.config import list_presets, load_config
+from napari_mrisr.training.config import list_presets, load_config, load_yaml
 from napari_mrisr.training.data.datamodule import SRDataModule
 from napari_mrisr.training.data.device import DeviceBatches, to_device
 from napari_mrisr.training.engine import _precision
@@ -229,7 +228,7 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="config override (YAML value)")
     parser.add_argument("--compile", metavar="MODE", help="also time the device loop with trainer.compile=MODE")
     args = parser.parse_args()
-    sets = {k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in args.set)}
+    sets = {k: load_yaml(v, f"--set {k}") for k, v in (item.split("=", 1) for item in args.set)}
     presets = list_presets() if args.preset == ["all"] else args.preset
     device = torch.device(args.device)
     warnings.filterwarnings("ignore", module="lightning")  # e.g. "does not have many workers"

@@ -17,10 +17,21 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["TEMP_MARK", "atomic_path", "byte_size", "check_writable", "write_text"]
+__all__ = [
+    "LOCK_SUFFIX",
+    "TEMP_MARK",
+    "atomic_path",
+    "byte_size",
+    "check_writable",
+    "claim",
+    "sweep_stale",
+    "write_text",
+]
 
 #: What every temporary file's name holds (``.gitignore`` and clean-ups look for it).
 TEMP_MARK = ".tmp-"
+#: How a claim on an output is named: ``.NAME.lock``, holding the claiming process's PID.
+LOCK_SUFFIX = ".lock"
 
 
 def _read_umask() -> int:
@@ -49,6 +60,56 @@ def _remove_stale(path: Path) -> None:
         pid = tmp.name[len(path.name) + 1 + len(TEMP_MARK) :].split("-", 1)[0]
         if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
             tmp.unlink(missing_ok=True)
+
+
+def sweep_stale(folder: str | os.PathLike) -> None:
+    """Delete the temporaries and claims in ``folder`` that killed processes of ours left."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return
+    for path in folder.glob(f".*{TEMP_MARK}*"):
+        pid = path.name.split(TEMP_MARK, 1)[1].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            path.unlink(missing_ok=True)
+    for lock in folder.glob(f".*{LOCK_SUFFIX}"):
+        if _stale_claim(lock):
+            lock.unlink(missing_ok=True)
+
+
+def _stale_claim(lock: Path) -> bool:
+    try:
+        pid = lock.read_text().strip()
+    except OSError:
+        return False
+    return pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid))
+
+
+@contextmanager
+def claim(path: str | os.PathLike) -> Iterator[bool]:
+    """Claim the right to write ``path`` among processes on this machine: yields True while
+    held (released at the end), False when a live process holds it. A claim left by a
+    killed process (its PID gone) is taken over. Two runs into one folder thus never work
+    on the same output at once."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = path.parent / f".{path.name}{LOCK_SUFFIX}"
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            if not _stale_claim(lock):
+                yield False
+                return
+            lock.unlink(missing_ok=True)  # its process is gone: take it over
+            continue
+        with os.fdopen(fd, "w") as f:
+            f.write(str(os.getpid()))
+        try:
+            yield True
+        finally:
+            lock.unlink(missing_ok=True)
+        return
+    yield False
 
 
 @contextmanager
@@ -99,13 +160,15 @@ def _link_no_clobber(tmp: Path, path: Path) -> None:
 
 
 def byte_size(nbytes: float) -> str:
-    """``nbytes`` for a person: '512 bytes', '36 KiB', '4.2 MiB', '1.5 GiB'."""
+    """``nbytes`` for a person: '512 bytes', '36 KiB', '4.2 MiB', '1.5 GiB', '3e+06 EiB'."""
     if nbytes < 1024:
         return f"{nbytes:.0f} bytes"
-    for unit in ("KiB", "MiB", "GiB"):
+    units = ("KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
+    for unit in units:
         nbytes /= 1024
-        if nbytes < 1024 or unit == "GiB":
-            return f"{nbytes:.1f} {unit}" if nbytes < 10 else f"{nbytes:.0f} {unit}"
+        if nbytes < 1024 or unit == units[-1]:
+            digits = ".1f" if nbytes < 10 else ".0f" if nbytes < 1024 else ".3g"  # .3g: beyond EiB
+            return f"{nbytes:{digits}} {unit}"
     raise AssertionError  # unreachable
 
 

@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[1]
 #: Floors, lowest first (docs/architecture.md draws them): a module may import its own floor
 #: and those below. Names are packages or modules under napari_mrisr.
 FLOORS = [
-    {"napari_mrisr", "napari_mrisr.atomic", "napari_mrisr.progress", "napari_mrisr.transfer"},
+    {"napari_mrisr", "napari_mrisr.atomic", "napari_mrisr.progress", "napari_mrisr.transfer", "napari_mrisr.schema_errors"},
     {"napari_mrisr.volume"},
     {"napari_mrisr.models"},
     {"napari_mrisr.engine"},

@@ -10,18 +10,18 @@ import argparse
 import sys
 from pathlib import Path
 
-import yaml
-
 from napari_mrisr.console import one_line_warnings
 
 
 def _overrides(pairs: list[str]) -> dict:
+    from .config import load_yaml
+
     out = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep:
             raise ValueError(f"--set takes FIELD=VALUE, got {pair!r}.")
-        out[key] = yaml.safe_load(value)
+        out[key] = load_yaml(value, f"--set {key}")
     return out
 
 

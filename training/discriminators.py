@@ -8,6 +8,7 @@ its first spatial axis are judged as a batch of 2D images (for the slice-wise sr
 
 from __future__ import annotations
 
+import inspect
 from enum import StrEnum
 
 import torch
@@ -15,6 +16,8 @@ import torch.nn.functional as F
 from monai.networks.layers import Conv, Norm
 from monai.utils import look_up_option
 from torch import nn
+
+from napari_mrisr.models.registry import check_options
 
 __all__ = [
     "Discriminator",
@@ -261,7 +264,19 @@ def build_discriminator(name: str, **options) -> Discriminator:
     if builder is None:
         choices = ", ".join(_BUILDERS)
         raise ValueError(f"Unknown discriminator {str(name)!r}; choose one of {choices}.")
+    check_discriminator_options(name, options)
     try:
         return builder(**options)
     except TypeError as exc:
         raise ValueError(f"Bad option for discriminator {str(name)!r}: {exc}.") from None
+
+
+def check_discriminator_options(name: str, options: dict) -> None:
+    """Refuse unknown options and hostile values (:func:`napari_mrisr.models.check_options`)
+    before anything is built."""
+    builder = look_up_option(name, _BUILDERS, default=None)
+    if builder is None:
+        return
+    params = inspect.signature(builder).parameters
+    accepted = [n for n, p in params.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+    check_options(f"discriminator {str(name)!r}", accepted, options)

@@ -9,6 +9,7 @@ environment). The finished run's best checkpoint is exported (:mod:`.export`).
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from napari_mrisr.atomic import atomic_path
+from napari_mrisr.atomic import atomic_path, byte_size
 from napari_mrisr.engine.devices import pick_device
 from napari_mrisr.engine.precision import resolve_precision
 from napari_mrisr.zoo.folders import user_models_dir
@@ -113,7 +114,7 @@ def fit(
     """
     run_dir = config.run_dir
     last = run_dir / "checkpoints" / "last.ckpt"
-    _check_run(config, resume)
+    _check_run(config, resume, install)
     created = not run_dir.exists()
     try:
         log = EventLog(events if events is not None else run_dir / "events.jsonl")
@@ -142,8 +143,16 @@ def fit(
     except SIGTERMException:
         pass  # reported below: SIGTERM during the last step ends fit() without raising
     except Exception as exc:
-        log.emit("end", status="error", message=f"{type(exc).__name__}: {exc}")
-        raise
+        if not _out_of_memory(exc):
+            log.emit("end", status="error", message=f"{type(exc).__name__}: {exc}")
+            raise
+        batch = config.data.batch_size
+        smaller = f"data.batch_size={batch // 2}" if batch > 1 else "smaller data.patch_size"
+        result.update(
+            status="error",
+            message=f"Training ran out of memory with {batch} patches of {config.data.patch_size} "
+            f"voxels per step on {trainer.strategy.root_device}; try {smaller}.",
+        )
     if trainer.received_sigterm and result["status"] == "finished":
         result.update(status="stopped", message="Stopped on request; the last checkpoint is kept.")
     best = run_dir / "checkpoints" / "best.ckpt"
@@ -152,7 +161,10 @@ def fit(
         if result["status"] == "finished":
             model_path = export(best, run_dir / f"{config.name}.safetensors")
             if install:
-                model_path = _install(model_path)
+                try:
+                    model_path = _install(model_path)
+                except FileExistsError as exc:  # it appeared while training: never replaced
+                    result["message"] = f"{exc} The model stays in {run_dir}."
             result["model"] = str(model_path)
     result["validation"] = module.last_validation
     if trainer.is_global_zero:
@@ -160,30 +172,41 @@ def fit(
     return result
 
 
-def _check_run(config: TrainConfig, resume: bool) -> None:
+def _check_run(config: TrainConfig, resume: bool, install: bool = False) -> None:
     """Refuse, before anything is written, a run that would overwrite or mis-resume another.
 
-    Without ``resume`` the run folder must be new (or empty). With it, the last checkpoint is
-    read weights-only and must hold the same networks and degradation as ``config``.
+    Without ``resume`` the run folder must be new, empty, or hold only what a run that never
+    reached a checkpoint left (its config, logs and events, cleared here so the corrected
+    command simply runs). With it, the last checkpoint is read weights-only and must hold the
+    same networks and degradation as ``config``. With ``install``, no model of the run's name
+    may be in the user's model folder: training never replaces one.
     """
     if config.trainer.accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
         raise ConfigError("trainer.accelerator: a GPU was requested but this machine has no CUDA GPU; use auto or cpu.")
     if config.trainer.accelerator == "mps" and not torch.backends.mps.is_available():
         raise ConfigError("trainer.accelerator: mps was requested but this machine has no Apple GPU; use auto or cpu.")
+    _check_nodes(config)
+    _check_network_size(config)
     run_dir = config.run_dir
     last = run_dir / "checkpoints" / "last.ckpt"
     if run_dir.exists() and not run_dir.is_dir():
         raise NotADirectoryError(f"{str(run_dir)!r} is a file, not a run folder; pick another name or output_dir.")
+    if install and (user_models_dir() / f"{config.name}.safetensors").exists():
+        raise FileExistsError(
+            f"Your model folder already holds a model named {config.name!r} "
+            f"({user_models_dir() / f'{config.name}.safetensors'}); training never replaces one, "
+            "so pick another name (--set name=...) or move that file."
+        )
     if rank_zero_only.rank != 0:  # DDP's other ranks start after rank 0 has checked and begun
         return
     if not resume:
-        if run_dir.is_dir() and any(p.name not in LAUNCHER_FILES for p in run_dir.iterdir()):
-            raise FileExistsError(
-                f"{run_dir} already holds a run; pass --resume to continue it or pick another name."
-            )
+        _clear_unstarted_run(config)
         return
     if not last.is_file():
-        raise FileNotFoundError(f"Nothing to resume: no checkpoint at {last}.")
+        raise FileNotFoundError(
+            f"Nothing to resume: no checkpoint at {last}; run the same command without --resume "
+            "to start it again."
+        )
     saved = checkpoint_config(read_checkpoint(last), last)
     for field in ("generator", "discriminator", "degradation"):
         old, new = getattr(saved, field).model_dump(mode="json"), getattr(config, field).model_dump(mode="json")
@@ -195,9 +218,95 @@ def _check_run(config: TrainConfig, resume: bool) -> None:
             )
 
 
+def _run_files(config: TrainConfig) -> set[str]:
+    """The names a run writes in its folder (before its checkpoints and model)."""
+    return {"config.yaml", "events.jsonl", "csv", "tensorboard", "samples", "checkpoints", *LAUNCHER_FILES}
+
+
+def _clear_unstarted_run(config: TrainConfig) -> None:
+    """Let a run start in its folder: refuse one that holds a checkpoint, a model or files that
+    are no run's; clear what a run that never reached a checkpoint left behind."""
+    run_dir = config.run_dir
+    if not run_dir.is_dir():
+        return
+    entries = list(run_dir.iterdir())
+    saved = list((run_dir / "checkpoints").glob("*.ckpt")) + [
+        p for p in entries if p.suffix == ".safetensors"
+    ]
+    if saved:
+        raise FileExistsError(
+            f"{run_dir} already holds a run; pass --resume to continue it or pick another name."
+        )
+    foreign = sorted(p.name for p in entries if p.name not in _run_files(config))
+    if foreign:
+        raise FileExistsError(
+            f"{run_dir} holds files that are not a training run's ({', '.join(foreign[:3])}); "
+            "pick another name or output_dir."
+        )
+    for path in entries:
+        if path.name in LAUNCHER_FILES:  # the Train widget's request and its process's log
+            continue
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+
+
+#: Environment variables by which a cluster launcher (SLURM, torchrun, MPI) says how many
+#: processes a run has; Lightning reads them.
+_WORLD_VARIABLES = ("SLURM_NNODES", "SLURM_NTASKS", "WORLD_SIZE", "OMPI_COMM_WORLD_SIZE", "PMI_SIZE")
+
+
+def _check_nodes(config: TrainConfig) -> None:
+    """Refuse a multi-node run that was started alone: it would wait for the other nodes forever."""
+    nodes = config.trainer.num_nodes
+    if nodes > 1 and not any(os.environ.get(v) for v in _WORLD_VARIABLES):
+        raise ConfigError(
+            f"trainer.num_nodes: {nodes} nodes need a cluster launcher (srun, torchrun) that starts "
+            "this command on every node; started alone, training would wait for the others forever."
+        )
+
+
+#: Bytes a trained weight takes: itself, its gradient and Adam's two moments, in float32.
+_BYTES_PER_WEIGHT = 16
+
+
+def _check_network_size(config: TrainConfig) -> None:
+    """Refuse networks whose weights and optimiser state alone exceed the memory this machine
+    can spare (counted on the meta device: nothing is allocated)."""
+    from napari_mrisr.models import build_model
+    from napari_mrisr.volume.io import available_bytes
+
+    from .discriminators import build_discriminator
+
+    with torch.device("meta"):
+        g = config.generator
+        nets = [build_model(g.architecture, tuple(config.degradation.factors), **g.options)]
+        if config.discriminator.architecture != "none":
+            nets.append(build_discriminator(config.discriminator.architecture, **config.discriminator.options))
+    weights = sum(p.numel() for net in nets for p in net.parameters())
+    needed, available = weights * _BYTES_PER_WEIGHT, available_bytes()
+    if needed > available:
+        raise ConfigError(
+            f"generator.options / discriminator.options: {weights:,} weights need "
+            f"{byte_size(needed)} to train, more than the {byte_size(available)} this machine can spare."
+        )
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    """Whether an exception says a device or the host ran out of memory."""
+    if isinstance(exc, torch.OutOfMemoryError | MemoryError):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
+
+
 def _install(model_path: Path) -> Path:
-    """Copy an exported model into the user's model folder (atomically, like every write)."""
+    """Copy an exported model into the user's model folder (atomically, like every write);
+    an existing model of that name is never replaced (FileExistsError)."""
     target = user_models_dir() / model_path.name
-    with atomic_path(target) as tmp:
-        shutil.copyfile(model_path, tmp)
+    try:
+        with atomic_path(target, replace=False) as tmp:
+            shutil.copyfile(model_path, tmp)
+    except FileExistsError:
+        raise FileExistsError(
+            f"A model named {target.stem!r} appeared in {target.parent} while training; it was kept."
+        ) from None
     return target

@@ -33,6 +33,8 @@ class EventLog:
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = None if path in (None, "-") else Path(path)
         self._stream: IO[str] | None = None
+        if self.path is not None:
+            check_events_path(self.path)
 
     def emit(self, event: str, **fields: Any) -> None:
         if rank_zero_only.rank != 0:  # one stream of events per run, written by rank 0 under DDP
@@ -47,6 +49,25 @@ class EventLog:
             self._stream = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (kept open)
         self._stream.write(line + "\n")
         self._stream.flush()
+
+
+def check_events_path(path: Path) -> None:
+    """Refuse, before anything is written, an events path that is a folder or a file other than
+    an events log (events are appended: a config or a scan there would be spoiled)."""
+    if path.is_dir():
+        raise IsADirectoryError(f"--events {str(path)!r} is a folder; give a file name such as events.jsonl.")
+    if path.exists():
+        try:
+            with open(path, encoding="utf-8") as f:
+                first = f.readline(4096)
+            ours = not first or "event" in json.loads(first)
+        except (OSError, UnicodeDecodeError, ValueError, TypeError):
+            ours = False
+        if not ours:
+            raise FileExistsError(
+                f"--events {str(path)!r} is a file that holds no events; appending would spoil it, "
+                "so give events a file of their own."
+            )
 
 
 def _plain(value: Any) -> Any:

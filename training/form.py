@@ -46,9 +46,16 @@ def runs_dir() -> Path:
 
 
 def unique_run_name(config: TrainConfig) -> str:
-    """The config's name, or name-2, name-3... so an existing run is never overwritten."""
+    """The config's name, or name-2, name-3... so an existing run, or a model in the user's
+    model folder (where the Train widget installs every run), is never overwritten."""
+    from napari_mrisr.zoo.folders import user_models_dir
+
+    def taken(name: str) -> bool:
+        installed = user_models_dir() / f"{name}.safetensors"
+        return (Path(config.output_dir) / name).exists() or installed.exists()
+
     name, n = config.name, 1
-    while (Path(config.output_dir) / name).exists():
+    while taken(name):
         n += 1
         name = f"{config.name}-{n}"
     return name

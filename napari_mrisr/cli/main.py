@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import glob
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from napari_mrisr.console import one_line_warnings
@@ -62,6 +64,8 @@ def _predict(args: argparse.Namespace) -> int:
     from .predict import predict, predict_cohort
 
     one, out = args.inputs[0], args.output
+    if len(args.inputs) == 1 and one.is_dir() and is_volume_path(one) and is_volume_path(out):
+        raise ValueError(f"{str(one)!r} is a folder, not a NIfTI/MGZ file.")
     literal = one.is_file() or not glob.has_magic(str(one))  # 'scan[1].nii.gz' may be a file
     if len(args.inputs) == 1 and not one.is_dir() and literal and (
         not out.is_dir() or is_volume_path(out)  # a folder named like a volume is in the way
@@ -70,6 +74,15 @@ def _predict(args: argparse.Namespace) -> int:
         return predict(args)
     args.cohort = True
     return predict_cohort(args)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled as Ctrl-C is: the output in progress is not written, and its temporary
+    file is removed on the way out."""
+
+
+def _terminate(_signum, _frame) -> None:
+    raise Terminated
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,6 +95,18 @@ def main(argv: list[str] | None = None) -> int:
         return demo(args.screenshot)
     if args.command == "models":
         return _models()
+    if threading.current_thread() is not threading.main_thread():
+        return _run(args, prog)
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        return _run(args, prog)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run(args: argparse.Namespace, prog: str) -> int:
+    """``predict`` or ``selfsr``: bad input is one sentence (exit 2), an interruption says
+    what was kept."""
     args.cohort = False
     try:
         if args.command == "selfsr":
@@ -92,13 +117,14 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError) as exc:  # VolumeError and ModelError are ValueErrors
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
+        code = 143 if isinstance(stop, Terminated) else 130  # 128 + the signal's number
         if args.cohort:
             print(f"{prog}: interrupted; the files finished before are kept, the one in progress was "
                   "not written (the same command resumes).", file=sys.stderr)  # fmt: skip
         else:
             print(f"{prog}: interrupted; nothing was written.", file=sys.stderr)
-        return 130
+        return code
 
 
 if __name__ == "__main__":

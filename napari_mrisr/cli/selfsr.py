@@ -16,6 +16,8 @@ def selfsr(args: argparse.Namespace) -> int:
     from napari_mrisr.engine.devices import pick_device
     from napari_mrisr.progress import Progress, run_to_end
     from napari_mrisr.selfsr import iter_selfsr, plan_grid, save_selfsr_model
+    from napari_mrisr.selfsr.run import check_output_memory, output_voxels
+    from napari_mrisr.selfsr.train import network_bytes, resolve_budget
     from napari_mrisr.volume.io import check_volume_path, load_volume, save_volume
     from napari_mrisr.zoo.metadata import SUFFIX
 
@@ -33,11 +35,15 @@ def selfsr(args: argparse.Namespace) -> int:
     if args.save_model is not None and args.save_model.suffix != SUFFIX:
         raise ValueError(f"{args.save_model.name!r}: model files end in {SUFFIX}.")
     pick_device(args.device)  # an unknown device is refused before any work
-    nbytes = volume.data.size // grid.n_lr * grid.n_out * 4
-    for path in outputs:
-        check_writable(path, nbytes, replace=args.force)
+    check_output_memory(volume, grid)
+    # Every file this run writes, checked before the work: what each folder must hold in all.
+    writes = {path: output_voxels(volume, grid) * 4 for path in outputs}
     if args.save_model is not None:
-        check_writable(args.save_model, 0, replace=args.force)
+        writes[args.save_model] = network_bytes(grid, resolve_budget(args.budget, args.steps))
+    for path in writes:
+        folder = path.resolve().parent
+        together = sum(n for p, n in writes.items() if p.resolve().parent == folder)
+        check_writable(path, together, replace=args.force)
     with tqdm(total=None, unit="step", desc=f"self-SR of {args.input.name}") as bar:
 
         def show(event: Progress) -> None:
@@ -54,11 +60,11 @@ def selfsr(args: argparse.Namespace) -> int:
             args.profile, args.steps,
         )  # fmt: skip
         result = run_to_end(work, show)
+    if args.save_model is not None:  # the trained network first: it cost the most to make
+        save_selfsr_model(result.model, result.grid, args.save_model, replace=args.force)
     save_volume(result.sr, args.output, replace=args.force)
     if args.disagreement:
         save_volume(result.disagreement, args.disagreement, replace=args.force)
-    if args.save_model is not None:
-        save_selfsr_model(result.model, result.grid, args.save_model)
     print(f"wrote {args.output} ({' x '.join(map(str, result.sr.shape))} voxels)")
     return 0
 

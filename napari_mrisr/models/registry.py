@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Callable, Sequence
 from enum import StrEnum
 from typing import Any
 
+import numpy as np
 import torch
 from monai.utils import look_up_option
+
+from napari_mrisr.schema_errors import name_of, shown
 
 from .base import SRModel, parse_scale
 from .dcsrn import DCSRN
@@ -18,7 +22,7 @@ from .selfsr2d import SelfSR2D
 from .srgan2d import build_srgan2d
 from .srgan3d import SRGAN3D
 
-__all__ = ["Architecture", "build_model", "list_architectures"]
+__all__ = ["MAX_OPTION", "Architecture", "build_model", "check_architecture_options", "check_options", "list_architectures", "options_of"]
 
 
 class Architecture(StrEnum):
@@ -45,6 +49,39 @@ _BUILDERS: dict[Architecture, Callable[..., SRModel]] = {
 #: build_model and zoo.load_model build them from model files, but they are no Architecture
 #: (the training config and the tests of trainable generators do not offer them).
 PER_SCAN_BUILDERS: dict[str, Callable[..., SRModel]] = {"selfsr2d": SelfSR2D}
+
+
+#: Largest whole number an architecture option may take (channels, blocks, layers): far above
+#: any reference network, far below one whose weights would exhaust memory when built.
+MAX_OPTION = 4096
+
+
+def check_options(owner: str, accepted: list[str], options: dict[str, Any]) -> None:
+    """Refuse, before anything is built, option names ``owner`` does not take and values that
+    are not plain numbers, booleans or short strings (whole numbers at most ``MAX_OPTION``)."""
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise ValueError(
+            f"Unknown option(s) {', '.join(map(name_of, unknown))} for {owner}; "
+            f"accepted options are {', '.join(accepted)}."
+        )
+    for key, value in options.items():
+        key = name_of(key)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"Option {key} of {owner} is NaN or infinite.")
+        plain = value is None or isinstance(value, bool | str | float)
+        whole = isinstance(value, int | np.integer) and not isinstance(value, bool)
+        if whole and abs(int(value)) > MAX_OPTION:
+            raise ValueError(f"Option {key}={value} of {owner} is beyond {MAX_OPTION}.")
+        if not (plain or whole) or isinstance(value, str) and len(value) > 64:
+            raise ValueError(f"Option {key} of {owner} must be a number, true/false or a short word, got {shown(value)}.")
+
+
+def check_architecture_options(name: str, options: dict[str, Any]) -> None:
+    """:func:`check_options` for the architecture called ``name`` (known or per-scan)."""
+    builder = _BUILDERS.get(name) or PER_SCAN_BUILDERS.get(str(name))
+    if builder is not None:
+        check_options(f"architecture {str(name)!r}", options_of(builder), options)
 
 
 def options_of(builder: Callable[..., SRModel]) -> list[str]:
@@ -96,13 +133,7 @@ def build_model(name: str, scale: int | Sequence[int], **kwargs: Any) -> torch.n
             f"Unknown architecture {name!r}; known architectures are {', '.join(Architecture)}."
         )
     builder = _BUILDERS.get(architecture) or PER_SCAN_BUILDERS[architecture]
-    accepted = options_of(builder)
-    unknown = sorted(set(kwargs) - set(accepted))
-    if unknown:
-        raise ValueError(
-            f"Unknown option(s) {', '.join(unknown)} for architecture {str(architecture)!r}; "
-            f"accepted options are {', '.join(accepted)}."
-        )
+    check_architecture_options(architecture, kwargs)
     spatial_dims = kwargs.get("spatial_dims", 3)
     parse_scale(scale, spatial_dims if spatial_dims in (2, 3) else 3)
     return builder(scale, **kwargs).float()

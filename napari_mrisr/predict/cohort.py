@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from napari_mrisr.atomic import check_writable
+from napari_mrisr.atomic import check_writable, claim, sweep_stale
 from napari_mrisr.progress import Progress, ProgressGenerator
 from napari_mrisr.volume.io import load_volume, save_volume, volume_name
 from napari_mrisr.zoo.model_fit import check_fit, model_meta
@@ -30,7 +30,8 @@ __all__ = ["FileOutcome", "cohort_inputs", "cohort_output", "iter_cohort", "run_
 
 @dataclass(frozen=True)
 class FileOutcome:
-    """What happened to one input: ``done``, ``skipped`` (its output exists) or ``failed``."""
+    """What happened to one input: ``done``, ``skipped`` (its output exists, or another run is
+    writing it) or ``failed``."""
 
     input: Path
     output: Path
@@ -48,6 +49,8 @@ def cohort_output(path: str | os.PathLike, out_dir: str | os.PathLike) -> Path:
 def cohort_inputs(inputs: Sequence[Path], out_dir: str | os.PathLike) -> list[Path]:
     """The inputs to run: without the outputs of other inputs (an output folder that is also the
     input folder, run again), and refused (ValueError) when two inputs would write one output."""
+    unique = {Path(path).resolve(): path for path in reversed(inputs)}  # one file named twice: once
+    inputs = [path for path in inputs if unique.get(Path(path).resolve()) is path]
     outputs = {cohort_output(path, out_dir).resolve(): path for path in inputs}
     inputs = [path for path in inputs if Path(path).resolve() not in outputs]
     by_output: dict[Path, Path] = {}
@@ -65,16 +68,23 @@ def cohort_inputs(inputs: Sequence[Path], out_dir: str | os.PathLike) -> list[Pa
 def _one_file(path: Path, out_dir: Path, model, device: str, tile: int | None, force: bool):
     """Super-resolve one file (a generator of tile progress, returning its outcome)."""
     out = cohort_output(path, out_dir)
+    if out.is_dir():
+        return FileOutcome(path, out, "failed", "a folder of the output's name is in the way")
     if out.exists() and not force:
         return FileOutcome(path, out, "skipped", "output exists")
-    try:
-        volume = load_volume(path)
-        check_writable(out, volume.data.size * int(np.prod(model.scale)) * 4, replace=force)
-        fit = check_fit(volume, model_meta(model))
-        sr = yield from iter_fitted(volume, model, fit, device=device, tile=tile)
-        save_volume(sr, out, replace=force)
-    except (ValueError, OSError) as exc:  # VolumeError, ModelError, ModelFitError, disk problems
-        return FileOutcome(path, out, "failed", str(exc))
+    with claim(out) as mine:
+        if not mine:
+            return FileOutcome(path, out, "skipped", "another run is writing it")
+        if out.exists() and not force:  # another run finished it meanwhile
+            return FileOutcome(path, out, "skipped", "output exists")
+        try:
+            volume = load_volume(path)
+            check_writable(out, volume.data.size * int(np.prod(model.scale)) * 4, replace=force)
+            fit = check_fit(volume, model_meta(model))
+            sr = yield from iter_fitted(volume, model, fit, device=device, tile=tile)
+            save_volume(sr, out, replace=force)
+        except (ValueError, OSError) as exc:  # VolumeError, ModelError, ModelFitError, disk problems
+            return FileOutcome(path, out, "failed", str(exc))
     return FileOutcome(path, out, "done", " x ".join(map(str, sr.shape)))
 
 
@@ -91,6 +101,7 @@ def iter_cohort(
     Yields ``Progress(files done, files, "<file>: tile i/n")``; returns the outcomes in input
     order. Existing outputs are skipped (so a crashed run resumes) unless ``force``.
     """
+    sweep_stale(out_dir)  # what a killed run of ours left here
     outcomes: list[FileOutcome] = []
     for index, path in enumerate(inputs):
         work = _one_file(Path(path), Path(out_dir), model, device, tile, force)
@@ -138,6 +149,7 @@ def run_on_devices(
     ``model_ref`` is a model name or file (each process loads it once). ``on_outcome`` is
     called in this process as each file ends. Returns the outcomes in input order.
     """
+    sweep_stale(out_dir)  # what a killed run of ours left here
     context = multiprocessing.get_context("spawn")  # CUDA cannot be used in forked processes
     queue = context.Queue()
     for device in devices:

@@ -14,15 +14,17 @@ from pathlib import Path
 
 import torch
 
+from napari_mrisr.atomic import byte_size
 from napari_mrisr.engine.precision import native_bf16
 from napari_mrisr.progress import Progress, ProgressGenerator
-from napari_mrisr.volume.base import Volume
+from napari_mrisr.volume.base import Volume, VolumeError
+from napari_mrisr.volume.io import available_bytes
 
 from .apply import PlanePreview, SelfSRResult, iter_apply, plane_batches
 from .grid import SelfSRGrid, plan_grid
 from .train import Budget, BudgetName, format_seconds, iter_train, resolve_budget
 
-__all__ = ["APPLY_BATCH", "iter_selfsr", "save_selfsr_model"]
+__all__ = ["APPLY_BATCH", "check_output_memory", "iter_selfsr", "output_voxels", "save_selfsr_model"]
 
 #: Planes per forward pass when applying.
 APPLY_BATCH = 16
@@ -77,6 +79,7 @@ def iter_selfsr(
         The SR volume, the disagreement map, the grid and the trained model.
     """
     grid = plan_grid(volume, spacing=spacing, thickness=thickness, profile=profile)
+    check_output_memory(volume, grid)
     spec = resolve_budget(budget, steps)
     applying = plane_batches(grid, volume.shape, APPLY_BATCH)
     total = spec.steps + applying
@@ -119,6 +122,29 @@ def iter_selfsr(
     return result
 
 
+#: float32 copies of the output the run holds at its peak: the two orientations, their fusion
+#: and the disagreement map.
+OUTPUT_COPIES = 4
+
+
+def output_voxels(volume: Volume, grid: SelfSRGrid) -> int:
+    """Voxels of the SR volume: the scan's, with ``grid.n_out`` planes along the slice axis."""
+    return volume.data.size // grid.n_lr * grid.n_out
+
+
+def check_output_memory(volume: Volume, grid: SelfSRGrid, available: int | None = None) -> None:
+    """Refuse, before any training, an output grid this machine cannot hold (one sentence)."""
+    voxels = output_voxels(volume, grid)
+    needed = voxels * 4 * OUTPUT_COPIES
+    available = available_bytes() if available is None else available
+    if needed > available:
+        raise VolumeError(
+            f"Super-resolving {volume.name!r} to {grid.out_spacing:.3g} mm slices would make "
+            f"{voxels:,} voxels ({byte_size(needed)} while it runs), more than the "
+            f"{byte_size(available)} this machine can spare; choose a coarser output spacing."
+        )
+
+
 def _training_meta(spec, seed: int, model, seconds: float, amp: bool) -> dict:
     losses = getattr(model, "losses", [])
     tail = losses[-50:]
@@ -133,7 +159,11 @@ def _training_meta(spec, seed: int, model, seconds: float, amp: bool) -> dict:
 
 
 def save_selfsr_model(
-    model: torch.nn.Module, grid: SelfSRGrid, path: str | os.PathLike, name: str | None = None
+    model: torch.nn.Module,
+    grid: SelfSRGrid,
+    path: str | os.PathLike,
+    name: str | None = None,
+    replace: bool = True,
 ) -> Path:
     """Save a per-scan network as a zoo model file (safetensors + metadata).
 
@@ -161,4 +191,4 @@ def save_selfsr_model(
         },
     )
     meta.pop("normalization", None)
-    return save_model(model, path, meta)
+    return save_model(model, path, meta, replace=replace)

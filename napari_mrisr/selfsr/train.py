@@ -23,7 +23,7 @@ from napari_mrisr.volume.base import Volume
 from .grid import SelfSRGrid
 from .pairs import PairSampler
 
-__all__ = ["BUDGETS", "PREVIEWS", "Budget", "BudgetName", "format_seconds", "iter_train"]
+__all__ = ["BUDGETS", "PREVIEWS", "Budget", "BudgetName", "format_seconds", "iter_train", "network", "network_bytes"]
 
 
 class BudgetName(StrEnum):
@@ -79,6 +79,20 @@ def format_seconds(seconds: float) -> str:
     if seconds >= 3600:
         return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
     return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+def network(grid: SelfSRGrid, budget: Budget) -> torch.nn.Module:
+    """The per-scan network of this grid and budget (untrained)."""
+    return build_model(
+        "selfsr2d", grid.scale, features=budget.features, num_blocks=budget.num_blocks, input_skip=True
+    )
+
+
+def network_bytes(grid: SelfSRGrid, budget: Budget) -> int:
+    """Bytes of the network's float32 weights (what its model file holds), counted on the meta
+    device: nothing is allocated."""
+    with torch.device("meta"):
+        return sum(p.numel() * 4 for p in network(grid, budget).state_dict().values())
 
 
 def resolve_budget(budget: str | Budget, steps: int | None = None) -> Budget:
@@ -147,9 +161,7 @@ def iter_train(
     sampler = PairSampler(
         normalised, grid, spec.patch, dev, rng, pool=min(spec.steps * spec.batch, 200_000)
     )
-    model = build_model(
-        "selfsr2d", grid.scale, features=spec.features, num_blocks=spec.num_blocks, input_skip=True
-    ).to(dev)
+    model = network(grid, spec).to(dev)
     channels_last = dev.type == "cpu"  # oneDNN's fast layout for Conv2d on the CPU
     if channels_last:
         model = model.to(memory_format=torch.channels_last)

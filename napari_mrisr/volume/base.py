@@ -84,10 +84,22 @@ class Volume:
         return self.data.shape
 
 
+#: The finest voxel spacing (mm) a volume may have: a micrometre, finer than any MRI's.
+MIN_SPACING = 1e-3
+
+
 def check_affine(affine: np.ndarray, name: str = "volume") -> None:
-    """Refuse an affine that cannot place voxels in the world (non-finite or singular)."""
+    """Refuse an affine that cannot place voxels in the world: not finite, a voxel size below
+    :data:`MIN_SPACING`, or voxel axes that do not span three dimensions."""
     if affine.shape != (4, 4) or not np.all(np.isfinite(affine)):
         raise VolumeError(f"{name!r} has an invalid voxel-to-world affine.")
     spacing = np.sqrt((affine[:3, :3] ** 2).sum(axis=0))
-    if np.any(spacing <= 0) or abs(np.linalg.det(affine[:3, :3])) < 1e-12:
+    if np.all(spacing == 0) or np.any(spacing <= 0):
         raise VolumeError(f"{name!r} has zero voxel spacing: its geometry is undefined.")
+    if np.any(spacing < MIN_SPACING):
+        raise VolumeError(
+            f"{name!r} declares a voxel spacing of {spacing.min():.3g} mm, below the "
+            f"{MIN_SPACING:g} mm of any MRI: its header is wrong."
+        )
+    if abs(np.linalg.det(affine[:3, :3])) < 1e-6 * np.prod(spacing):
+        raise VolumeError(f"{name!r} has voxel axes that do not span three dimensions: its geometry is undefined.")

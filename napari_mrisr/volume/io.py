@@ -27,6 +27,7 @@ __all__ = [
     "check_volume_path",
     "is_volume_path",
     "load_volume",
+    "read_bytes",
     "save_volume",
     "volume_name",
 ]
@@ -141,34 +142,62 @@ def load_volume(path: str | os.PathLike, *, max_bytes: int | None = None) -> Vol
     affine = np.array(img.affine, dtype=np.float64)
     check_affine(affine, path.name)
 
-    nbytes = math.prod(shape[:3]) * 4  # Python integers: no overflow for any declared shape
+    nbytes = read_bytes(shape, dtype)
     limit = max_bytes if max_bytes is not None else available_bytes()
     if nbytes > limit:
         raise VolumeError(
-            f"{path.name!r} needs {nbytes / 2**30:.1f} GiB as float32 but only "
-            f"{limit / 2**30:.1f} GiB can be used; crop or downsample it first."
+            f"{path.name!r} needs {byte_size(nbytes)} to read ({' x '.join(map(str, shape[:3]))} "
+            f"voxels) but only {byte_size(limit)} can be used; crop or downsample it first."
         )
     _check_declared_size(img, path, shape)
-
+    if len(shape) == 4 and shape[3] > 1:
+        warnings.warn(
+            f"{path.name!r} is a 4D series of {shape[3]} volumes; using the first.",
+            VolumeWarning,
+            stacklevel=2,
+        )
     try:
-        dataobj = img.dataobj
-        if len(shape) == 4:
-            if shape[3] > 1:
-                warnings.warn(
-                    f"{path.name!r} is a 4D series of {shape[3]} volumes; using the first.",
-                    VolumeWarning,
-                    stacklevel=2,
-                )
-            data = np.asarray(dataobj[..., 0], dtype=np.float32)
-        else:
-            data = np.asarray(dataobj, dtype=np.float32).reshape(shape)
+        data, bad = _read_slabs(img.dataobj, shape, _slab_planes(shape, dtype))
     except Exception as exc:
         raise VolumeError(f"{path.name!r} is truncated or corrupt ({_reason(exc)}).") from exc
-
-    bad = int(np.count_nonzero(~np.isfinite(data)))
     if bad:
         raise VolumeError(f"{path.name!r} contains {bad} NaN or infinite voxels.")
     return Volume(data=data, affine=affine, name=name, header=_kept_header(img))
+
+
+#: Bytes of source values decoded at once while reading (the rest of the file stays on disk).
+SLAB_BYTES = 64 << 20
+
+
+def read_bytes(shape: tuple[int, ...], dtype: np.dtype) -> int:
+    """Memory :func:`load_volume` takes at its peak for a file of this shape and stored type:
+    the float32 result, and one slab's decoded source values with their float32 and scaled
+    (float64) copies (the file is read slab by slab into the result)."""
+    plane = math.prod(shape[:2])  # Python integers: no overflow for any declared shape
+    return plane * shape[2] * 4 + plane * _slab_planes(shape, dtype) * (dtype.itemsize + 4 + 8)
+
+
+def _slab_planes(shape: tuple[int, ...], dtype: np.dtype) -> int:
+    """Planes along the last axis read at once: about :data:`SLAB_BYTES` of source values."""
+    plane = math.prod(shape[:2]) * max(dtype.itemsize, 1)
+    return int(min(shape[2], max(1, SLAB_BYTES // plane)))
+
+
+def _read_slabs(dataobj, shape: tuple[int, ...], planes: int) -> tuple[np.ndarray, int]:
+    """The first 3D volume of ``dataobj`` as float32 and its count of NaN or infinite voxels,
+    read ``planes`` planes at a time into one preallocated array: neither the decoded source
+    nor a mask of the whole volume is ever held. The last axis is the slowest in NIfTI and MGH
+    files, so the slabs are read in file order."""
+    data = np.empty(shape[:3], dtype=np.float32)
+    first = (0,) if len(shape) == 4 else ()
+    bad = 0
+    for start in range(0, shape[2], planes):
+        stop = min(start + planes, shape[2])
+        index = (slice(None), slice(None), slice(start, stop), *first)
+        part = np.asarray(dataobj[index], dtype=np.float32).reshape(shape[0], shape[1], stop - start)
+        bad += int(part.size - np.count_nonzero(np.isfinite(part)))
+        data[:, :, start:stop] = part
+    return data, bad
 
 
 def _kept_header(img) -> dict:

@@ -15,16 +15,19 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from napari_mrisr import __version__
-from napari_mrisr.atomic import atomic_path
+from napari_mrisr.atomic import atomic_path, check_writable
 
 from .folders import list_models
 from .metadata import FORMAT_VERSION, META_KEY, SUFFIX, ModelError, read_metadata
 
 __all__ = ["load_model", "save_model"]
+
+#: safetensors dtypes a generator's tensors may have: real numbers (and integer buffers).
+_WEIGHT_DTYPES = {"F16", "BF16", "F32", "F64", "I64", "I32", "I16", "I8", "U8", "BOOL"}
 
 
 def save_model(
@@ -58,10 +61,23 @@ def save_model(
     }
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in module.state_dict().items()}
     if half:
-        tensors = {k: v.half() if v.is_floating_point() else v for k, v in tensors.items()}
+        halved = {k: v.half() if v.is_floating_point() else v for k, v in tensors.items()}
+        beyond = next((k for k, v in halved.items() if v.is_floating_point() and not torch.isfinite(v).all()), None)
+        if beyond is not None:
+            largest = float(tensors[beyond].abs().max())
+            raise ModelError(
+                f"{path.name!r}: weight {beyond} reaches {largest:.3g}, beyond float16's range "
+                "(65504); save it without --half."
+            )
+        tensors = halved
         document["storage"] = "float16"
-    with atomic_path(path, replace=replace) as tmp:
-        save_file(tensors, tmp, metadata={META_KEY: json.dumps(document)})
+    text = json.dumps(document)
+    check_writable(path, sum(v.numel() * v.element_size() for v in tensors.values()) + len(text), replace)
+    try:
+        with atomic_path(path, replace=replace) as tmp:
+            save_file(tensors, tmp, metadata={META_KEY: text})
+    except SafetensorError as exc:  # safetensors' own error for a failed write (e.g. a full disk)
+        raise OSError(f"Could not write {str(path)!r}: {exc}.") from None
     return path
 
 
@@ -85,6 +101,10 @@ def load_model(name_or_path: str | os.PathLike) -> torch.nn.Module:
     meta = read_metadata(path)
     with safe_open(path, framework="pt") as f:
         shapes = {key: tuple(f.get_slice(key).get_shape()) for key in f.keys()}
+        dtypes = {key: f.get_slice(key).get_dtype() for key in f.keys()}
+    odd = next((k for k, d in dtypes.items() if d not in _WEIGHT_DTYPES), None)
+    if odd is not None:
+        raise ModelError(f"{path.name!r} holds {dtypes[odd]} numbers (first: {odd}); a model's weights are real.")
     # Build on the meta device (no memory) with not many more tensors than the file holds (the
     # exact comparison follows): a declared config can never make us allocate or loop far
     # beyond what the file bounds.
@@ -93,7 +113,7 @@ def load_model(name_or_path: str | os.PathLike) -> torch.nn.Module:
             skeleton = build_model(meta["architecture"], tuple(meta["scale"]), **meta.get("config", {}))
     except ModelError:
         raise
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, RuntimeError, OverflowError, MemoryError) as exc:
         raise ModelError(f"{path.name!r} declares an architecture this version cannot build ({exc}).") from exc
     _check_tensors(skeleton, shapes, path.name, meta["architecture"])
     tensors = load_file(path)

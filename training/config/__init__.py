@@ -1,6 +1,8 @@
-"""The training configuration: the typed schema (:mod:`.schema`) and its YAML files (:mod:`.files`)."""
+"""The training configuration: the typed schema (:mod:`.schema`), its YAML files (:mod:`.files`)
+and the one bounded YAML loader they use (:mod:`.safe_yaml`)."""
 
 from .files import CONFIG_DIR, list_presets, load_config, save_config
+from .safe_yaml import load_yaml
 from .schema import (
     AugmentConfig,
     ConfigError,
@@ -34,6 +36,7 @@ __all__ = [
     "TrainerConfig",
     "ValidationConfig",
     "list_presets",
+    "load_yaml",
     "load_config",
     "save_config",
     "validate_config",

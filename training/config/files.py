@@ -10,6 +10,7 @@ import yaml
 
 from napari_mrisr.atomic import write_text
 
+from .safe_yaml import load_yaml
 from .schema import ConfigError, TrainConfig, validate_config
 
 __all__ = ["CONFIG_DIR", "list_presets", "load_config", "save_config"]
@@ -27,11 +28,11 @@ def load_config(path: str | os.PathLike, overrides: dict[str, Any] | None = None
     if not path.is_file() and (CONFIG_DIR / f"{path.stem}.yaml").is_file() and path.parent == Path("."):
         path = CONFIG_DIR / f"{path.stem}.yaml"
     try:
-        document = yaml.safe_load(path.read_text()) or {}
-    except OSError as exc:
-        raise ConfigError(f"Cannot read config {str(path)!r}: {exc.strerror}.") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path.name!r} is not valid YAML ({exc}).") from exc
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "it is not text"
+        raise ConfigError(f"Cannot read config {str(path)!r}: {reason}.") from exc
+    document = load_yaml(text, repr(path.name)) or {}
     if not isinstance(document, dict):
         raise ConfigError(f"{path.name!r} must hold a mapping of config sections.")
     for dotted, value in (overrides or {}).items():

@@ -9,17 +9,19 @@ only import each other.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from napari_mrisr.engine.devices import ALIASES, Device
 from napari_mrisr.engine.precision import Precision
 from napari_mrisr.models import Architecture
+from napari_mrisr.models.registry import check_architecture_options
+from napari_mrisr.schema_errors import first_error
 from napari_mrisr.volume.degrade import DegradationMethod
 from napari_mrisr.volume.geometry import per_axis
 
-from ..discriminators import DiscriminatorArchitecture
+from ..discriminators import DiscriminatorArchitecture, check_discriminator_options
 from ..losses import AdversarialLoss
 
 __all__ = [
@@ -98,7 +100,7 @@ class DataConfig(_Section):
     intensity_jitter: float = Field(
         0.1, ge=0, lt=1, description="Random intensity scale in [1 - j, 1 + j] applied to LR and HR."
     )
-    num_workers: int | Literal["auto"] = Field(
+    num_workers: Annotated[int, Field(ge=0, le=256)] | Literal["auto"] = Field(
         "auto", description="Data-loading processes of the workers pipeline; auto = min(8, CPU cores - 1)."
     )
     augment: AugmentConfig = Field(
@@ -199,12 +201,23 @@ class GeneratorConfig(_Section):
         None, description="A model name (list_models) or .safetensors file to start from (fine-tuning); same architecture."
     )
 
+    @model_validator(mode="after")
+    def _known_options(self) -> GeneratorConfig:
+        check_architecture_options(self.architecture, self.options)
+        return self
+
 
 class DiscriminatorConfig(_Section):
     """The adversary; ``none`` trains the generator with content losses only."""
 
     architecture: DiscriminatorArchitecture = DiscriminatorArchitecture.NONE
     options: dict[str, Any] = Field(default_factory=dict, description="Keyword options.")
+
+    @model_validator(mode="after")
+    def _known_options(self) -> DiscriminatorConfig:
+        check_discriminator_options(self.architecture, self.options)
+        return self
+
     judges: Literal["image", "detail"] = Field(
         "image",
         description="What it judges: the HR-sized image, or its detail over the LR input's linear upsampling.",
@@ -279,8 +292,12 @@ class TrainerConfig(_Section):
     accelerator: Device = Field(
         Device.AUTO, description="auto, cpu, cuda or mps (Lightning's name gpu means cuda)."
     )
-    devices: int | Literal["auto"] = Field(1, description="Devices per node (DDP when above 1).")
-    num_nodes: int = Field(1, ge=1)
+    devices: Annotated[int, Field(ge=1, le=1024)] | Literal["auto"] = Field(
+        1, description="Devices per node (DDP when above 1); auto = every device of the accelerator."
+    )
+    num_nodes: int = Field(
+        1, ge=1, le=4096, description="Nodes of a multi-node run; each is started by the cluster's launcher."
+    )
     strategy: str = Field("auto", description="Lightning strategy, e.g. ddp.")
     precision: Precision = Field(
         Precision.AUTO,
@@ -357,6 +374,6 @@ def validate_config(document: dict[str, Any], source: str = "config") -> TrainCo
     try:
         return TrainConfig.model_validate(document)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        field = ".".join(str(p) for p in error["loc"]) or "(top level)"
-        raise ConfigError(f"{source}: {field}: {error['msg'].rstrip('.')}.") from None
+        raise ConfigError(first_error(exc, source)) from None
+    except RecursionError:  # a document nested too deeply for the validator
+        raise ConfigError(f"{source}: nested too deeply to be a config.") from None
