@@ -12,6 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 FLOORS = [
     {"napari_mrisr", "napari_mrisr.atomic", "napari_mrisr.progress", "napari_mrisr.transfer", "napari_mrisr.schema_errors"},
     {"napari_mrisr.volume"},
+    {"napari_mrisr.dicom"},
     {"napari_mrisr.models"},
     {"napari_mrisr.engine"},
     {"napari_mrisr.zoo"},

@@ -148,5 +148,7 @@ def result_layer_data(
         "input": input_name,
         **{key: source[key] for key in ("degradation", "ground_truth") if key in source},
     }
-    volume = Volume(result.volume.data, result.volume.affine, f"{input_name} SR {result.model}")
+    volume = Volume(
+        result.volume.data, result.volume.affine, f"{input_name} SR {result.model}", result.volume.header
+    )  # the source's header: its NIfTI codes, or the DICOM series a result goes back beside
     return layer_data(volume, metadata=metadata, **kwargs)

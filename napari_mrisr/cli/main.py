@@ -32,13 +32,16 @@ def parser(prog: str = "mrisr") -> argparse.ArgumentParser:
     commands.add_parser("models", help="list the installed models (bundled, then yours)")
     run = commands.add_parser(
         "predict",
-        help="super-resolve a NIfTI/MGZ file, or many into a folder",
-        description="One file: mrisr predict IN OUT. A cohort: mrisr predict IN... OUT_DIR, where "
+        help="super-resolve a NIfTI/MGZ file or a DICOM series, or many files into a folder",
+        description="One scan: mrisr predict IN OUT, where IN is a NIfTI/MGZ file or a DICOM "
+        "series (its folder or DICOMDIR) and OUT a file, or for a DICOM series a new folder that "
+        "receives the result as a derived series. A cohort: mrisr predict IN... OUT_DIR, where "
         "each IN is a file, a folder or a glob; outputs that exist are skipped (resume), a bad "
         "file is reported and the rest go on; exit code 1 if any file failed.",
     )
-    run.add_argument("inputs", nargs="+", type=Path, help="low-resolution volumes (.nii, .nii.gz, .mgz, .mgh), folders or globs")
-    run.add_argument("output", type=Path, help="the SR volume, or a folder for several inputs")
+    run.add_argument("inputs", nargs="+", type=Path, help="low-resolution volumes (.nii, .nii.gz, .mgz, .mgh) or a DICOM series folder, folders or globs")
+    run.add_argument("output", type=Path, help="the SR volume, a new folder for a DICOM series, or a folder for several inputs")
+    run.add_argument("--dicom-out", type=Path, metavar="DIR", help="also write the result as a DICOM series into this new folder (DICOM input)")
     run.add_argument("--model", help="model name (see `mrisr models`) or .safetensors file")
     run.add_argument("--device", default="auto", help="auto (default), cuda, mps or cpu")
     run.add_argument("--tile", type=int, help="tile edge in LR voxels (default: by device)")
@@ -59,11 +62,15 @@ def _models() -> int:
 
 def _predict(args: argparse.Namespace) -> int:
     """One file, or a cohort (several inputs, a folder, a glob, or an output folder)."""
+    from napari_mrisr.dicom.scan import is_dicom_input
     from napari_mrisr.volume.io import is_volume_path
 
     from .predict import predict, predict_cohort
 
     one, out = args.inputs[0], args.output
+    if len(args.inputs) == 1 and is_dicom_input(one):  # one scan: a DICOM series
+        args.input = one
+        return predict(args)
     if len(args.inputs) == 1 and one.is_dir() and is_volume_path(one) and is_volume_path(out):
         raise ValueError(f"{str(one)!r} is a folder, not a NIfTI/MGZ file.")
     literal = one.is_file() or not glob.has_magic(str(one))  # 'scan[1].nii.gz' may be a file

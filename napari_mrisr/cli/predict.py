@@ -10,28 +10,27 @@ __all__ = ["predict", "predict_cohort"]
 
 
 def predict(args: argparse.Namespace) -> int:
-    """Super-resolve one file with a trained model, with a progress bar."""
+    """Super-resolve one scan (a file or a DICOM series) with a trained model, with a progress bar."""
     import numpy as np
     from tqdm import tqdm
 
-    from napari_mrisr.atomic import check_writable
+    from napari_mrisr.dicom.scan import is_dicom_input, read_scan
+    from napari_mrisr.dicom.writing import series_description
     from napari_mrisr.engine.devices import pick_device
     from napari_mrisr.predict.method import iter_fitted
     from napari_mrisr.progress import Progress, run_to_end
-    from napari_mrisr.volume.io import check_volume_path, load_volume, save_volume
     from napari_mrisr.zoo.model_file import load_model
     from napari_mrisr.zoo.model_fit import check_fit
 
-    volume = load_volume(args.input)  # the input first: a missing input is the first thing to say
-    check_volume_path(args.output)
-    if not args.force and args.input.resolve() == args.output.resolve():
-        raise ValueError(f"{str(args.output)!r} is the input file; pass --force to overwrite it.")
+    from .outputs import plan_outputs
+
+    volume = read_scan(args.input)  # the input first: a missing input is the first thing to say
+    outputs = plan_outputs(args, is_dicom_input(args.input))
     pick_device(args.device)  # an unknown device is refused before any work
     model_ref = args.model or _default_model()
     model, name = load_model(model_ref), Path(model_ref).stem
     fit = check_fit(volume, model.meta, name)  # a scan the model does not fit: refused before any work
-    output_bytes = volume.data.size * int(np.prod(model.scale)) * 4
-    check_writable(args.output, output_bytes, replace=args.force)  # before the work, not after
+    outputs.check(args.input, volume.data.size * int(np.prod(model.scale)) * 4, args.force)
     with tqdm(total=None, unit="tile", desc=f"super-resolving {args.input.name}") as bar:
 
         def show(event: Progress) -> None:
@@ -43,8 +42,8 @@ def predict(args: argparse.Namespace) -> int:
 
         work = iter_fitted(volume, model, fit, device=args.device, tile=args.tile)
         sr = run_to_end(work, show)
-    save_volume(sr, args.output, replace=args.force)
-    print(f"wrote {args.output} ({' x '.join(map(str, sr.shape))} voxels)")
+    for written in outputs.write(sr, series_description(fit.factors, name), args.force):
+        print(f"wrote {written} ({' x '.join(map(str, sr.shape))} voxels)")
     return 0
 
 
@@ -59,6 +58,8 @@ def predict_cohort(args: argparse.Namespace) -> int:
     from napari_mrisr.volume.io import find_volumes, is_volume_path
     from napari_mrisr.zoo.model_file import load_model
 
+    if getattr(args, "dicom_out", None) is not None:
+        raise ValueError("--dicom-out writes the series of one DICOM input; a cohort writes files.")
     if args.output.exists() and not args.output.is_dir():
         raise ValueError(f"{str(args.output)!r} is a file; several inputs need a folder for their outputs.")
     if not args.output.exists() and is_volume_path(args.output):

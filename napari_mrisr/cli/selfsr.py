@@ -13,31 +13,38 @@ def selfsr(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from napari_mrisr.atomic import check_writable
+    from napari_mrisr.dicom.scan import is_dicom_input, read_scan
+    from napari_mrisr.dicom.writing import series_description
     from napari_mrisr.engine.devices import pick_device
     from napari_mrisr.progress import Progress, run_to_end
     from napari_mrisr.selfsr import iter_selfsr, plan_grid, save_selfsr_model
     from napari_mrisr.selfsr.run import check_output_memory, output_voxels
     from napari_mrisr.selfsr.train import network_bytes, resolve_budget
-    from napari_mrisr.volume.io import check_volume_path, load_volume, save_volume
+    from napari_mrisr.volume.io import check_volume_path, save_volume
     from napari_mrisr.zoo.metadata import SUFFIX
 
-    volume = load_volume(args.input)
+    from .outputs import plan_outputs
+
+    volume = read_scan(args.input)
     grid = plan_grid(volume, spacing=args.spacing, thickness=args.thickness, profile=args.profile)
-    outputs = [args.output, *([args.disagreement] if args.disagreement else [])]
-    if len({path.resolve() for path in outputs}) < len(outputs):
+    outputs = plan_outputs(args, is_dicom_input(args.input))
+    files = [p for p in (outputs.file, args.disagreement) if p is not None]
+    if len({path.resolve() for path in files}) < len(files):
         raise ValueError("--disagreement names the output file; give the disagreement map a file of its own.")
     if args.seed < 0:
         raise ValueError(f"--seed must be 0 or more, got {args.seed}.")
-    for path in outputs:
-        check_volume_path(path)
-        if not args.force and path.resolve() == args.input.resolve():
-            raise ValueError(f"{str(path)!r} is the input file; pass --force to overwrite it.")
+    if args.disagreement is not None:
+        check_volume_path(args.disagreement)
+        if not args.force and args.disagreement.resolve() == args.input.resolve():
+            raise ValueError(f"{str(args.disagreement)!r} is the input file; pass --force to overwrite it.")
     if args.save_model is not None and args.save_model.suffix != SUFFIX:
         raise ValueError(f"{args.save_model.name!r}: model files end in {SUFFIX}.")
     pick_device(args.device)  # an unknown device is refused before any work
     check_output_memory(volume, grid)
-    # Every file this run writes, checked before the work: what each folder must hold in all.
-    writes = {path: output_voxels(volume, grid) * 4 for path in outputs}
+    nbytes = output_voxels(volume, grid) * 4
+    outputs.check(args.input, nbytes, args.force)
+    # The other files this run writes, checked before the work: what each folder must hold in all.
+    writes = {path: nbytes for path in files}
     if args.save_model is not None:
         writes[args.save_model] = network_bytes(grid, resolve_budget(args.budget, args.steps))
     for path in writes:
@@ -62,10 +69,11 @@ def selfsr(args: argparse.Namespace) -> int:
         result = run_to_end(work, show)
     if args.save_model is not None:  # the trained network first: it cost the most to make
         save_selfsr_model(result.model, result.grid, args.save_model, replace=args.force)
-    save_volume(result.sr, args.output, replace=args.force)
+    description = series_description(result.grid.out_ratio, "self-supervised")
+    for written in outputs.write(result.sr, description, args.force):
+        print(f"wrote {written} ({' x '.join(map(str, result.sr.shape))} voxels)")
     if args.disagreement:
         save_volume(result.disagreement, args.disagreement, replace=args.force)
-    print(f"wrote {args.output} ({' x '.join(map(str, result.sr.shape))} voxels)")
     return 0
 
 
@@ -77,8 +85,9 @@ def add_selfsr_parser(commands) -> None:
         "scan's own in-plane slices, degraded by its slice profile, and restores the through-plane "
         "axis (the largest spacing) to the in-plane spacing. No training set is needed.",
     )
-    sub.add_argument("input", type=Path, help="the anisotropic volume (.nii, .nii.gz, .mgz, .mgh)")
-    sub.add_argument("output", type=Path, help="the super-resolved volume")
+    sub.add_argument("input", type=Path, help="the anisotropic scan: a volume (.nii, .nii.gz, .mgz, .mgh) or a DICOM series folder")
+    sub.add_argument("output", type=Path, help="the super-resolved volume, or for a DICOM series a new folder for the derived series")
+    sub.add_argument("--dicom-out", type=Path, metavar="DIR", help="also write the result as a DICOM series into this new folder (DICOM input)")
     sub.add_argument("--device", default="auto", help="auto (default), cuda, mps or cpu")
     sub.add_argument("--budget", default="fast", choices=["fast", "standard"],
                      help="fast: minutes on a laptop CPU (default); standard: larger, for a GPU")  # fmt: skip
