@@ -10,6 +10,7 @@ import pytest
 
 from napari_mrisr.volume.base import Volume
 
+from .pacs_server import running_orthanc
 from .phantoms import head_phantom, oblique_affine
 
 # pytest-qt picks its own binding (PySide6, PyQt6, PyQt5: the first installed) and qtpy, hence
@@ -80,3 +81,15 @@ def user_dir(tmp_path, monkeypatch):
     folder = tmp_path / "models"
     monkeypatch.setenv("NAPARI_MRISR_MODELS", str(folder))
     return folder
+
+
+@pytest.fixture(scope="session")
+def orthanc(tmp_path_factory):
+    """A running Orthanc (its PacsServer, with the session's password) and its folder
+    (:func:`tests.pacs_server.running_orthanc`); tests that need it skip where Orthanc is not
+    installed (CI installs it)."""
+    folder = tmp_path_factory.mktemp("orthanc")
+    with running_orthanc(folder) as server:
+        if server is None:
+            pytest.skip("Orthanc with its DICOMweb plugin is not installed (Debian: orthanc orthanc-dicomweb)")
+        yield server, folder

@@ -1,4 +1,4 @@
-"""napari reader for NIfTI and MGH/MGZ volumes."""
+"""napari readers: NIfTI and MGH/MGZ volumes, and DICOM series (a folder, a DICOMDIR, a file)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,40 @@ def get_reader(path: str | list[str]) -> Callable | None:
     if not paths or not all(is_volume_path(p) for p in paths):
         return None
     return read_volumes
+
+
+def get_dicom_reader(path: str | list[str]) -> Callable | None:
+    """Return a reader if ``path`` is DICOM (a series' folder, a DICOMDIR or a DICOM file)."""
+    from napari_mrisr.dicom.scan import is_dicom_input
+
+    paths = [path] if isinstance(path, str) else list(path)
+    if not paths or not all(is_dicom_input(p) for p in paths):
+        return None
+    return read_dicom
+
+
+def read_dicom(path: str | list[str]) -> list[tuple]:
+    """Every series that is a volume as an image layer; each other one is one warning."""
+    from napari.utils.notifications import show_warning
+
+    from napari_mrisr.dicom import find_series, load_series
+    from napari_mrisr.volume.base import VolumeError
+
+    paths = [path] if isinstance(path, str) else list(path)
+    layers, skipped = [], []
+    for series in find_series(paths):
+        try:
+            volume = load_series(series)
+        except VolumeError as exc:
+            skipped.append(str(exc))
+            continue
+        layers.append(layer_data(volume, metadata={"source": str(paths[0]), "series": series.uid}))
+    for note in skipped:
+        show_warning(note)
+    if not layers:
+        raise VolumeError(skipped[0] if len(skipped) == 1 else f"No series in {paths[0]} is a volume.")
+    _show_mri_in_current_viewer()
+    return layers
 
 
 def read_volumes(path: str | list[str]) -> list[tuple]:

@@ -13,7 +13,7 @@ from magicgui.widgets import (
     SpinBox,
 )
 from napari.layers import Layer
-from qtpy.QtWidgets import QWidget
+from qtpy.QtWidgets import QComboBox, QWidget
 
 from napari_mrisr._napari.layers import layer_data
 from napari_mrisr._napari.orientation import set_convention, show_mri
@@ -25,7 +25,7 @@ from napari_mrisr.volume.io import SUFFIXES
 
 from .layout import scroll_layout
 from .run_controls import RunControls
-from .state.load import FILE, SAMPLE, LoadState
+from .state.load import DICOM, FILE, SAMPLE, LoadState
 from .worker import show_failure
 
 if TYPE_CHECKING:
@@ -42,11 +42,17 @@ class LoadWidget(QWidget):
         self.state = LoadState()
         self.source = ComboBox(
             label="source",
-            choices=[("NIfTI / MGZ file", FILE), ("MNI152 T1 sample (1 mm)", SAMPLE)],
+            choices=[("NIfTI / MGZ file", FILE), ("DICOM series (folder)", DICOM), ("MNI152 T1 sample (1 mm)", SAMPLE)],
             value=FILE,
         )
         patterns = " ".join(f"*{s}" for s in SUFFIXES)
         self.file = FileEdit(label="file", mode="r", filter=f"MRI volumes ({patterns})")
+        self.folder = FileEdit(label="folder", mode="d", visible=False)
+        self.folder.tooltip = "A folder of DICOM files (a PACS or CD export), or one holding a DICOMDIR."
+        self.series = ComboBox(label="series", choices=self._series_choices, visible=False)
+        self.series.tooltip = "The folder's series: modality, number, description, orientation, size, spacing."
+        self.series.native.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.series.native.setMinimumContentsLength(24)  # long descriptions must not widen the dock
         self.simulate = CheckBox(text="simulate LR acquisition", value=False)
         methods = [m.value for m in DegradationMethod]
         self.method = ComboBox(label="method", choices=methods, value="kspace")
@@ -66,6 +72,8 @@ class LoadWidget(QWidget):
             widgets=[
                 self.source,
                 self.file,
+                self.folder,
+                self.series,
                 self.simulate,
                 self.method,
                 self.factor_box,
@@ -79,6 +87,9 @@ class LoadWidget(QWidget):
         # The form writes the state; the factor boxes show its axis names.
         self.source.changed.connect(self._on_source)
         self.file.changed.connect(lambda path: setattr(self.state, "path", path))
+        self.folder.changed.connect(lambda path: setattr(self.state, "folder", path))
+        self.series.changed.connect(lambda index: setattr(self.state, "chosen", index or 0))
+        self.state.events.note.connect(self._show_series)
         self.simulate.changed.connect(self._on_simulate)
         self.method.changed.connect(lambda value: setattr(self.state, "method", value))
         for spin in self.factors:
@@ -99,7 +110,16 @@ class LoadWidget(QWidget):
     # -- reactions -------------------------------------------------------------------------
     def _on_source(self, *_args) -> None:
         self.file.visible = self.source.value == FILE
+        self.folder.visible = self.series.visible = self.source.value == DICOM
         self.state.source = self.source.value
+
+    def _series_choices(self, _widget=None) -> list[tuple[str, int]]:
+        return [(series.describe(), index) for index, series in enumerate(self.state.series)]
+
+    def _show_series(self, note: str) -> None:
+        """The folder's series in the list, and what the scan found in the status line."""
+        self.series.reset_choices()
+        self.status.value = note
 
     def _on_simulate(self, *_args) -> None:
         self.state.simulate = self.simulate.value

@@ -173,7 +173,7 @@ def search_series(server: PacsServer, patient: str = "", study: str = "", modali
                 found.setdefault(entry.series_uid, entry)
     except (requests.RequestException, ValueError, KeyError) as exc:
         raise _failure(server, "Searching", exc) from exc
-    return sorted(found.values(), key=lambda s: (s.patient, s.study_date, s.number))
+    return sorted(found.values(), key=lambda s: (s.patient, s.study_date, int(s.number) if s.number.isdigit() else 0))
 
 
 def _series(ds: Dataset) -> PacsSeries:

@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 
 from napari_mrisr.dicom import load_series
-from napari_mrisr.dicom.dicomweb import PacsError, PacsServer, iter_retrieve, iter_store, search_series
+from napari_mrisr.dicom.dicomweb import (
+    PacsError,
+    PacsServer,
+    iter_retrieve,
+    iter_store,
+    search_series,
+)
 from napari_mrisr.dicom.writing import save_series, series_description
 from napari_mrisr.predict.method import BASELINE, Method, iter_run
 from napari_mrisr.progress import run_to_end

@@ -1,0 +1,94 @@
+"""The radiologist's round trip in napari: open a series from the PACS, super-resolve it, send the
+result back; and a DICOM folder's series picked in the Load dock."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_mrisr.dicom.dicomweb import iter_store, search_series
+from napari_mrisr.progress import run_to_end
+
+from ..dicom.helpers import write_series
+from ..dicom.test_reading import FLIP
+from ..phantoms import head_phantom
+from .helpers import TIMEOUT_MS, dock, wait_idle
+
+
+@pytest.fixture
+def stored(orthanc, tmp_path):
+    """A thick-slice series stored on the test PACS."""
+    server, _ = orthanc
+    data = (head_phantom((20, 22, 8)) * 10).round()
+    folder = write_series(data, np.diag([1.0, 1.0, 4.0, 1.0]) @ FLIP, tmp_path / "scan", thickness=4.0,
+                          PatientName="Widget^Test", PatientID="WT-1", SeriesDescription="T2 axial 4mm")  # fmt: skip
+    run_to_end(iter_store(server, sorted(folder.iterdir())))
+    return server
+
+
+def test_open_from_pacs_super_resolve_and_send_back(make_napari_viewer, qtbot, stored, errors):
+    from napari_mrisr._widgets.pacs import PacsWidget
+    from napari_mrisr._widgets.super_resolve import SuperResolveWidget
+    from napari_mrisr.predict.method import BASELINE
+
+    viewer = make_napari_viewer()
+    pacs = dock(viewer, PacsWidget)
+    pacs.url.value, pacs.user.value, pacs.password.value = stored.url, stored.user, stored.password
+    pacs.patient.value = "widget"
+    pacs.search()
+    qtbot.waitUntil(lambda: bool(pacs.state.results), timeout=TIMEOUT_MS)
+    wait_idle(qtbot, pacs)
+    assert "1 series found" in pacs.status.value and pacs.open_button.enabled
+    assert pacs.found.native.currentText().startswith("Widget^Test (WT-1)")
+    pacs.open_series()
+    qtbot.waitUntil(lambda: len(viewer.layers) == 1, timeout=TIMEOUT_MS)
+    wait_idle(qtbot, pacs)
+    layer = viewer.layers[0]
+    assert layer.name == "T2 axial 4mm" and layer.metadata["header"]["dicom"]["PatientID"] == "WT-1"
+
+    sr = dock(viewer, SuperResolveWidget)
+    sr.model.value = next(c for c in sr.model.choices if getattr(c, "name", "") == BASELINE)
+    sr.run()
+    qtbot.waitUntil(lambda: len(viewer.layers) == 2, timeout=TIMEOUT_MS)
+    wait_idle(qtbot, sr)
+    pacs.reset_choices()
+    assert pacs.send_layer.value is viewer.layers[1]  # the result, from a DICOM series
+    pacs.send()
+    qtbot.waitUntil(lambda: pacs.status.value.startswith("sent"), timeout=TIMEOUT_MS)
+    wait_idle(qtbot, pacs)
+    described = {s.description for s in search_series(stored, patient="Widget")}
+    assert described == {"T2 axial 4mm", "SR x2 cubic interpolation (baseline) (napari-mrisr 0.1.0)"[:64]}
+    assert not errors()
+
+
+def test_a_wrong_password_is_one_notification_and_opens_nothing(make_napari_viewer, qtbot, stored, errors):
+    from napari_mrisr._widgets.pacs import PacsWidget
+
+    viewer = make_napari_viewer()
+    pacs = dock(viewer, PacsWidget)
+    pacs.url.value, pacs.user.value, pacs.password.value = stored.url, stored.user, "wrong"
+    pacs.search()
+    qtbot.waitUntil(lambda: pacs.worker is None and pacs.status.value.startswith("failed"), timeout=TIMEOUT_MS)
+    assert errors() == [f"Searching on {stored.url} failed: it refused the user name, password or token."]
+    assert not pacs.open_button.enabled and len(viewer.layers) == 0
+
+
+def test_the_load_dock_lists_a_folders_series_and_opens_the_one_picked(make_napari_viewer, qtbot, tmp_path):
+    from napari_mrisr._widgets.load import LoadWidget
+    from napari_mrisr._widgets.state.load import DICOM
+
+    data = (head_phantom((12, 10, 6)) * 10).round()
+    write_series(data, np.diag([1.0, 1.0, 3.0, 1.0]) @ FLIP, tmp_path / "cd" / "a", SeriesNumber=2, SeriesDescription="T1")
+    write_series(data[:, :, :4], np.diag([1.0, 1.0, 5.0, 1.0]) @ FLIP, tmp_path / "cd" / "b", SeriesNumber=7, SeriesDescription="FLAIR")
+    viewer = make_napari_viewer()
+    load = dock(viewer, LoadWidget)
+    load.source.value = DICOM
+    load.folder.value = tmp_path / "cd"
+    assert [load.series.native.itemText(i) for i in range(load.series.native.count())] == [
+        "MR 2  T1  axial, 6 x 10 x 12, 1 x 1 mm, 3 mm thick",
+        "MR 7  FLAIR  axial, 4 x 10 x 12, 1 x 1 mm, 5 mm thick",
+    ]
+    load.series.value = 1
+    load.load()
+    qtbot.waitUntil(lambda: len(viewer.layers) == 1, timeout=TIMEOUT_MS)
+    assert viewer.layers[0].name == "FLAIR" and viewer.layers[0].data.shape[0] == 4
