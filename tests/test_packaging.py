@@ -139,7 +139,7 @@ def test_napari_finds_the_plugin_from_the_installed_wheel(site, tmp_path):
     )
     out = run_from(site, probe, tmp_path)
     assert Path(out[0]).is_relative_to(site)  # the wheel's copy, not the editable checkout
-    assert out[1] == "napari-mrisr 3 1"
+    assert out[1] == "napari-mrisr 3 2"  # three samples; readers of volumes and of DICOM series
 
 
 def test_ci_runs_the_readme_test_command():
