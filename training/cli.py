@@ -68,7 +68,10 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
+    from napari_mrisr import __version__
+
     p = argparse.ArgumentParser(prog="mrisr-train", description="Train 3D MRI super-resolution models.")
+    p.add_argument("--version", action="version", version=f"napari-mrisr {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     f = sub.add_parser("fit", help="train from a YAML config (a path or a preset name such as tiny)")
     f.add_argument("config")

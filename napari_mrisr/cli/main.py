@@ -25,7 +25,10 @@ PROGS = ("mrisr", "napari-mrisr")
 
 def parser(prog: str = "mrisr") -> argparse.ArgumentParser:
     """The argument parser of every command (the docs' CLI reference is generated from it)."""
+    from napari_mrisr import __version__
+
     p = argparse.ArgumentParser(prog=prog, description="3D MRI super-resolution.")
+    p.add_argument("--version", action="version", version=f"napari-mrisr {__version__}")
     commands = p.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="open napari on the built-in MNI152 sample")
     demo.add_argument("--screenshot", type=Path, help="save the window as PNG and quit")
