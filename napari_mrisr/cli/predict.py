@@ -34,7 +34,9 @@ def predict(args: argparse.Namespace) -> int:
     with tqdm(total=None, unit="tile", desc=f"super-resolving {args.input.name}") as bar:
 
         def show(event: Progress) -> None:
-            if event.message:
+            if event.warning:  # e.g. a scan coarser than the model's training input
+                tqdm.write(f"mrisr: warning: {event.message}", file=sys.stderr)
+            elif event.message:
                 tqdm.write(event.message)
             elif event.total:
                 bar.total = event.total
@@ -84,7 +86,7 @@ def predict_cohort(args: argparse.Namespace) -> int:
 
             def show(event) -> None:
                 if event.warning:
-                    tqdm.write(event.message)
+                    tqdm.write(f"mrisr: warning: {event.message}", file=sys.stderr)
                 else:
                     bar.update(event.done - bar.n)
                     bar.set_postfix_str(event.message)

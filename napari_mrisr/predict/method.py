@@ -134,10 +134,13 @@ def iter_fitted(
     volume is permuted back: its affine is exactly
     :func:`~napari_mrisr.volume.geometry.upsampled_affine` of the input with
     :attr:`Fit.factors`. Raises :class:`ModelFitError` (before any work) for a fit that
-    refuses the scan.
+    refuses the scan; first yields the fit's :attr:`~Fit.warning` (a scan coarser than the
+    model's training input) as a warning event, where it has one.
     """
     if not fit.ok:
         raise ModelFitError(fit.reason)
+    if fit.warning:
+        yield Progress(0, 0, fit.warning, warning=True)
     sr = yield from iter_super_resolve(
         permute_axes(volume, fit.order), model, device=device, tile=tile
     )

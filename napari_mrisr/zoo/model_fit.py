@@ -25,6 +25,11 @@ Refusals (one sentence each):
 2. Target: where the training spacing is known, along every axis the model refines the scan
    must be coarser than 1.1 x the spacing the model produces: an x2 model trained 2 -> 1 mm
    refuses a 1 mm scan, which it could only push past what it learned.
+
+A warning, not a refusal (:attr:`Fit.warning`): where the training spacing is known and the scan
+is over :data:`COARSER` x coarser along some axis (e.g. a 4 x 4 x 5 mm scan for an x2 model
+trained at 2 x 2 x 2 mm), the model sees detail blurred more than any it learned from and its
+result is less reliable; ``iter_fitted`` yields the sentence as a warning before it runs.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ from napari_mrisr.volume.geometry import MIN_ANISOTROPY, Factors, as_factors, ax
 from napari_mrisr.volume.io import find_volumes
 
 __all__ = [
+    "COARSER",
     "Fit",
     "ModelFitError",
     "ModelGeometry",
@@ -57,6 +63,9 @@ __all__ = [
 PROPORTION_TOLERANCE = 2.0
 #: A scan within this factor of the model's output spacing along a refined axis is already there.
 AT_TARGET = 1.1
+#: A scan over this factor coarser than the model's training input along an axis gets a warning
+#: (a 1.2 mm in-plane scan for a 1 mm model, or 5 mm slices for 4 mm ones, do not).
+COARSER = 1.3
 
 
 class ModelFitError(ValueError):
@@ -150,6 +159,7 @@ class Fit:
     factors: Factors  # upsampling per scan axis
     summary: str  # model, scan and result geometry in one line
     reason: str | None = None  # why the scan cannot benefit; None if it fits
+    warning: str | None = None  # why a fitting scan's result is less reliable; None if it is not
 
     @property
     def ok(self) -> bool:
@@ -166,7 +176,9 @@ def fit_model(volume: Volume, meta: Mapping[str, Any], name: str | None = None) 
     label = (
         f"{name!r} ({geometry.describe()}) does not fit {volume.name!r} ({describe_scan(volume)})"
     )
-    return Fit(order, factors, summary, _refusal(volume, geometry, order, label))
+    reason = _refusal(volume, geometry, order, label)
+    warning = None if reason else _coarser(volume, geometry, order, name)
+    return Fit(order, factors, summary, reason, warning)
 
 
 def model_meta(model) -> dict:
@@ -266,6 +278,25 @@ def _refusal(
     return (
         f"{label}: it is already at or finer than the {target[at[0]]:.3g} mm the model produces "
         f"along file axis {axis} ({axis_direction(volume.affine, axis)})."
+    )
+
+
+def _coarser(
+    volume: Volume, geometry: ModelGeometry, order: tuple[int, ...], name: str
+) -> str | None:
+    """One sentence if the scan is over :data:`COARSER` x coarser than the model's training
+    input along some axis (see the module doc), else None."""
+    if geometry.spacing is None:
+        return None
+    trained = np.asarray(geometry.spacing, dtype=np.float64)
+    scan = np.asarray(volume.spacing, dtype=np.float64)[list(order)]  # in the model's axes
+    if not np.any(scan > COARSER * trained):
+        return None
+    expected = np.empty(3)
+    expected[list(order)] = trained  # in the scan's axes, like its own
+    return (
+        f"{volume.name!r} ({_mm(volume.spacing)}) is coarser than the {_mm(expected)} scans "
+        f"{name!r} was trained on, so its result is less reliable."
     )
 
 

@@ -206,3 +206,42 @@ def test_a_cohort_reports_a_scan_the_model_does_not_fit_and_does_the_rest(
     printed = capsys.readouterr().out
     assert "1 done, 0 skipped, 1 failed" in printed and "does not fit" in printed
     assert load_volume(tmp_path / "sr" / "axial_sr.nii.gz").shape == (6, 6, 16)
+
+
+@pytest.mark.parametrize(
+    ("meta", "spacing", "warned"),
+    [
+        (X2, (4, 4, 5), True),  # dipy's aniso_vox for a model trained at 2 mm
+        (X2, (2, 2, 2), False),
+        (X2, (2.5, 2.5, 2.5), False),  # within COARSER
+        (X4, (1, 1, 5), False),  # 5 mm slices for 4 mm ones: accepted, no warning
+        (X4, (1.2, 1.2, 4), False),
+        (X4, (2, 2, 6), True),
+    ],
+)
+def test_a_scan_coarser_than_the_training_input_fits_with_a_warning(meta, spacing, warned):
+    fit = fit_model(scan(spacing, "aniso"), meta, "m")
+    assert fit.ok and bool(fit.warning) == warned
+    if warned:
+        assert fit.warning == (
+            f"'aniso' ({' x '.join(map(str, spacing))} mm) is coarser than the "
+            f"{' x '.join(f'{s:g}' for s in meta['input_geometry']['spacing_mm'])} mm scans 'm' "
+            "was trained on, so its result is less reliable."
+        )
+
+
+def test_predict_warns_in_one_line_on_a_scan_coarser_than_the_training_input(tmp_path, capsys):
+    model = zoo.save_model(tiny(2, X2), tmp_path / "x2.safetensors", X2)
+    source = tmp_path / "aniso.nii.gz"
+    save_volume(Volume(head_phantom((8, 8, 6)), np.diag([4.0, 4.0, 5.0, 1.0]), "aniso"), source)
+    out = str(tmp_path / "sr.nii.gz")
+    args = ["predict", str(source), out, "--model", str(model), "--device", "cpu"]
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert (
+        "mrisr: warning: 'aniso' (4 x 4 x 5 mm) is coarser than the 2 x 2 x 2 mm scans 'x2' was "
+        "trained on, so its result is less reliable.\n" in err
+    )
+    (tmp_path / "sr.nii.gz").unlink()
+    save_volume(Volume(head_phantom((8, 8, 6)), np.diag([2.0, 2.0, 2.0, 1.0]), "iso"), source)
+    assert main(args) == 0 and "warning" not in capsys.readouterr().err

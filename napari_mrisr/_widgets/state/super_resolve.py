@@ -102,13 +102,16 @@ class SuperResolveState:
 
     @property
     def hint(self) -> str:
-        """Why a model was set aside for this scan, or that none is installed."""
+        """Why a model was set aside for this scan, or that none is installed; and the chosen
+        model's fit warning (a scan coarser than its training input)."""
         unfit = sum(not fit.ok for fit in self.fits.values())
+        chosen = self.fits.get(self.method) if isinstance(self.method, Method) else None
         hints = [
             "No trained model is installed: open a model file or use the cubic baseline."
             if self.method == NO_MODEL
             else "",
             self.note,
+            (chosen.warning or "") if chosen is not None else "",
             f"{unfit} model{'s' if unfit > 1 else ''} greyed out: not fitting this scan "
             "(hover for why)."
             if unfit and not self.note
