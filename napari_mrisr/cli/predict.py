@@ -10,7 +10,7 @@ __all__ = ["predict", "predict_cohort"]
 
 
 def predict(args: argparse.Namespace) -> int:
-    """Super-resolve one scan (a file or a DICOM series) with a trained model, with a progress bar."""
+    """Super-resolve one scan (a file or a DICOM series) with a model, with a progress bar."""
     import numpy as np
     from tqdm import tqdm
 
@@ -27,9 +27,9 @@ def predict(args: argparse.Namespace) -> int:
     volume = read_scan(args.input)  # the input first: a missing input is the first thing to say
     outputs = plan_outputs(args, is_dicom_input(args.input))
     pick_device(args.device)  # an unknown device is refused before any work
-    model_ref = args.model or _default_model()
+    model_ref = args.model or _default_model(volume, args.device)
     model, name = load_model(model_ref), Path(model_ref).stem
-    fit = check_fit(volume, model.meta, name)  # a scan the model does not fit: refused before any work
+    fit = check_fit(volume, model.meta, name)  # a scan the model does not fit: refused here
     outputs.check(args.input, volume.data.size * int(np.prod(model.scale)) * 4, args.force)
     with tqdm(total=None, unit="tile", desc=f"super-resolving {args.input.name}") as bar:
 
@@ -62,19 +62,23 @@ def predict_cohort(args: argparse.Namespace) -> int:
 
     if getattr(args, "dicom_out", None) is not None:
         raise ValueError("--dicom-out writes the series of one DICOM input; a cohort writes files.")
+    folder = str(args.output)
     if args.output.exists() and not args.output.is_dir():
-        raise ValueError(f"{str(args.output)!r} is a file; several inputs need a folder for their outputs.")
+        raise ValueError(f"{folder!r} is a file; several inputs need a folder for their outputs.")
     if not args.output.exists() and is_volume_path(args.output):
         raise ValueError(
-            f"{str(args.output)!r} is named like a volume, but several inputs need a folder for their outputs."
+            f"{folder!r} is named like a volume, but several inputs need a folder for their "
+            "outputs."
         )
     inputs = cohort_inputs(find_volumes(args.inputs), args.output)
     device = pick_device(args.device)
-    model_ref = args.model or _default_model()
+    model_ref = args.model or _cohort_default_model(inputs, device)
     model = load_model(model_ref)  # refused here, once, before any file is touched
     args.output.mkdir(parents=True, exist_ok=True)
     gpus = torch.cuda.device_count() if device.type == "cuda" and device.index is None else 1
-    print(f"{len(inputs)} file{'s' if len(inputs) != 1 else ''} -> {args.output} with {model.meta.get('name', model_ref)}", file=sys.stderr)
+    files = f"{len(inputs)} file{'s' if len(inputs) != 1 else ''}"
+    name = model.meta.get("name", model_ref)
+    print(f"{files} -> {args.output} with {name}", file=sys.stderr)
     with tqdm(total=len(inputs), unit="file") as bar:
         if gpus > 1:  # one process per GPU, each with its own copy of the model
             print(f"spreading the files over {gpus} GPUs", file=sys.stderr)
@@ -91,17 +95,46 @@ def predict_cohort(args: argparse.Namespace) -> int:
                     bar.update(event.done - bar.n)
                     bar.set_postfix_str(event.message)
 
-            outcomes = run_to_end(iter_cohort(inputs, args.output, model, str(device), args.tile, args.force), show)
+            work = iter_cohort(inputs, args.output, model, str(device), args.tile, args.force)
+            outcomes = run_to_end(work, show)
     print(summary(outcomes))
     return 1 if any(o.status == "failed" for o in outcomes) else 0
 
 
-def _default_model() -> str:
-    from napari_mrisr.zoo.folders import list_models
-    from napari_mrisr.zoo.model_choice import best_bundled_model
+def _default_model(volume, device, chosen_by: str = "") -> str:
+    """The bundled model to run on ``volume`` when ``--model`` is not given: the one the
+    Super-resolve widget switches to (``zoo.model_choice.choose_bundled``: a content model that
+    fits the scan, the kind this machine runs best), said in one line; refused in one sentence
+    naming what the bundled models expect when none fits."""
+    from napari_mrisr.zoo.model_choice import bundled_inputs, choose_bundled
+    from napari_mrisr.zoo.model_fit import describe_scan
 
-    best = best_bundled_model() or next(iter(list_models()), None)
-    if best is None:
-        raise ValueError("No trained model is installed; pass --model with a .safetensors file.")
-    print(f"using model {best.name} (pass --model to choose)", file=sys.stderr)
-    return best.name
+    choice = choose_bundled(volume, device)
+    if choice is not None:
+        print(f"using {choice.info.name}{chosen_by}: {choice.why}", file=sys.stderr)
+        return str(choice.info.path)
+    expected = bundled_inputs()
+    if not expected:
+        raise ValueError("No bundled model is installed; pass --model with a .safetensors file.")
+    raise ValueError(
+        f"No bundled model fits {volume.name!r} ({describe_scan(volume)}): they expect "
+        f"{' or '.join(expected)}; pass --model with a model trained for such scans, or run "
+        "`mrisr selfsr` on it (self-supervised SR of a thick-slice scan, trained on itself)."
+    )
+
+
+def _cohort_default_model(inputs, device) -> str:
+    """:func:`_default_model` for a cohort, chosen once by the first file that reads: one model
+    is loaded once (in each GPU's process), as with ``--model``; a file it does not fit fails
+    with its reason in the summary, and the others run."""
+    from napari_mrisr.volume.io import load_volume
+
+    first = None
+    for path in inputs:
+        try:
+            volume = load_volume(path)
+        except (ValueError, OSError) as exc:  # reported again when the cohort reaches the file
+            first = first or exc
+            continue
+        return _default_model(volume, device, f" for every file (chosen by {path.name})")
+    raise ValueError(f"No input can be read, so no model can be chosen: {first}")

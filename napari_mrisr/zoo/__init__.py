@@ -10,13 +10,21 @@
 
 from .folders import ModelFileWarning, ModelInfo, bundled_models_dir, list_models, user_models_dir
 from .metadata import FORMAT_VERSION, SUFFIX, ModelError, read_metadata
-from .model_choice import best_bundled_model, preference, runs_full_models
+from .model_choice import (
+    BundledChoice,
+    best_bundled_model,
+    choose_bundled,
+    preference,
+    preferred,
+    runs_full_models,
+)
 from .model_file import load_model, save_model
 from .model_fit import Fit, ModelFitError, ModelGeometry, check_fit, fit_model
 
 __all__ = [
     "FORMAT_VERSION",
     "SUFFIX",
+    "BundledChoice",
     "Fit",
     "ModelError",
     "ModelFileWarning",
@@ -26,10 +34,12 @@ __all__ = [
     "best_bundled_model",
     "bundled_models_dir",
     "check_fit",
+    "choose_bundled",
     "fit_model",
     "list_models",
     "load_model",
     "preference",
+    "preferred",
     "read_metadata",
     "runs_full_models",
     "save_model",

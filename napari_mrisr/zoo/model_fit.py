@@ -137,6 +137,14 @@ class ModelGeometry:
         """The spacing (mm) the model produces from its training input; None if not recorded."""
         return None if self.spacing is None else np.asarray(self.spacing) / np.asarray(self.factors)
 
+    def expects(self) -> str:
+        """The input it expects, e.g. ``"LR 2 x 2 x 2 mm"`` or ``"1 x 1 x 4 mm thick slices"``."""
+        if self.spacing is None:
+            return f"{_ratio(self.proportions)} voxels (spacing not recorded)"
+        if self.through_plane_axis is not None:
+            return f"{_mm(self.spacing)} thick slices"
+        return f"LR {_mm(self.spacing)}"
+
     def describe(self) -> str:
         """E.g. ``"x4 through-plane, trained at 1 x 1 x 4 mm"``."""
         f = self.factors

@@ -4,7 +4,8 @@
 once per new scan (:func:`~napari_mrisr.zoo.model_fit.fit_model`); the dock renders its
 :attr:`~SuperResolveState.choices`, hint and geometry, and runs the chosen method with the fit
 found here. When a new scan does not fit the chosen model, the state switches to the model that
-fits by :func:`~napari_mrisr.zoo.model_choice.preference` and says why in its ``note``.
+fits by :func:`~napari_mrisr.zoo.model_choice.preferred` (``mrisr predict``'s rule without
+``--model``) and says why in its ``note``.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from napari_mrisr.predict.method import BASELINE, Method, baseline_factors
 from napari_mrisr.volume.base import Volume
 from napari_mrisr.zoo.folders import list_models
 from napari_mrisr.zoo.metadata import read_metadata
-from napari_mrisr.zoo.model_choice import preference, runs_full_models
+from napari_mrisr.zoo.model_choice import preferred, runs_full_models
 from napari_mrisr.zoo.model_fit import Fit, fit_model, geometry_summary
 
 __all__ = ["NO_MODEL", "OPEN_FILE", "UNFIT", "SuperResolveState"]
@@ -150,18 +151,18 @@ class SuperResolveState:
         self._keep_a_fitting_model()
 
     def _keep_a_fitting_model(self) -> None:
-        """If the chosen model does not fit the scan, choose the one that fits by the demo's
-        rule (:func:`~napari_mrisr.zoo.model_choice.preference`): a full model on a GPU or a
-        CPU with native bf16, else a compact one, then a content model over a GAN, then the
-        best validation PSNR; the cubic baseline if none fits."""
+        """If the chosen model does not fit the scan, choose the one that fits by the rule of
+        ``mrisr predict`` without ``--model`` (:func:`~napari_mrisr.zoo.model_choice.preferred`):
+        never a GAN, a full model on a GPU or a CPU with native bf16, else a compact one, then
+        the best validation PSNR; the cubic baseline if no content model fits."""
+        full = runs_full_models(pick_device(self.device))
+        fitting = [(m, m.name, meta) for m, meta in self.models.items() if self.fits_input(m)]
         method = self.method
-        if method not in {value for _, value in self.choices}:
-            method = next(value for _, value in self.choices if value != OPEN_FILE)
+        if method not in {value for _, value in self.choices}:  # no choice yet: the default
+            method = preferred(fitting, full) or next(v for _, v in self.choices if v != OPEN_FILE)
         fit = self.fits.get(method)
         note = ""
         if fit is not None and not fit.ok:
-            full = runs_full_models(pick_device(self.device))
-            fitting = [v for _, v in self.choices if isinstance(v, Method) and self.fits_input(v)]
-            method = max(fitting, key=lambda m: preference(m.name, self.models.get(m, {}), full))
+            method = preferred(fitting, full) or Method(BASELINE)
             note = f"{fit.reason} Switched to {method.name}."
         self.note, self.method = note, method

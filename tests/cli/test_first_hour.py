@@ -1,0 +1,64 @@
+"""What a new user meets in the first hour of mrisr: the default model that fits the scan."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_mrisr.cli import main
+from napari_mrisr.volume.base import Volume
+from napari_mrisr.volume.io import save_volume
+from napari_mrisr.zoo import model_choice
+
+from ..phantoms import head_phantom
+
+COMPACT = "compact: this CPU has no native bf16"
+
+
+@pytest.fixture
+def compact_cpu(monkeypatch):
+    """A CPU without native bf16, whatever this machine is: the compact models are preferred."""
+    monkeypatch.setattr(model_choice, "native_bf16", lambda device: False)
+
+
+def save_scan(path, spacing, shape=(12, 12, 5)):
+    save_volume(Volume(head_phantom(shape), np.diag([*spacing, 1.0]), path.name), path)
+    return path
+
+
+def test_predict_without_a_model_runs_the_bundled_model_that_fits_and_says_why(
+    tmp_path, compact_cpu, capsys
+):
+    source = save_scan(tmp_path / "thick.nii.gz", (1.0, 1.0, 4.0))
+    out = tmp_path / "sr.nii.gz"
+    assert main(["predict", str(source), str(out), "--device", "cpu"]) == 0
+    err = capsys.readouterr().err
+    assert (
+        "using mni-x4-thick: the bundled model that fits 1 x 1 x 4 mm thick slices "
+        f"({COMPACT})\n" in err
+    )
+    assert out.exists()
+
+
+def test_predict_without_a_model_on_a_scan_no_bundled_model_fits_names_what_they_expect(
+    tmp_path, compact_cpu, capsys
+):
+    source = save_scan(tmp_path / "fine.nii.gz", (1.0, 1.0, 1.0))
+    assert main(["predict", str(source), str(tmp_path / "sr.nii.gz"), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("mrisr: error: No bundled model fits 'fine' (1 x 1 x 1 mm, isotropic): ")
+    assert "they expect LR 2 x 2 x 2 mm or 1 x 1 x 4 mm thick slices;" in err
+    assert "`mrisr selfsr`" in err and err.count("\n") == 1
+
+
+def test_a_cohort_without_a_model_chooses_once_by_its_first_file(tmp_path, compact_cpu, capsys):
+    (tmp_path / "in").mkdir()
+    for name in ("a", "b"):
+        save_scan(tmp_path / "in" / f"{name}.nii.gz", (1.0, 1.0, 4.0))
+    code = main(["predict", str(tmp_path / "in"), str(tmp_path / "sr"), "--device", "cpu"])
+    out, err = capsys.readouterr()
+    assert code == 0 and "2 done, 0 skipped, 0 failed" in out
+    assert (
+        "using mni-x4-thick for every file (chosen by a.nii.gz): the bundled model that fits "
+        f"1 x 1 x 4 mm thick slices ({COMPACT})\n" in err
+    )
