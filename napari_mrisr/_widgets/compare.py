@@ -23,7 +23,7 @@ from napari_mrisr.progress import Progress
 from napari_mrisr.volume.comparison import Comparison, iter_compare
 from napari_mrisr.volume.metrics import REGIONS, Table, table_csv
 
-from .choices import layer_combo, rebuild_choices
+from .choices import image_layers, layer_combo, rebuild_choices
 from .compare_grid import ComparisonGrid, diverging_colormap
 from .layout import fit_scroll_width, scroll_layout
 from .metrics_table import MetricsTable
@@ -90,19 +90,21 @@ class CompareWidget(QWidget):
         self.status.native.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         scroll_layout(self, self.container.native, self.status.native, self.table, exports.native)
 
-        # The combos write the state; a new SR layer brings its family (prefill).
+        # The combos write the state; a new SR layer brings its family (prefill). Until the
+        # user picks a layer here, every change of layers picks LR, SR and GT again.
+        self._by_hand = self._rebuilding = False
         for name in ("lr", "sr", "gt", "region"):
             getattr(self, name).changed.connect(partial(setattr, self.state, name))
             getattr(self.state.events, name).connect(partial(self._show_choice, name))
+        for combo in (self.lr, self.sr, self.gt):
+            combo.changed.connect(self._picked)
         self.sr.changed.connect(self._prefill)
         viewer.layers.events.inserted.connect(self._on_inserted)
         self.compare_button.changed.connect(self.compare)
         self.export_button.changed.connect(self.export_table)
         self.save_button.changed.connect(self.save_view)
-        self.state.lr, self.state.gt, self.state.region = self.lr.value, self.gt.value, self.region.value
-        latest = next((c for c in self.sr.choices if c is not None and "model" in c.metadata), None)
-        self.state.sr = latest if latest is not None else self.sr.value
-        self._prefill()
+        self.state.region = self.region.value
+        self._preselect()
 
     def _show_choice(self, name: str, layer) -> None:
         """Show the state's choice in its combo (if the combo offers it)."""
@@ -123,9 +125,26 @@ class CompareWidget(QWidget):
 
     # -- picking layers ---------------------------------------------------------------------
     def reset_choices(self, *_event) -> None:
-        """Re-read the layer choices (napari calls this when layers change)."""
-        for combo in (self.lr, self.sr, self.gt, self.region):
-            rebuild_choices(combo)
+        """Re-read the layer choices (napari calls this when layers change), and pick LR, SR
+        and GT again unless the user has picked them (or what they picked is gone)."""
+        self._rebuilding = True
+        try:
+            for combo in (self.lr, self.sr, self.gt, self.region):
+                rebuild_choices(combo)
+        finally:
+            self._rebuilding = False
+        if not self._by_hand or self.state.problem():
+            self._preselect()
+
+    def _picked(self, *_args) -> None:
+        if not self._rebuilding:
+            self._by_hand = True
+
+    def _preselect(self) -> None:
+        """Three different layers for LR, SR and GT where there are that many
+        (:meth:`CompareState.preselect`); never this dock's own result layers."""
+        layers = [layer for layer in image_layers(self.viewer) if RESULT_KEY not in layer.metadata]
+        self.state.preselect(layers)
 
     def _region_choices(self, _widget=None) -> list[tuple[str, Layer | None]]:
         masks = [layer for layer in reversed(self.viewer.layers) if isinstance(layer, Labels | Image)]
@@ -136,10 +155,10 @@ class CompareWidget(QWidget):
         """A new SR layer becomes the one to compare, with its LR and ground truth."""
         layer = event.value
         if isinstance(layer, Image) and "model" in layer.metadata and RESULT_KEY not in layer.metadata:
+            self._by_hand = False  # the newest SR layer and its family, whatever was picked
             try:
                 self.reset_choices()  # napari's own reset may come after this handler
-                self.sr.value = layer
-            except (ValueError, RuntimeError):  # not a choice yet, or the widget is gone
+            except RuntimeError:  # the widget is gone
                 pass
 
     def _prefill(self, *_args) -> None:
