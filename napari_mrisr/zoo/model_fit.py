@@ -140,7 +140,7 @@ class ModelGeometry:
     def expects(self) -> str:
         """The input it expects, e.g. ``"LR 2 x 2 x 2 mm"`` or ``"1 x 1 x 4 mm thick slices"``."""
         if self.spacing is None:
-            return f"{_ratio(self.proportions)} voxels (spacing not recorded)"
+            return f"proportions {_ratio(self.proportions)}"  # spacing not recorded
         if self.through_plane_axis is not None:
             return f"{_mm(self.spacing)} thick slices"
         return f"LR {_mm(self.spacing)}"

@@ -62,3 +62,23 @@ def test_a_cohort_without_a_model_chooses_once_by_its_first_file(tmp_path, compa
         "using mni-x4-thick for every file (chosen by a.nii.gz): the bundled model that fits "
         f"1 x 1 x 4 mm thick slices ({COMPACT})\n" in err
     )
+
+
+@pytest.mark.parametrize("bf16", [False, True])
+def test_mrisr_models_says_what_each_expects_and_marks_the_defaults(bf16, monkeypatch, capsys):
+    monkeypatch.setattr(model_choice, "native_bf16", lambda device: bf16)
+    monkeypatch.setattr("napari_mrisr.engine.devices.torch.cuda.is_available", lambda: False)
+    assert main(["models"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert all(len(line) < 120 for line in lines if not line.startswith(("bundled", "user")))
+    rows = {line[2:].split()[0]: line for line in lines if " bundled " in line}
+    full = "-full" if bf16 else ""
+    marked = {name for name, line in rows.items() if line.startswith("* ")}
+    assert marked == {f"mni-x2-iso{full}", f"mni-x4-thick{full}"}
+    assert "LR 2 x 2 x 2 mm" in rows["mni-x2-iso-full-gan"]
+    assert "1 x 1 x 4 mm thick slices" in rows["mni-x4-thick"]
+    rule = "full: this CPU computes bf16 natively" if bf16 else COMPACT
+    assert (
+        f"* mrisr predict's default on this machine for scans of that input ({rule}; never a GAN)"
+        in lines
+    )
