@@ -106,6 +106,7 @@ def _default_model(volume, device, chosen_by: str = "") -> str:
     Super-resolve widget switches to (``zoo.model_choice.choose_bundled``: a content model that
     fits the scan, the kind this machine runs best), said in one line; refused in one sentence
     naming what the bundled models expect when none fits."""
+    from napari_mrisr.zoo.folders import list_models
     from napari_mrisr.zoo.model_choice import bundled_inputs, choose_bundled
     from napari_mrisr.zoo.model_fit import describe_scan
 
@@ -114,8 +115,10 @@ def _default_model(volume, device, chosen_by: str = "") -> str:
         print(f"using {choice.info.name}{chosen_by}: {choice.why}", file=sys.stderr)
         return str(choice.info.path)
     expected = bundled_inputs()
+    if not expected and not list_models():
+        raise ValueError("No trained model is installed; pass --model with a .safetensors file.")
     if not expected:
-        raise ValueError("No bundled model is installed; pass --model with a .safetensors file.")
+        raise ValueError("No bundled model is installed; pass --model with one of yours.")
     raise ValueError(
         f"No bundled model fits {volume.name!r} ({describe_scan(volume)}): they expect "
         f"{' or '.join(expected)}; pass --model with a model trained for such scans, or run "

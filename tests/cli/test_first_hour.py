@@ -9,6 +9,7 @@ from napari_mrisr.cli import main
 from napari_mrisr.volume.base import Volume
 from napari_mrisr.volume.io import save_volume
 from napari_mrisr.zoo import model_choice
+from napari_mrisr.zoo.model_file import save_model
 
 from ..phantoms import head_phantom
 
@@ -49,6 +50,20 @@ def test_predict_without_a_model_on_a_scan_no_bundled_model_fits_names_what_they
     assert err.startswith("mrisr: error: No bundled model fits 'fine' (1 x 1 x 1 mm, isotropic): ")
     assert "they expect LR 2 x 2 x 2 mm or 1 x 1 x 4 mm thick slices;" in err
     assert "`mrisr selfsr`" in err and err.count("\n") == 1
+
+
+def test_without_bundled_models_predict_asks_for_one_of_the_users(
+    tmp_path, model, user_dir, monkeypatch, capsys
+):
+    monkeypatch.setattr("napari_mrisr.zoo.folders.bundled_models_dir", lambda: tmp_path / "none")
+    source = save_scan(tmp_path / "thick.nii.gz", (1.0, 1.0, 4.0))
+    out = str(tmp_path / "sr.nii.gz")
+    assert main(["predict", str(source), out, "--device", "cpu"]) == 2
+    assert "No trained model is installed; pass --model" in capsys.readouterr().err
+    save_model(model, user_dir / "mine.safetensors")
+    assert main(["predict", str(source), out, "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert "No bundled model is installed; pass --model with one of yours." in err
 
 
 def test_a_cohort_without_a_model_chooses_once_by_its_first_file(tmp_path, compact_cpu, capsys):
