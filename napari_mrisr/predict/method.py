@@ -19,6 +19,7 @@ import numpy as np
 from napari_mrisr.engine.inference import iter_super_resolve
 from napari_mrisr.progress import Progress, ProgressGenerator
 from napari_mrisr.volume.base import Volume
+from napari_mrisr.volume.clipping import clip_floor, clip_to_input
 from napari_mrisr.volume.geometry import Factors, as_factors
 from napari_mrisr.volume.interpolate import upsample
 from napari_mrisr.zoo.model_fit import Fit, ModelFitError, check_fit
@@ -51,7 +52,9 @@ class Method:
 
 @dataclass
 class SRResult:
-    """The SR volume and the model that made it (its name and file metadata)."""
+    """The SR volume and the model that made it: its name and file metadata, with
+    ``clipped_below`` (0.0) added when the result's negatives were set to 0
+    (:mod:`~napari_mrisr.volume.clipping`)."""
 
     volume: Volume
     model: str
@@ -121,7 +124,10 @@ def iter_run(
             warning=True,
         )
     sr = yield from iter_fitted(volume, model, fit, device=device, tile=tile or None)
-    return SRResult(sr, method.name, dict(model.meta))
+    meta = dict(model.meta)
+    if clip_floor(volume) is not None:  # what iter_fitted did to the result
+        meta["clipped_below"] = clip_floor(volume)
+    return SRResult(sr, method.name, meta)
 
 
 def iter_fitted(
@@ -135,7 +141,9 @@ def iter_fitted(
     :func:`~napari_mrisr.volume.geometry.upsampled_affine` of the input with
     :attr:`Fit.factors`. Raises :class:`ModelFitError` (before any work) for a fit that
     refuses the scan; first yields the fit's :attr:`~Fit.warning` (a scan coarser than the
-    model's training input) as a warning event, where it has one.
+    model's training input) as a warning event, where it has one. The result of a scan without
+    a negative voxel has its negatives set to 0
+    (:func:`~napari_mrisr.volume.clipping.clip_to_input`: ringing, never signal).
     """
     if not fit.ok:
         raise ModelFitError(fit.reason)
@@ -144,7 +152,8 @@ def iter_fitted(
     sr = yield from iter_super_resolve(
         permute_axes(volume, fit.order), model, device=device, tile=tile
     )
-    return permute_axes(sr, tuple(int(a) for a in np.argsort(fit.order)))
+    sr = permute_axes(sr, tuple(int(a) for a in np.argsort(fit.order)))
+    return clip_to_input(sr, volume)
 
 
 def permute_axes(volume: Volume, order: Sequence[int]) -> Volume:

@@ -13,6 +13,7 @@ from napari_mrisr.engine.inference import intensity_range
 from napari_mrisr.engine.precision import autocast as reduced_precision
 from napari_mrisr.progress import Progress, ProgressGenerator
 from napari_mrisr.volume.base import Volume, VolumeError
+from napari_mrisr.volume.clipping import clip_floor, clip_to_input
 
 from .grid import SelfSRGrid, plan_grid, resample_matrix
 
@@ -47,12 +48,16 @@ class SelfSRResult:
         The geometry used.
     model : torch.nn.Module or None
         The per-scan network (for :func:`~napari_mrisr.selfsr.run.save_selfsr_model`).
+    clipped_below : float or None
+        0.0 when ``sr``'s negatives were set to 0 (a scan without negative voxels:
+        :mod:`~napari_mrisr.volume.clipping`), None when it was left unclipped.
     """
 
     sr: Volume
     disagreement: Volume
     grid: SelfSRGrid
     model: torch.nn.Module | None = None
+    clipped_below: float | None = None
 
 
 def plane_batches(grid: SelfSRGrid, shape: tuple[int, int, int], batch: int) -> int:
@@ -180,6 +185,8 @@ def iter_apply(
     Returns
     -------
     SelfSRResult
+        Its ``sr`` without negative voxels when the scan has none
+        (:func:`~napari_mrisr.volume.clipping.clip_to_input`).
     """
     if getattr(model, "architecture", None) != "selfsr2d":
         raise ValueError("This model is not a self-supervised SR (selfsr2d) model.")
@@ -224,8 +231,10 @@ def iter_apply(
     disagreement = np.moveaxis(disagreement_map(first, second), 0, grid.axis) * (high - low)
     affine = grid.out_affine(volume.affine)
     name = volume.name
+    sr = clip_to_input(Volume(fused, affine, f"{name} self-SR", dict(volume.header)), volume)
     return SelfSRResult(
-        sr=Volume(fused, affine, f"{name} self-SR", dict(volume.header)),
+        sr=sr,
         disagreement=Volume(disagreement, affine, f"{name} self-SR disagreement", dict(volume.header)),
         grid=grid,
+        clipped_below=clip_floor(volume),
     )
