@@ -7,6 +7,7 @@
 - :mod:`.interpolate`: the baselines on the SR grid; :mod:`.metrics`: image quality;
   :mod:`.comparison`: SR against LR, baseline and ground truth.
 - :mod:`.sample`: the built-in MNI152 sample; :mod:`.display`: the reading convention.
+- :mod:`.clipping`: SR results kept to their input's non-negative support.
 """
 
 from napari_mrisr.volume.base import Volume, VolumeError, VolumeWarning
