@@ -3,7 +3,9 @@
 Long-running core functions (inference, the pipeline, comparisons) are generators that yield
 :class:`Progress` events and ``return`` their result. napari's ``thread_worker`` hands the
 return value to ``returned``; the CLI, benchmarks and tests call :func:`run_to_end`.
-Cancelling is simply not iterating further (or calling ``.close()``).
+Cancelling is simply not iterating further (or calling ``.close()``). Work that can spend long
+inside one step (a network's forward on a large tile) also takes a cancel check, a callable
+asked while the step runs: once it says True, the work raises :class:`Cancelled`.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-__all__ = ["Progress", "ProgressGenerator", "run_to_end"]
+__all__ = ["Cancelled", "Progress", "ProgressGenerator", "run_to_end"]
 
 T = TypeVar("T")
 
@@ -32,6 +34,10 @@ class Progress:
     message: str = ""
     warning: bool = False
     preview: Any = None
+
+
+class Cancelled(Exception):
+    """Work stopped because its cancel check said so; nothing half-made is returned."""
 
 
 #: A generator that yields :class:`Progress` and returns a ``T``.

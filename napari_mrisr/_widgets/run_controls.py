@@ -120,6 +120,11 @@ class RunControls:
         self.progress.max = max(1, total)
         self.progress.value = min(done, self.progress.max)
 
+    def cancel_requested(self) -> bool:
+        """Whether the user cancelled the current run: the cancel check to hand to core work
+        that can stop inside a long step (it is asked from the worker's thread)."""
+        return self._cancelled
+
     def cancel(self, *_args) -> None:
         """Ask the job to stop after its current step; nothing it would add is added."""
         if self.job is not None:

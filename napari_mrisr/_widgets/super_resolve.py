@@ -181,15 +181,16 @@ class SuperResolveWidget(QWidget):
         device, tile = self.device.value, self.tile.value or None
         source = (layer.name, dict(layer.metadata), tuple(layer.contrast_limits))
         method = arguments["method"]
+        cancel = self.controls.cancel_requested  # stops the network inside a tile
         self.controls.start(
-            lambda: iter_run(volume, device=device, tile=tile, **arguments),
+            lambda: iter_run(volume, device=device, tile=tile, cancel=cancel, **arguments),
             f"Super-resolving {layer.name}",
             on_result=lambda result: self._add_result(result, *source),
             status=f"running {method.name} on {layer.name}...",
         )
 
     def cancel(self) -> None:
-        """Stop after the current tile; nothing is added."""
+        """Stop within a layer of the network, even inside a tile; nothing is added."""
         self.controls.cancel()
 
     def _add_result(self, result: SRResult, name: str, metadata: dict, limits: tuple) -> None:

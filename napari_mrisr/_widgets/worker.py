@@ -12,7 +12,7 @@ from napari.qt.threading import thread_worker
 from napari.utils import progress
 from napari.utils.notifications import show_error, show_warning
 
-from napari_mrisr.progress import Progress
+from napari_mrisr.progress import Cancelled, Progress
 
 __all__ = ["show_failure", "start_worker"]
 
@@ -27,6 +27,10 @@ def show_failure(exc: BaseException, what: str) -> None:
 
 #: Workers started by :func:`start_worker` and not yet finished.
 _running = 0
+
+
+#: What a worker returns when its work raised Cancelled (its cancel check said so).
+_CANCELLED = object()
 
 
 @dataclass(frozen=True)
@@ -51,7 +55,8 @@ def start_worker(
     out-of-memory), is caught inside the worker and shown as one sentence. ``on_done(ok)``
     runs last in every case (``ok`` is False after an error or a cancel), so buttons and
     status lines never stay "running". Returns the started worker (``.quit()`` cancels after
-    the current step).
+    the current step; work given a cancel check that raises
+    :class:`~napari_mrisr.progress.Cancelled` inside a step ends as a cancel, not an error).
 
     While any worker runs, the objects that existed when it started are left out of Python's
     garbage collection (``gc.freeze``): a full collection walks all of napari's, Qt's and
@@ -67,7 +72,10 @@ def start_worker(
 
     def guarded() -> Generator[Progress, Any, Any]:
         try:
-            return (yield from work())
+            state["work"] = running = work()
+            return (yield from running)
+        except Cancelled:  # the work saw the cancel inside a step: not an error
+            return _CANCELLED
         except Exception as exc:  # noqa: BLE001 (reported to the user in the GUI thread)
             return _Failed(exc)
 
@@ -99,6 +107,8 @@ def start_worker(
             bar.update(drawn.done - bar.n)
 
     def returned(result: Any) -> None:
+        if result is _CANCELLED:
+            return
         if isinstance(result, _Failed):
             show_failure(result.error, what)
             return
@@ -110,6 +120,14 @@ def start_worker(
         try:
             state["closed"] = True
             bar.close()
+            if state.get("work") is not None:
+                # A worker quit between two steps leaves the work suspended: closing it here
+                # (the worker's loop has ended) runs its cleanup now (a model's hooks, its
+                # mode), not whenever the garbage collector gets to it.
+                try:
+                    state["work"].close()
+                except Exception as exc:  # noqa: BLE001 (a cleanup that failed, said once)
+                    show_failure(exc, what)
             if on_done is not None:
                 on_done(state["ok"])
         finally:

@@ -4,6 +4,9 @@
 events (one per tile, plus a warning on an out-of-memory retry) and returns the SR
 :class:`~napari_mrisr.volume.base.Volume`. Cancelling is simply not iterating further (or calling
 ``.close()``): the output array is local to the generator, so nothing half-made is ever returned.
+A ``cancel`` check stops a run inside a tile too: it is asked before every layer of the
+network (forward pre-hooks, removed when the run ends), so one large tile no longer delays a
+cancel by its whole duration; the run then raises :class:`~napari_mrisr.progress.Cancelled`.
 
 Tiling is written here rather than with MONAI's ``sliding_window_inference`` because callers
 need an event per tile, cancellation between tiles and an out-of-memory retry. Tiles are
@@ -17,14 +20,14 @@ from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 
 import numpy as np
 import torch
 
 from napari_mrisr.models import is_channels_last, to_channels_last
-from napari_mrisr.progress import Progress, ProgressGenerator, run_to_end
+from napari_mrisr.progress import Cancelled, Progress, ProgressGenerator, run_to_end
 from napari_mrisr.volume.base import Volume, VolumeError
 from napari_mrisr.volume.geometry import upsampled_affine
 from napari_mrisr.volume.io import available_bytes
@@ -57,6 +60,7 @@ def iter_super_resolve(
     tile: int | Sequence[int] | None = None,
     overlap: int | None = None,
     amp: bool = True,
+    cancel: Callable[[], bool] | None = None,
 ) -> ProgressGenerator[Volume]:
     """Super-resolve a volume tile by tile, yielding progress and returning the SR volume.
 
@@ -83,6 +87,11 @@ def iter_super_resolve(
         Run in bfloat16 autocast where the device computes it natively (a CUDA GPU, float16
         where bf16 is unsupported; a CPU with AVX512-BF16 or AMX), as
         :func:`napari_mrisr.engine.precision.autocast` says; False runs float32 throughout.
+    cancel : callable, optional
+        Asked before each tile and before each layer of the network runs (a forward pre-hook
+        on every submodule, removed at the end); once it returns True the run stops there and
+        raises :class:`~napari_mrisr.progress.Cancelled`, yielding nothing more. A GUI passes
+        its Cancel button's state, so a cancel takes effect within one layer of one tile.
 
     Yields
     ------
@@ -94,6 +103,11 @@ def iter_super_resolve(
     Volume
         The SR volume on :func:`napari_mrisr.volume.geometry.upsampled_affine` of the input: an
         HR -> LR -> SR round trip lands on the HR grid. Intensities are in the input's range.
+
+    Raises
+    ------
+    napari_mrisr.progress.Cancelled
+        When ``cancel`` said so; the model is left as it was found.
     """
     scale = _model_scale(model)
     dev = pick_device(device)
@@ -119,6 +133,7 @@ def iter_super_resolve(
     source = (source - low) / (high - low)
     was_training = net.training
     net.eval()  # before the probes of plan_tiles, which must not touch batch-norm statistics
+    hooks = _cancel_hooks(net, cancel)
     try:
         with autocast:  # tiles sized for the activations in the precision they run in
             plan = plan_tiles(data.shape, net, dev, tile, overlap)
@@ -128,6 +143,8 @@ def iter_super_resolve(
             yield Progress(0, len(boxes))  # the bar shows its length before the first tile
             try:
                 for done, (inner, outer) in enumerate(boxes, start=1):
+                    if cancel is not None and cancel():
+                        raise _Stop
                     patch = source[outer][None, None]
                     if dev.type == "cpu":
                         patch = patch.contiguous(memory_format=torch.channels_last_3d)
@@ -150,7 +167,11 @@ def iter_super_resolve(
                     raise
                 plan = plan.halved()
                 yield Progress(0, 0, f"Out of GPU memory; retrying with {plan.core[0]}-voxel tiles.", warning=True)
+    except _Stop:
+        raise Cancelled(f"Super-resolving {volume.name!r} was cancelled.") from None
     finally:
+        for hook in hooks:
+            hook.remove()
         net.train(was_training)
 
     if not bool(torch.isfinite(output).all()):
@@ -161,6 +182,26 @@ def iter_super_resolve(
     output.mul_(high - low).add_(low)
     name = meta.get("name") or getattr(model, "architecture", "model")
     return Volume(_to_numpy(output), upsampled_affine(volume.affine, scale), f"{volume.name} SR {name}", dict(volume.header))
+
+
+class _Stop(Exception):
+    """Raised inside the network by the cancel check; the engine turns it into Cancelled."""
+
+
+def _cancel_hooks(net: torch.nn.Module, cancel: Callable[[], bool] | None) -> list:
+    """A forward pre-hook on every submodule that stops the forward once ``cancel()`` is True.
+
+    Written by hand: torch has no way to interrupt a forward from another thread; a check
+    before each layer bounds the wait by the slowest single layer of one tile.
+    """
+    if cancel is None:
+        return []
+
+    def check(_module, _inputs) -> None:
+        if cancel():
+            raise _Stop
+
+    return [module.register_forward_pre_hook(check) for module in net.modules()]
 
 
 def _to_numpy(tensor: torch.Tensor) -> np.ndarray:

@@ -9,7 +9,7 @@ worker thread, the CLI and cohorts run them to the end.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,6 +74,7 @@ def iter_run(
     tile: int | None = None,
     factors: Factors | None = None,
     fit: Fit | None = None,
+    cancel: Callable[[], bool] | None = None,
 ) -> ProgressGenerator[SRResult]:
     """Super-resolve ``volume``, yielding :class:`Progress` events and returning an :class:`SRResult`.
 
@@ -93,6 +94,9 @@ def iter_run(
     fit : Fit, optional
         How the model fits ``volume``, as the caller found it
         (:func:`~napari_mrisr.zoo.model_fit.fit_model`); worked out here when not given.
+    cancel : callable, optional
+        Stops a model's run inside a tile once it returns True
+        (:func:`~napari_mrisr.engine.inference.iter_super_resolve`).
 
     Raises
     ------
@@ -123,7 +127,7 @@ def iter_run(
             f"{tuple(as_factors(factors))}; the result will not be on the ground truth's grid.",
             warning=True,
         )
-    sr = yield from iter_fitted(volume, model, fit, device=device, tile=tile or None)
+    sr = yield from iter_fitted(volume, model, fit, device=device, tile=tile or None, cancel=cancel)
     meta = dict(model.meta)
     if clip_floor(volume) is not None:  # what iter_fitted did to the result
         meta["clipped_below"] = clip_floor(volume)
@@ -131,7 +135,12 @@ def iter_run(
 
 
 def iter_fitted(
-    volume: Volume, model, fit: Fit, device: str = "auto", tile: int | None = None
+    volume: Volume,
+    model,
+    fit: Fit,
+    device: str = "auto",
+    tile: int | None = None,
+    cancel: Callable[[], bool] | None = None,
 ) -> ProgressGenerator[Volume]:
     """:func:`~napari_mrisr.engine.inference.iter_super_resolve` with the model turned to the
     scan as ``fit`` says (:func:`~napari_mrisr.zoo.model_fit.check_fit`).
@@ -150,7 +159,7 @@ def iter_fitted(
     if fit.warning:
         yield Progress(0, 0, fit.warning, warning=True)
     sr = yield from iter_super_resolve(
-        permute_axes(volume, fit.order), model, device=device, tile=tile
+        permute_axes(volume, fit.order), model, device=device, tile=tile, cancel=cancel
     )
     sr = permute_axes(sr, tuple(int(a) for a in np.argsort(fit.order)))
     return clip_to_input(sr, volume)
