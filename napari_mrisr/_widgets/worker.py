@@ -60,9 +60,9 @@ def start_worker(
 
     While any worker runs, the objects that existed when it started are left out of Python's
     garbage collection (``gc.freeze``): a full collection walks all of napari's, Qt's and
-    torch's objects (about 600,000), which holds the GIL for 250-450 ms in whichever thread
-    triggers it and stalls the event loop mid-run. Garbage among them waits until the last
-    worker finishes.
+    torch's objects (hundreds of thousands), which holds the GIL in whichever thread triggers
+    it long enough to stall the event loop mid-run (``benchmarks/gui_responsiveness.py``
+    prints the longest stall). Garbage among them waits until the last worker finishes.
     """
     global _running
     _running += 1

@@ -35,12 +35,13 @@ __all__ = [
 ]
 
 #: Largest default halo (LR voxels per side): bounds the cost of very deep networks, whose
-#: effective receptive field is far smaller than their theoretical one. The bundled edsr3d 64 x 9
-#: models (radius 23) differ from a whole-volume pass by at most 1.2e-4 of the range at 12, 40x
-#: under bf16's rounding, and by 2.3e-3 at 8 (``benchmarks/halo.py``).
+#: effective receptive field is far smaller than their theoretical one: at this halo the bundled
+#: edsr3d 64 x 9 models (radius 23) differ from a whole-volume pass by far less than bf16's
+#: rounding, at a smaller one by more (``benchmarks/halo.py`` prints both).
 MAX_OVERLAP = 12
 #: Memory for one tile's activations and the run's arrays (input, output) on a CPU or Apple
-#: GPU: with the process itself (about 0.6 GiB with torch and a model) a run stays under 3 GB.
+#: GPU: with the process itself (torch and a model) a run stays under 3 GB
+#: (``benchmarks/inference.py --memory`` prints the peak).
 CPU_BUDGET = int(1.75 * 2**30)
 #: Resident memory per voxel (the slope of peak RSS over tile size, measured on a CPU) over
 #: the probe's tensor peak (:func:`activation_bytes`), per architecture: 1.0 to 1.2 for edsr3d
@@ -234,7 +235,7 @@ class _PeakTensorBytes(TorchDispatchMode):
 
 
 def activation_bytes(model: torch.nn.Module, size: int = 8) -> float:
-    """Peak activation memory of a forward pass per input voxel, measured on a ``size``^3 probe.
+    """Peak activation memory of a forward pass per input voxel, on a cube of ``size`` voxels.
 
     Counts the tensors of the forward pass (input and output included) in the precision of the
     autocast around the call (bf16 activations take half the bytes), not the weights nor a

@@ -72,8 +72,8 @@ def _add_interpolated_input(model: SRModel, inputs: tuple, output: torch.Tensor)
     SR choice, not one of the references'.
 
     The sum is float32 under a bfloat16 autocast: the interpolated input keeps full precision
-    and only the predicted residual carries bf16's rounding (on the held-out slabs, bf16 then
-    costs the six bundled models at most 0.008 dB of PSNR, where a bf16 sum cost up to 0.04).
+    and only the predicted residual carries bf16's rounding, which then costs the bundled models
+    a few times less PSNR than a bf16 sum did (``benchmarks/quality.py`` against ``--fp32``).
     """
     return output.float() + upsample_linear(inputs[0].float(), model.scale)
 
