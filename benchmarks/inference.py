@@ -37,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from machine import describe_machine
 
 ARCHITECTURES = ["edsr3d", "srgan3d", "rrdb3d", "dcsrn", "srgan2d"]
 BUNDLED = "mni-x2-iso"
@@ -239,11 +240,14 @@ def main() -> None:
     parser.add_argument(
         "--arch", nargs="*", default=[], help=f"untrained architectures too: {ARCHITECTURES}"
     )
+    parser.add_argument(
+        "--models", nargs="*", default=[BUNDLED], help=f"bundled models to time (default {BUNDLED})"
+    )
     parser.add_argument("--repeats", type=int, default=2, help="warm runs; the best is reported")
     parser.add_argument("--memory", action="store_true", help="also the 320^3-output memory run")
     parser.add_argument("--cube", action="store_true", help="also a 256^3 output with edsr3d 64x9")
     args = parser.parse_args()
-    print(f"device: {args.device}; torch {torch.__version__}; threads {torch.get_num_threads()}")
+    print(f"{describe_machine(args.device)}; torch threads {torch.get_num_threads()}")
     print(
         "| model | precision | params (M) | engine cold (s) | engine warm (s) | raw whole (s) "
         "| raw / engine time | tiles (core, halo) | halo overhead | conv GFLOP/s (of Conv3d peak) "
@@ -254,7 +258,7 @@ def main() -> None:
 
     precisions = {"fp32": False} | ({"bf16": True} if native_bf16(torch.device(args.device)) else {})
     with tempfile.TemporaryDirectory() as folder:
-        for spec in [BUNDLED, *args.arch]:
+        for spec in [*args.models, *args.arch]:
             whole = {p: str(Path(folder) / f"{spec}-{p}.npy") for p in precisions}
             for precision, amp in precisions.items():
                 w = in_subprocess("raw", spec, args.device, args.repeats, whole[precision], amp)

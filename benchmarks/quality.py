@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from machine import describe_machine
+
 from napari_mrisr.engine.devices import pick_device
 from napari_mrisr.engine.inference import super_resolve
 from napari_mrisr.engine.precision import native_bf16
@@ -156,7 +158,19 @@ def main() -> None:
     twins = sorted(list_models(), key=lambda info: (info.name.removesuffix("-gan"), info.name))  # a GAN beside its content twin
     models = {info.name: info.path for info in twins if info.bundled}
     models.update({Path(p).stem: Path(p) for p in args.models})
-    lines = []
+    precision = "bf16 where the device has it natively" if not args.fp32 else "float32"
+    lines = [
+        "# Quality on the held-out slab",
+        "",
+        "Written by `python benchmarks/quality.py"
+        + (" --time" if args.time else "") + (" --fp32" if args.fp32 else "")
+        + f"` ({describe_machine()}; {precision}). The central 15% axial slab of the MNI152 "
+        "template, never trained on, degraded as each task says; metrics in the brain mask and the "
+        "whole slab. SHARPNESS is the brain's mean gradient magnitude over the truth's (1: as sharp; "
+        "nearest neighbour scores about 1 from its blocks, so read it beside PSNR and GMSM), "
+        "SHARPNESS_SI the same for the superior-inferior derivative only (through thick slices).",
+        "",
+    ]
     for task, degradation in TASKS.items():
         pair = held_out_pair(degradation)
         factors = tuple(degradation.factors)
@@ -179,7 +193,7 @@ def main() -> None:
             for name, kind in kinds.items()
         }
         lines += [
-            f"### {task}: held-out slab {pair.hr.shape}, brain mask {pair.mask.mean():.0%} of voxels",
+            f"## {task}: held-out slab {pair.hr.shape}, brain mask {pair.mask.mean():.0%} of voxels",
             "",
             metrics.format_markdown(
                 {labels[name]: values for name, values in table.items()},
