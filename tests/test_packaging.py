@@ -168,3 +168,30 @@ def test_napari_and_pytest_qt_drive_one_qt_binding_the_one_qt_api_names(make_nap
         assert qtpy.API_NAME.lower() == qtpy.initial_api, (
             f"QT_API={qtpy.initial_api} but the tests run on {qtpy.API_NAME}: set PYTEST_QT_API={qtpy.initial_api} too"
         )
+
+
+@pytest.mark.slow
+@pytest.mark.subprocess
+def test_the_installed_wheels_commands_run_help_models_and_a_predict(site, tmp_path):
+    """The wheel's own console scripts, with its bundled models: what a user runs first."""
+    import nibabel as nib
+    import numpy as np
+
+    env = {**os.environ, "PYTHONPATH": str(site), "NAPARI_MRISR_MODELS": str(tmp_path / "models")}
+
+    def mrisr(*args: str) -> str:
+        done = subprocess.run(
+            [str(site / "bin" / "mrisr"), *args], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout + done.stderr
+
+    assert "predict" in mrisr("--help")
+    assert "mni-x4-thick" in mrisr("models")
+    scan = np.random.default_rng(0).random((16, 16, 6), dtype=np.float32) * 100
+    nib.save(nib.Nifti1Image(scan, np.diag([1.0, 1.0, 4.0, 1.0])), tmp_path / "thick.nii.gz")
+    out = mrisr("predict", "thick.nii.gz", "thick_sr.nii.gz")
+    assert "mni-x4-thick" in out  # the bundled model that fits 1 x 1 x 4 mm, named
+    sr = nib.load(tmp_path / "thick_sr.nii.gz")
+    assert sr.shape == (16, 16, 24)
+    np.testing.assert_allclose(nib.affines.voxel_sizes(sr.affine), [1.0, 1.0, 1.0])
