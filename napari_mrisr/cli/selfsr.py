@@ -51,7 +51,12 @@ def selfsr(args: argparse.Namespace) -> int:
         folder = path.resolve().parent
         together = sum(n for p, n in writes.items() if p.resolve().parent == folder)
         check_writable(path, together, replace=args.force)
-    with tqdm(total=None, unit="step", desc=f"self-SR of {args.input.name}") as bar:
+    # tqdm's own remaining time would count a batch of planes as a training step: the bar shows
+    # only the run's ETA, in its postfix (training and applying, selfsr.run.iter_selfsr).
+    bar_format = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]"
+    with tqdm(
+        total=None, unit="step", desc=f"self-SR of {args.input.name}", bar_format=bar_format
+    ) as bar:
 
         def show(event: Progress) -> None:
             if event.warning:

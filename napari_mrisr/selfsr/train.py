@@ -120,6 +120,7 @@ def iter_train(
     steps: int | None = None,
     preview: Callable[[torch.nn.Module], Any] | None = None,
     amp: bool = True,
+    after_steps: float = 0.0,
 ) -> ProgressGenerator[torch.nn.Module]:
     """Train a ``selfsr2d`` network on one scan, yielding progress, returning the model.
 
@@ -141,6 +142,9 @@ def iter_train(
     amp : bool
         The network's forward in bfloat16 autocast where the device computes it natively
         (:func:`napari_mrisr.engine.precision.autocast`); the loss and the output grid in float32.
+    after_steps : float
+        Work that follows training (applying the network), in training steps' worth of time:
+        the ETA counts it, so a run shows one ETA for all of it (:func:`~.run.iter_selfsr`).
 
     Yields
     ------
@@ -192,7 +196,7 @@ def iter_train(
         message = ""
         if step % 25 == 0 or step == spec.steps:
             elapsed = time.perf_counter() - start
-            eta = elapsed / step * (spec.steps - step)
+            eta = elapsed / step * (spec.steps - step + after_steps)
             message = (
                 f"training step {step}/{spec.steps}, L1 {float(losses[max(0, step - 25) : step].mean()):.4f}, "
                 f"ETA {format_seconds(eta)}"
