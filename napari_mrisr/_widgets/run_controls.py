@@ -58,6 +58,7 @@ class RunControls:
         self.cancelling = cancelling
         self._ready = True
         self._cancelled = False
+        self._busy = False  # from begin() to finish(): the job may not be assigned yet
         self.cancel_button.changed.connect(self.cancel)
 
     @property
@@ -67,7 +68,8 @@ class RunControls:
 
     @property
     def running(self) -> bool:
-        return self.job is not None
+        """Whether a run has begun and not finished (its job is assigned once it started)."""
+        return self._busy
 
     @property
     def ready(self) -> bool:
@@ -111,7 +113,7 @@ class RunControls:
 
     def begin(self, status: str, job: _Job | None = None) -> None:
         """A run starts: the bar at zero, the buttons busy, ``status`` shown."""
-        self.job, self._cancelled = job, False
+        self.job, self._cancelled, self._busy = job, False, True
         self.progress.max, self.progress.value = 1, 0
         self.status.value = status
         self._update_buttons(busy=True)
@@ -139,7 +141,7 @@ class RunControls:
 
     def finish(self, status: str | None = None) -> None:
         """The run ended: idle buttons, and ``status`` if given (else the status stays)."""
-        self.job = None
+        self.job, self._busy = None, False
         if self._cancelled and self.progress.value >= self.progress.max:
             self.progress.value = 0  # a cancelled run never shows 100 %
         if status is not None:
@@ -147,6 +149,8 @@ class RunControls:
         self._update_buttons()
 
     def _update_buttons(self, busy: bool | None = None) -> None:
+        # While start() creates the worker, napari may redraw the dock (its activity bar
+        # appears) and a dock's render sets ``ready``: busy must not read the unassigned job.
         busy = self.running if busy is None else busy
         self.run_button.enabled = self._ready and not busy
         self.cancel_button.enabled = busy and not self._cancelled

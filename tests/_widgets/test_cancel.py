@@ -54,9 +54,10 @@ def deep_model(tmp_path, monkeypatch):
 
 
 @pytest.mark.usefixtures("bundled_dir", "deep_model")
-def test_cancel_inside_one_tile_stops_within_seconds(viewer, qtbot, slow_convolutions):
+def test_cancel_inside_one_tile_stops_within_seconds(make_napari_viewer, qtbot, slow_convolutions):
     from napari_mrisr._widgets.super_resolve import SuperResolveWidget
 
+    viewer = make_napari_viewer(show=True)  # a shown window redraws the dock as the run starts
     layer = add_volume(viewer, Volume(head_phantom((24, 24, 24)), oblique_affine(), "scan"))
     widget = dock(viewer, SuperResolveWidget)
     widget.input.value = layer
@@ -67,6 +68,7 @@ def test_cancel_inside_one_tile_stops_within_seconds(viewer, qtbot, slow_convolu
     widget.run_button.native.click()
     qtbot.waitUntil(lambda: len(slow_convolutions) >= 2, timeout=TIMEOUT_MS)  # inside the tile
     assert widget.progress.value == 0
+    assert widget.cancel_button.native.isEnabled() and not widget.run_button.native.isEnabled()
     clicked = time.perf_counter()
     widget.cancel_button.native.click()
     wait_idle(qtbot, widget)
