@@ -37,8 +37,8 @@ __all__ = [
 #: Planes per forward pass when applying.
 APPLY_BATCH = 16
 #: Time of applying the network per output pixel, as a share of a training step's (forward,
-#: backward and optimiser) per output pixel: measured 0.16-0.17 on 160 x 160 x 40 and
-#: 128 x 128 x 50 scans with the fast budget on a CPU (0.14-0.37 on small ones).
+#: backward and optimiser) per output pixel: a rounded-up estimate from CPU runs of the fast
+#: budget, used for the ETA only until applying starts (then its measured rate takes over).
 APPLY_SHARE = 0.2
 
 
