@@ -6,30 +6,42 @@ from typing import TYPE_CHECKING
 
 from magicgui.widgets import ComboBox
 from napari.layers import Image
+from qtpy.QtWidgets import QComboBox
 
 if TYPE_CHECKING:
     import napari
 
 __all__ = ["image_layers", "layer_combo", "rebuild_choices"]
 
+MIN_CHARS = 18  # a layer combo's width in characters
+
 
 def image_layers(viewer: napari.viewer.Viewer) -> list[Image]:
     """The viewer's 3D image layers, top of the layer list first (the most recent)."""
-    return [layer for layer in reversed(viewer.layers) if isinstance(layer, Image) and layer.ndim == 3]
+    return [
+        layer for layer in reversed(viewer.layers) if isinstance(layer, Image) and layer.ndim == 3
+    ]
 
 
 def layer_combo(viewer: napari.viewer.Viewer, label: str, optional: bool = False) -> ComboBox:
     """A combo box of the viewer's 3D image layers, top first.
 
     Its widget's ``reset_choices`` keeps it current: napari calls ``reset_choices`` of every
-    dock widget when layers are added, removed, moved or renamed.
+    dock widget when layers are added, removed, moved or renamed. A long layer name does not
+    widen the dock (the combo is about 18 characters wide; the open list shows names whole).
     """
 
     def choices(_widget) -> list[tuple[str, Image | None]]:
-        items: list[tuple[str, Image | None]] = [(layer.name, layer) for layer in image_layers(viewer)]
+        items: list[tuple[str, Image | None]] = [
+            (layer.name, layer) for layer in image_layers(viewer)
+        ]
         return ([("(none)", None)] if optional else []) + items
 
-    return ComboBox(label=label, choices=choices)
+    combo = ComboBox(label=label, choices=choices)
+    policy = QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+    combo.native.setSizeAdjustPolicy(policy)
+    combo.native.setMinimumContentsLength(MIN_CHARS)
+    return combo
 
 
 def rebuild_choices(combo: ComboBox) -> None:

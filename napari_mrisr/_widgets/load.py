@@ -23,7 +23,7 @@ from napari_mrisr.volume.degrade import DegradationMethod
 from napari_mrisr.volume.display import CONVENTIONS, convention
 from napari_mrisr.volume.io import SUFFIXES
 
-from .layout import scroll_layout
+from .layout import pinned_rows, scroll_layout
 from .run_controls import RunControls
 from .state.load import DICOM, FILE, SAMPLE, LoadState
 from .worker import show_failure
@@ -79,10 +79,9 @@ class LoadWidget(QWidget):
                 self.factor_box,
                 self.noise,
                 self.display,
-                *self.controls.widgets,
             ]
         )
-        scroll_layout(self, self.container.native)
+        scroll_layout(self, self.container.native, pinned=pinned_rows(*self.controls.widgets))
 
         # The form writes the state; the factor boxes show its axis names.
         self.source.changed.connect(self._on_source)

@@ -17,7 +17,7 @@ from napari_mrisr._napari.layers import layer_data, layer_volume
 from napari_mrisr._napari.orientation import show_mri
 
 from .choices import rebuild_choices
-from .layout import scroll_layout
+from .layout import pinned_rows, scroll_layout
 from .run_controls import RunControls
 from .state.pacs import PacsState, send_description
 
@@ -56,10 +56,10 @@ class PacsWidget(QWidget):
         self.container = Container(
             widgets=[
                 self.url, self.user, self.password, self.patient, self.study, self.modality,
-                self.search_button, self.found, *self.controls.widgets, self.send_layer, self.send_button,
+                self.search_button, self.found, self.send_layer, self.send_button,
             ]
         )  # fmt: skip
-        scroll_layout(self, self.container.native)
+        scroll_layout(self, self.container.native, pinned=pinned_rows(*self.controls.widgets))
         self.open_button, self.status, self.progress = self.controls.run_button, self.controls.status, self.controls.progress
 
         for name in ("url", "user", "patient", "study", "modality"):

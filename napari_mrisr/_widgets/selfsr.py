@@ -24,7 +24,7 @@ from napari_mrisr.volume.base import Volume
 from napari_mrisr.zoo.folders import user_models_dir
 
 from .choices import layer_combo, rebuild_choices
-from .layout import scroll_layout
+from .layout import pinned_rows, scroll_layout
 from .run_controls import RunControls
 from .state.selfsr import SelfSRState
 from .state.shared import MODELS
@@ -68,10 +68,10 @@ class SelfSRWidget(QWidget):
         self.container = Container(
             widgets=[
                 self.input, self.geometry, self.budget, self.device, self.thickness, self.spacing,
-                self.profile, self.seed, *self.controls.widgets, self.save_button,
+                self.profile, self.seed, self.save_button,
             ]
         )  # fmt: skip
-        scroll_layout(self, self.container.native)
+        scroll_layout(self, self.container.native, pinned=pinned_rows(*self.controls.widgets))
         self.run_button, self.cancel_button = self.controls.run_button, self.controls.cancel_button
         self.progress, self.status = self.controls.progress, self.controls.status
 

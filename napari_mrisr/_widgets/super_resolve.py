@@ -22,7 +22,7 @@ from napari_mrisr.predict.method import Method, SRResult, iter_run
 from napari_mrisr.zoo.folders import user_models_dir
 
 from .choices import layer_combo, rebuild_choices
-from .layout import scroll_layout, status_label
+from .layout import pinned_rows, scroll_layout, status_label
 from .run_controls import RunControls
 from .state.shared import MODELS
 from .state.super_resolve import NO_MODEL, OPEN_FILE, UNFIT, SuperResolveState
@@ -46,7 +46,9 @@ class SuperResolveWidget(QWidget):
         self.model = ComboBox(label="model", choices=lambda _widget: self.state.choices)
         self.device = ComboBox(label="device", choices=available_devices(), value="auto")
         self.tile = SpinBox(label="tile (0 = auto)", min=0, max=512, value=0)
-        self.tile.tooltip = "Tile edge in LR voxels; 0 = automatic (small on CPU, larger on big GPUs)."
+        self.tile.tooltip = (
+            "Tile edge in LR voxels; 0 = automatic (small on CPU, larger on big GPUs)."
+        )
         self.controls = RunControls()
         self.geometry = status_label()  # the model's geometry beside the scan's
         self.hint = Label(value="")
@@ -59,10 +61,9 @@ class SuperResolveWidget(QWidget):
                 self.geometry,
                 self.device,
                 self.tile,
-                *self.controls.widgets,
             ]
         )
-        scroll_layout(self, self.container.native)
+        scroll_layout(self, self.container.native, pinned=pinned_rows(*self.controls.widgets))
         # The run controls' parts, under the names every dock uses.
         self.run_button, self.cancel_button = self.controls.run_button, self.controls.cancel_button
         self.progress, self.status = self.controls.progress, self.controls.status

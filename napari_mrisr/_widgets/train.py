@@ -44,7 +44,7 @@ from napari_mrisr.training.runner import TrainingRun
 from napari_mrisr.volume.degrade import DegradationMethod
 
 from .choices import image_layers
-from .layout import scroll_layout
+from .layout import pinned_rows, scroll_layout
 from .line_plot import LinePlot
 from .run_controls import RunControls
 from .state.shared import MODELS
@@ -104,12 +104,13 @@ class TrainWidget(QWidget):
             widgets=[
                 self.source, self.folder, self.layers, self.preset, self.name, self.method,
                 self.factors, self.pretrain, self.adversarial, self.batch, self.patch, self.lr,
-                self.device, *self.controls.widgets,
+                self.device,
             ]
         )  # fmt: skip
         self.losses = LinePlot("training losses (log)", log_y=True)
         self.psnr = LinePlot("validation PSNR in the foreground (dB)")
-        scroll_layout(self, self.form.native, self.losses, self.psnr)
+        pinned = pinned_rows(*self.controls.widgets)
+        scroll_layout(self, self.form.native, self.losses, self.psnr, pinned=pinned)
 
         self.timer = QTimer(self)
         self.timer.setInterval(500)
