@@ -6,7 +6,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from magicgui.widgets import ComboBox, Container, PushButton
+from magicgui.widgets import CheckBox, ComboBox, Container, PushButton
 from napari.layers import Image, Labels, Layer
 from napari.utils.notifications import show_error
 from qtpy.QtCore import QEvent, Qt
@@ -39,6 +39,7 @@ __all__ = ["CompareWidget"]
 #: Metadata key marking the layers a comparison made, so the next one replaces them.
 RESULT_KEY = "mrisr_compare"
 
+
 class CompareWidget(QWidget):
     """Pick LR, SR and (optionally) ground-truth layers; one click shows the whole comparison."""
 
@@ -56,7 +57,9 @@ class CompareWidget(QWidget):
         self.sr = layer_combo(viewer, "SR")
         self.sr.tooltip = "The super-resolved result to judge."
         self.gt = layer_combo(viewer, "GT", optional=True)
-        self.gt.tooltip = "Ground truth (optional): the high-resolution scan, for error maps and metrics"
+        self.gt.tooltip = (
+            "Ground truth (optional): the high-resolution scan, for error maps and metrics"
+        )
         self.region = ComboBox(label="region", choices=self._region_choices)
         self.region.tooltip = (
             "Where PSNR/SSIM/NRMSE are computed besides the whole volume: the ground truth's "
@@ -64,10 +67,26 @@ class CompareWidget(QWidget):
         )
         self.region_name = REGIONS[0]
         for combo in (self.lr, self.sr, self.gt, self.region):  # long names must not widen the dock
-            combo.native.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.native.setSizeAdjustPolicy(
+                QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+            )
             combo.native.setMinimumContentsLength(18)
         self.controls = RunControls(run="Compare", cancel="", progress=False)
         self.compare_button, self.status = self.controls.run_button, self.controls.status
+        # How the grid shows a comparison (the view, not the comparison: no need to compare again).
+        self.error_maps = CheckBox(text="error maps", value=True)
+        self.error_maps.tooltip = (
+            "Show |SR - GT|, |cubic - GT|, SR - cubic and data consistency as cells; off, LR, SR, "
+            "cubic and ground truth get the canvas."
+        )
+        self.zoom_detail = CheckBox(text="zoom on detail", value=False)
+        self.zoom_detail.tooltip = (
+            "Zoom every cell on the slice's most detailed part (where the ground truth has the "
+            "most edges inside the head), a few screen pixels per voxel; off, the whole slice."
+        )
+        view = Container(
+            widgets=[self.error_maps, self.zoom_detail], layout="horizontal", labels=False
+        )
         self.export_button = PushButton(text="Export table (CSV)...")
         self.save_button = PushButton(text="Save view (PNG)...")
         self.table = MetricsTable()
@@ -75,7 +94,7 @@ class CompareWidget(QWidget):
         self.status.native.installEventFilter(self)
 
         self.container = Container(
-            widgets=[self.lr, self.sr, self.gt, self.region, self.controls.buttons]
+            widgets=[self.lr, self.sr, self.gt, self.region, self.controls.buttons, view]
         )
         exports = Container(
             widgets=[self.export_button, self.save_button], layout="horizontal", labels=False
@@ -88,7 +107,11 @@ class CompareWidget(QWidget):
         policy.setHeightForWidth(True)
         self.status.native.setSizePolicy(policy)  # magicgui's labels are fixed-size
         self.status.native.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
-        scroll_layout(self, self.container.native, self.status.native, self.table, exports.native)
+        # The form and its buttons stay in sight above the scrolling results (docks stacked in
+        # napari's default window each get a third of its height).
+        scroll_layout(
+            self, self.status.native, self.table, exports.native, header=self.container.native
+        )
 
         # The combos write the state; a new SR layer brings its family (prefill). Until the
         # user picks a layer here, every change of layers picks LR, SR and GT again.
@@ -101,6 +124,8 @@ class CompareWidget(QWidget):
         self.sr.changed.connect(self._prefill)
         viewer.layers.events.inserted.connect(self._on_inserted)
         self.compare_button.changed.connect(self.compare)
+        self.error_maps.changed.connect(self.grid_view.set_show_maps)
+        self.zoom_detail.changed.connect(self.grid_view.set_detail)
         self.export_button.changed.connect(self.export_table)
         self.save_button.changed.connect(self.save_view)
         self.state.region = self.region.value
@@ -147,14 +172,20 @@ class CompareWidget(QWidget):
         self.state.preselect(layers)
 
     def _region_choices(self, _widget=None) -> list[tuple[str, Layer | None]]:
-        masks = [layer for layer in reversed(self.viewer.layers) if isinstance(layer, Labels | Image)]
+        masks = [
+            layer for layer in reversed(self.viewer.layers) if isinstance(layer, Labels | Image)
+        ]
         masks = [layer for layer in masks if layer.ndim == 3 and RESULT_KEY not in layer.metadata]
         return [("foreground of the ground truth", None), *((layer.name, layer) for layer in masks)]
 
     def _on_inserted(self, event) -> None:
         """A new SR layer becomes the one to compare, with its LR and ground truth."""
         layer = event.value
-        if isinstance(layer, Image) and "model" in layer.metadata and RESULT_KEY not in layer.metadata:
+        if (
+            isinstance(layer, Image)
+            and "model" in layer.metadata
+            and RESULT_KEY not in layer.metadata
+        ):
             self._by_hand = False  # the newest SR layer and its family, whatever was picked
             try:
                 self.reset_choices()  # napari's own reset may come after this handler
@@ -185,7 +216,9 @@ class CompareWidget(QWidget):
         label = sr_layer.metadata.get("model", "SR")
 
         self.controls.start(
-            lambda: iter_compare(lr, sr, gt, degradation=degradation, sr_label=label, region=region),
+            lambda: iter_compare(
+                lr, sr, gt, degradation=degradation, sr_label=label, region=region
+            ),
             "Comparing",
             on_result=lambda result: self._show(result, lr_layer, sr_layer, gt_layer),
             status="comparing...",
@@ -212,20 +245,22 @@ class CompareWidget(QWidget):
             if layer in viewer.layers:
                 viewer.layers.remove(layer)
         limits = result.intensity_limits
-        cubic = self._add(
-            layer_data(result.cubic, contrast_limits=limits, metadata={RESULT_KEY: "cubic"})
-        )
-        maps = [
-            self._add(
-                layer_data(
-                    m.volume,
-                    colormap=diverging_colormap() if m.colormap == "diverging" else m.colormap,
-                    contrast_limits=m.limits,
-                    metadata={RESULT_KEY: m.key},
-                )
+        with self.grid_view.foreign.adding():  # the next cells: not hidden as foreign layers
+            cubic = self._add(
+                layer_data(result.cubic, contrast_limits=limits, metadata={RESULT_KEY: "cubic"})
             )
-            for m in result.maps
-        ]
+            maps = [
+                self._add(
+                    layer_data(
+                        m.volume,
+                        colormap=diverging_colormap() if m.colormap == "diverging" else m.colormap,
+                        contrast_limits=m.limits,
+                        metadata={RESULT_KEY: m.key},
+                        visible=self.grid_view.show_maps,
+                    )
+                )
+                for m in result.maps
+            ]
         self.result_layers = [cubic, *maps]
         kinds = [m.colormap for m in result.maps]
         signed = [layer for layer, kind in zip(maps, kinds, strict=True) if kind == "diverging"]
@@ -239,8 +274,17 @@ class CompareWidget(QWidget):
         if gt is not None:
             roles[gt] = "ground truth"
         roles.update({layer: layer.name for layer in maps})
-        limits_3d = {layer: m.limits_3d for layer, m in zip(maps, result.maps, strict=True) if m.limits_3d}
-        self.grid_view.show(roles, signed, no_gt=gt is None, limits_3d=limits_3d)
+        limits_3d = {
+            layer: m.limits_3d for layer, m in zip(maps, result.maps, strict=True) if m.limits_3d
+        }
+        self.grid_view.show(
+            roles,
+            signed,
+            no_gt=gt is None,
+            limits_3d=limits_3d,
+            maps=maps,
+            detail_source=gt if gt is not None else sr,
+        )
         self.metrics, self.region_name = result.metrics, result.region
         if self.metrics:
             self.table.show_metrics(self.metrics, self.region_name)
@@ -271,7 +315,7 @@ class CompareWidget(QWidget):
 
     # -- table and exports ------------------------------------------------------------------
     def _ask_save_path(self, caption: str, file_filter: str, suffix: str) -> str:
-        """The file the user picks to save to ('' if cancelled), with ``suffix`` added if missing."""
+        """The file the user picks to save to ('' if cancelled), with ``suffix`` added if absent."""
         path, _ = QFileDialog.getSaveFileName(self, caption, "", file_filter)
         if path and not path.lower().endswith(suffix):
             path += suffix

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["CellLayout", "plan_cells"]
+__all__ = ["CellLayout", "plan_cells", "scale_length"]
 
 SPACING = 10  # pixels between cells
 PAD = 10  # pixels: napari's canvas-overlay padding from a cell's edges
@@ -45,6 +45,12 @@ def _text_px(chars: int, points: float) -> float:
     return chars * points * _CHAR_PX_PER_PT
 
 
+def scale_length(zoom: float, free_w: float) -> float:
+    """The longest round scale-bar length (mm) under 40% of ``free_w`` pixels at ``zoom``."""
+    fitting = [mm for mm in _NICE_MM if mm * zoom <= 0.4 * free_w] or [_NICE_MM[0]]
+    return fitting[-1]
+
+
 def _plan(
     rows: int, n: int, canvas_hw, image_hw_mm, longest_title: int, colorbars: bool
 ) -> CellLayout:
@@ -66,7 +72,6 @@ def _plan(
     offset = ((bands["top"] - bands["bottom"]) / 2, (bands["left"] - bands["right"]) / 2)
     # The colour bar from the bottom up to below the title (a right-aligned long title).
     bar_h = float(np.clip(ch - bands["top"] - PAD - OVERLAY_PT * _LINE_PX_PER_PT, 20, 90))
-    fitting = [mm for mm in _NICE_MM if mm * zoom <= 0.4 * free_w] or [_NICE_MM[0]]
     return CellLayout(
         shape=(rows, cols),
         cell_hw=(ch, cw),
@@ -75,7 +80,7 @@ def _plan(
         title_pt=title_pt,
         title_chars=int((cw - 2 * PAD) / _text_px(1, title_pt)),
         colorbar_hw=(bar_h, COLORBAR_PX),
-        scale_mm=fitting[-1],
+        scale_mm=scale_length(zoom, free_w),
         bands=bands,
     )
 
@@ -92,4 +97,3 @@ def plan_cells(
         _plan(rows, n, canvas_hw, image_hw_mm, longest_title, colorbars) for rows in range(1, n + 1)
     ]
     return max(plans, key=lambda plan: plan.zoom)
-
