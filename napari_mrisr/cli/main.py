@@ -32,6 +32,9 @@ def parser(prog: str = "mrisr") -> argparse.ArgumentParser:
     commands = p.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="open napari on the built-in MNI152 sample")
     demo.add_argument("--screenshot", type=Path, help="save the window as PNG and quit")
+    demo.add_argument(
+        "--window", type=_window_size, metavar="WxH", help="window size in pixels, e.g. 1280x800"
+    )
     commands.add_parser("models", help="list the installed models (bundled, then yours)")
     run = commands.add_parser(
         "predict",
@@ -51,6 +54,16 @@ def parser(prog: str = "mrisr") -> argparse.ArgumentParser:
     run.add_argument("--force", action="store_true", help="overwrite an existing output file")
     add_selfsr_parser(commands)
     return p
+
+
+def _window_size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(n) for n in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is no window size such as 1280x800") from None
+    if width < 200 or height < 200:
+        raise argparse.ArgumentTypeError(f"{text!r} is too small a window (200x200 at least)")
+    return width, height
 
 
 def _models() -> int:
@@ -102,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "demo":
         from .demo import demo
 
-        return demo(args.screenshot)
+        return demo(args.screenshot, window=args.window)
     if args.command == "models":
         return _models()
     if threading.current_thread() is not threading.main_thread():
