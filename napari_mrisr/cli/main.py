@@ -53,6 +53,12 @@ def parser(prog: str = "mrisr") -> argparse.ArgumentParser:
     run.add_argument("--tile", type=int, help="tile edge in LR voxels (default: by device)")
     run.add_argument("--force", action="store_true", help="overwrite an existing output file")
     add_selfsr_parser(commands)
+    for command in (run, commands.choices["selfsr"]):
+        command.add_argument(
+            "--threads",
+            type=int,
+            help="CPU threads (default: the cores this process may use, its affinity and CPU quota)",
+        )
     return p
 
 
@@ -132,6 +138,9 @@ def _run(args: argparse.Namespace, prog: str) -> int:
     what was kept."""
     args.cohort = False
     try:
+        from napari_mrisr.engine.threads import use_threads
+
+        use_threads(args.threads)  # before any torch work; a busy machine may want fewer
         if args.command == "selfsr":
             from .selfsr import selfsr
 
