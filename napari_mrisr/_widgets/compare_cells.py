@@ -21,7 +21,7 @@ PAD = 10  # pixels: napari's canvas-overlay padding from a cell's edges
 TITLE_PT = (6.0, 10.0)  # smallest and largest title font (points)
 OVERLAY_PT = 8.0  # colour-bar ticks, scale bar and side letters (points)
 COLORBAR_PX = 10  # colour-bar width
-_CHAR_PX_PER_PT = 1.0  # mean glyph width of napari's canvas font, pixels per point
+_CHAR_PX_PER_PT = 1.2  # mean glyph width of napari 0.9's canvas font, px per point (1.15 measured)
 _LINE_PX_PER_PT = 1.75  # text line height, pixels per point (96 dpi, with leading)
 _NICE_MM = (5.0, 10.0, 20.0, 50.0, 100.0, 200.0)
 
@@ -57,7 +57,10 @@ def _plan(
     cols = -(-n // rows)
     ch = (canvas_hw[0] - SPACING * (rows - 1)) / rows
     cw = (canvas_hw[1] - SPACING * (cols - 1)) / cols
-    title_pt = float(np.clip((cw - 2 * PAD) / max(1, longest_title) / _CHAR_PX_PER_PT, *TITLE_PT))
+    # Whole points and a hair: napari sizes a title's background box for the font size cut to
+    # an integer (10 * r / r can be 9.99...), and text beyond its box is white on white images.
+    fitting_pt = (cw - 2 * PAD) / max(1, longest_title) / _CHAR_PX_PER_PT
+    title_pt = float(np.clip(np.floor(fitting_pt), *TITLE_PT)) + 0.01
     letter = _text_px(1, OVERLAY_PT) + 4
     bands = {
         "top": PAD + title_pt * _LINE_PX_PER_PT + 2,

@@ -24,7 +24,7 @@ __all__ = ["DetailView", "DetailZoom", "detail_view", "detail_zoom", "most_detai
 
 PX_PER_VOXEL = 4.0  # screen pixels per voxel of the finest image, zoomed on detail
 MIN_VOXELS = 32  # the box is never narrower than this (voxels): some anatomy around the detail
-INSIDE = 0.75  # the share of the box that must be foreground (the head, not the air around it)
+INSIDE = 0.9  # the share of the box that must be foreground (the head, not the air around it)
 EDGE_SIGMA = 1.0  # voxels: the gradient's Gaussian, below the scale of the folds
 ERODE = 3  # voxels taken off the foreground before counting edges
 WINDOW = (0.5, 99.5)  # percentiles of the detail's intensities: the images' window there

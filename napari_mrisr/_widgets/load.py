@@ -13,6 +13,7 @@ from magicgui.widgets import (
     SpinBox,
 )
 from napari.layers import Layer
+from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QComboBox, QWidget
 
 from napari_mrisr._napari.layers import layer_data
@@ -67,6 +68,10 @@ class LoadWidget(QWidget):
         self.controls = RunControls(run="Load", cancel="", progress=False)
         self.load_button, self.status = self.controls.run_button, self.controls.status
         self.factor_box = Container(widgets=self.factors, layout="horizontal", label="factors")
+        for spin in self.factors:  # one digit each: the row must not set the dock's width
+            # napari's style: 70 px and 10 px padding; the digit between the - and + buttons
+            spin.native.setStyleSheet("QAbstractSpinBox { min-width: 58px; padding: 1px 0px; }")
+            spin.native.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.factor_box.tooltip = "Downsampling factor along each voxel axis of the file."
         self.container = Container(
             widgets=[

@@ -28,13 +28,18 @@ def arrange_window(viewer, docks, size: tuple[int, int] | None = None) -> None:
     given. Two dock columns would leave the canvas a strip between them in napari's default
     window, and a grid of thumbnails in it."""
     from qtpy.QtCore import Qt
+    from qtpy.QtWidgets import QTabWidget
 
     qt_viewer = viewer.window._qt_viewer  # napari-private; best effort, the docks stay usable
     window = viewer.window._qt_window
-    napari_docks = [getattr(qt_viewer, name, None) for name in ("dockLayerList", "dockLayerControls")]
+    napari_docks = [
+        getattr(qt_viewer, name, None) for name in ("dockLayerList", "dockLayerControls")
+    ]
     for dock in [*docks[1:], *(d for d in napari_docks if d is not None)]:
         with contextlib.suppress(AttributeError, RuntimeError, TypeError):
             window.tabifyDockWidget(docks[0], dock)
+    # The tabs down the column's outer edge: six whole names fit there, not along its foot.
+    window.setTabPosition(Qt.DockWidgetArea.RightDockWidgetArea, QTabWidget.TabPosition.East)
     if size is not None:
         window.layout().activate()  # the tabbed column's minimum size, before resizing to it
         viewer.window.resize(*size)
@@ -74,7 +79,9 @@ def demo(screenshot: Path | None = None, window: tuple[int, int] | None = None) 
     compare.zoom_detail.value = True  # ... zoomed so that what SR adds is visible
     load_dock = viewer.window.add_dock_widget(load, name="Load volume", area="right")
     sr_dock = viewer.window.add_dock_widget(sr, name="Super-resolve", area="right", tabify=True)
-    train_dock = viewer.window.add_dock_widget(TrainWidget(viewer), name="Train", area="right", tabify=True)
+    train_dock = viewer.window.add_dock_widget(
+        TrainWidget(viewer), name="Train", area="right", tabify=True
+    )
     compare_dock = viewer.window.add_dock_widget(compare, name="Compare", area="right", tabify=True)
     docks = [load_dock, sr_dock, train_dock, compare_dock]
     arrange_window(viewer, docks, window)
@@ -106,10 +113,12 @@ def demo(screenshot: Path | None = None, window: tuple[int, int] | None = None) 
         arrange_window(viewer, docks, window)  # the metrics table may have widened the column
         compare_dock.raise_()
         for method, region, psnr, ssim, nrmse in table_rows(compare.metrics, compare.region_name):
-            print(f"{method:>28} {region:>12}: PSNR {psnr:.2f} dB, SSIM {ssim:.4f}, NRMSE {nrmse:.4f}")
+            print(
+                f"{method:>28} {region:>12}: PSNR {psnr:.2f} dB, SSIM {ssim:.4f}, NRMSE {nrmse:.4f}"
+            )
         print(
-            "note: these figures cover the whole sample, about 85% of which the bundled models were "
-            "trained on; the README's quality table scores the held-out slab only."
+            "note: these figures cover the whole sample, about 85% of which the bundled models "
+            "were trained on; the README's quality table scores the held-out slab only."
         )
         if screenshot is not None:
             from qtpy.QtCore import QTimer
