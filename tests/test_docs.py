@@ -189,3 +189,18 @@ def test_readme_stays_a_short_guide_with_both_fresh_machine_commands():
         'pip install torch==2.13.0 && pip install ".[pyqt6]" && napari-mrisr demo'
     )
     assert not re.search(r"\b20\d\d-\d\d-\d\d\b", readme), "dated history belongs in CHANGELOG.md"
+
+
+def test_the_training_guide_tables_every_preset_fit_accepts():
+    """A researcher picks a preset from the training guide: its table is generated from
+    training/configs/, so it names each preset `mrisr-train fit` accepts, once."""
+    sys.path.insert(0, str(ROOT / "docs" / "_ext"))
+    try:
+        from mrisr_tables import presets_rows
+    finally:
+        sys.path.remove(str(ROOT / "docs" / "_ext"))
+    from napari_mrisr.training.config import list_presets
+
+    assert "```{presets-table}" in (ROOT / "docs" / "training.md").read_text()
+    listed = [row[0].strip("`") for row in presets_rows()[1:]]
+    assert sorted(listed) == sorted(list_presets())
