@@ -11,7 +11,7 @@ from qtpy.QtWidgets import QComboBox
 if TYPE_CHECKING:
     import napari
 
-__all__ = ["image_layers", "layer_combo", "rebuild_choices"]
+__all__ = ["image_layers", "layer_combo", "rebuild_choices", "replace_choices"]
 
 MIN_CHARS = 18  # a layer combo's width in characters
 
@@ -59,3 +59,19 @@ def rebuild_choices(combo: ComboBox) -> None:
             combo.value = current
     if combo.value is not current:
         combo.changed.emit(combo.value)
+
+
+def replace_choices(combo: ComboBox, value) -> None:
+    """Show a new list (a new search, another folder) with ``value`` chosen.
+
+    The old choice is not kept even where its value is still a choice: a list of series is keyed
+    by position, so position 2 of a new search is another series (of another patient, maybe).
+    Every label is re-read (magicgui keeps an old label for an equal value), and ``changed``
+    fires, so the dock's state and the list agree on what Open opens.
+    """
+    with combo.changed.blocked():
+        combo.native.clear()
+        combo.reset_choices()
+        if value in combo.choices:
+            combo.value = value
+    combo.changed.emit(combo.value)

@@ -24,6 +24,7 @@ from napari_mrisr.volume.degrade import DegradationMethod
 from napari_mrisr.volume.display import CONVENTIONS, convention
 from napari_mrisr.volume.io import SUFFIXES
 
+from .choices import replace_choices
 from .layout import pinned_rows, scroll_layout
 from .run_controls import RunControls
 from .state.load import DICOM, FILE, SAMPLE, LoadState
@@ -93,7 +94,7 @@ class LoadWidget(QWidget):
         self.file.changed.connect(lambda path: setattr(self.state, "path", path))
         self.folder.changed.connect(lambda path: setattr(self.state, "folder", path))
         self.series.changed.connect(lambda index: setattr(self.state, "chosen", index or 0))
-        self.state.events.note.connect(self._show_series)
+        self.state.listed.connect(self._show_series)
         self.simulate.changed.connect(self._on_simulate)
         self.method.changed.connect(lambda value: setattr(self.state, "method", value))
         for spin in self.factors:
@@ -120,10 +121,10 @@ class LoadWidget(QWidget):
     def _series_choices(self, _widget=None) -> list[tuple[str, int]]:
         return [(series.describe(), index) for index, series in enumerate(self.state.series)]
 
-    def _show_series(self, note: str) -> None:
+    def _show_series(self) -> None:
         """The folder's series in the list, and what the scan found in the status line."""
-        self.series.reset_choices()
-        self.status.value = note
+        replace_choices(self.series, self.state.chosen)
+        self.status.value = self.state.note
 
     def _on_simulate(self, *_args) -> None:
         self.state.simulate = self.simulate.value

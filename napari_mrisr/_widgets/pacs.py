@@ -16,7 +16,7 @@ from qtpy.QtWidgets import QComboBox, QLineEdit, QWidget
 from napari_mrisr._napari.layers import layer_data, layer_volume
 from napari_mrisr._napari.orientation import show_mri
 
-from .choices import rebuild_choices
+from .choices import rebuild_choices, replace_choices
 from .layout import pinned_rows, scroll_layout
 from .run_controls import RunControls
 from .state.pacs import PacsState, send_description
@@ -65,7 +65,7 @@ class PacsWidget(QWidget):
         for name in ("url", "user", "patient", "study", "modality"):
             getattr(self, name).changed.connect(lambda value, name=name: setattr(self.state, name, value))
         self.found.changed.connect(lambda index: setattr(self.state, "chosen", index or 0))
-        self.state.events.note.connect(self._on_found)
+        self.state.listed.connect(self._on_found)
         self.search_button.changed.connect(self.search)
         self.open_button.changed.connect(self.open_series)
         self.send_button.changed.connect(self.send)
@@ -92,9 +92,9 @@ class PacsWidget(QWidget):
             if "model" in layer.metadata and (layer.metadata.get("header") or {}).get("dicom")
         ]
 
-    def _on_found(self, note: str) -> None:
-        rebuild_choices(self.found)
-        self.status.value = note
+    def _on_found(self) -> None:
+        replace_choices(self.found, self.state.chosen)
+        self.status.value = self.state.note
         self.controls.ready = bool(self.state.results)
 
     # -- the three requests, each in the dock's one worker slot ----------------------------------

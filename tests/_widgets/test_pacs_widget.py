@@ -92,3 +92,43 @@ def test_the_load_dock_lists_a_folders_series_and_opens_the_one_picked(make_napa
     load.load()
     qtbot.waitUntil(lambda: len(viewer.layers) == 1, timeout=TIMEOUT_MS)
     assert viewer.layers[0].name == "FLAIR" and viewer.layers[0].data.shape[0] == 4
+
+
+def test_a_new_search_shows_its_own_series_and_opens_the_one_shown(make_napari_viewer):
+    """Two searches with as many series each: the list shows the second search's series, its
+    first chosen, and Open opens that one, never the old pick's position in the new list."""
+    from napari_mrisr._widgets.pacs import PacsWidget
+    from napari_mrisr.dicom.dicomweb import PacsSeries
+
+    def search(patient: str) -> list[PacsSeries]:
+        return [PacsSeries("1.2", f"1.2.{patient}.{n}", patient, patient, modality="MR", description=f"series {n}",
+                           number=str(n)) for n in range(3)]  # fmt: skip
+
+    pacs = dock(make_napari_viewer(), PacsWidget)
+    pacs.state.found(search("Ann"))
+    pacs.found.value = 2
+    assert pacs.state.chosen == 2
+    pacs.state.found(search("Bob"))
+    shown = [pacs.found.native.itemText(i) for i in range(pacs.found.native.count())]
+    assert shown == [series.describe() for series in pacs.state.results] and "Bob" in shown[0]
+    assert pacs.found.native.currentIndex() == 0 and pacs.state.chosen == 0
+    assert pacs.state.results[pacs.state.chosen].series_uid == "1.2.Bob.0"
+
+
+def test_another_folder_with_as_many_series_lists_its_own(make_napari_viewer, tmp_path):
+    from napari_mrisr._widgets.load import LoadWidget
+    from napari_mrisr._widgets.state.load import DICOM
+
+    data = (head_phantom((12, 10, 6)) * 10).round()
+    for folder, names in (("one", ("T1", "FLAIR")), ("two", ("DWI", "SWI"))):
+        for number, name in enumerate(names, 1):
+            write_series(data, np.diag([1.0, 1.0, 3.0, 1.0]) @ FLIP, tmp_path / folder / name, SeriesNumber=number,
+                         SeriesDescription=name)  # fmt: skip
+    load = dock(make_napari_viewer(), LoadWidget)
+    load.source.value = DICOM
+    load.folder.value = tmp_path / "one"
+    load.series.value = 1
+    load.folder.value = tmp_path / "two"
+    shown = [load.series.native.itemText(i) for i in range(load.series.native.count())]
+    assert [text.split()[2] for text in shown] == ["DWI", "SWI"]
+    assert load.series.native.currentIndex() == 0 and load.state.chosen == 0

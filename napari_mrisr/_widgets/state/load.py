@@ -7,10 +7,11 @@ header alone) and makes the loading work the dock runs in a worker (:meth:`LoadS
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 from pathlib import Path
 
 import nibabel as nib
-from psygnal import evented
+from psygnal import Signal, evented
 
 from napari_mrisr.dicom import DicomSeries, find_series, load_series
 from napari_mrisr.progress import Progress, ProgressGenerator
@@ -36,6 +37,8 @@ class LoadState:
     series: list[DicomSeries] = field(default_factory=list)  # the series found there
     chosen: int = 0  # which of them to load
     note: str = ""  # what scanning the DICOM folder found, or why it found nothing
+    #: Emitted by every scan of a folder, even one whose note is the last one's (same count).
+    listed: ClassVar[Signal] = Signal()
     simulate: bool = False
     method: str = "kspace"
     factors: tuple[int, int, int] = (2, 2, 2)
@@ -58,6 +61,7 @@ class LoadState:
             except (ValueError, OSError) as exc:  # VolumeError is a ValueError
                 note = str(exc)
         self.series, self.chosen, self.note = series, 0, note
+        self.listed.emit()
 
     def _label_axes(self, *_args) -> None:
         """Name each file axis by its direction (L-R, A-P, S-I): i, j, k when unknown."""

@@ -9,9 +9,9 @@ from __future__ import annotations
 import os
 import tempfile
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
-from psygnal import evented
+from psygnal import Signal, evented
 
 from napari_mrisr.dicom import load_series, save_series, series_description
 from napari_mrisr.dicom.dicomweb import (
@@ -54,6 +54,8 @@ class PacsState:
     results: list[PacsSeries] = field(default_factory=list)
     chosen: int = 0
     note: str = ""
+    #: Emitted by every search, even one whose note is the same as the last one's (same count).
+    listed: ClassVar[Signal] = Signal()
 
     def server(self, password: str = "") -> PacsServer:
         """The server with the typed password, else the environment's password or token."""
@@ -70,6 +72,7 @@ class PacsState:
     def found(self, results: list[PacsSeries]) -> None:
         self.results, self.chosen = results, 0
         self.note = f"{len(results)} series found." if results else "No series matches the search."
+        self.listed.emit()
 
     def retrieve(self, password: str = "") -> ProgressGenerator[Volume]:
         """Download the chosen series into a temporary folder, read it, delete the files: the
