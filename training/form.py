@@ -20,7 +20,7 @@ from napari_mrisr.volume.io import save_volume
 
 from .config import TrainConfig, load_config, validate_config
 
-__all__ = ["TrainForm", "config_from_form", "form_from_preset", "runs_dir", "save_for_training", "unique_run_name"]
+__all__ = ["TrainForm", "config_from_form", "form_from_preset", "learning_rate", "runs_dir", "save_for_training", "unique_run_name"]
 
 @dataclass
 class TrainForm:
@@ -37,6 +37,17 @@ class TrainForm:
     lr: float
     device: str = "auto"
     data_paths: list[str] = field(default_factory=list)  # empty: the MNI152 sample
+
+
+def learning_rate(text: str) -> float:
+    """The learning rate typed in the form (``1e-4``, ``0.0002``); one sentence if it is none."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value <= 1:  # also refuses nan and inf
+        raise ValueError(f"The learning rate must be a number above 0 and at most 1, such as 1e-4, not {text!r}.")
+    return value
 
 
 def runs_dir() -> Path:

@@ -21,7 +21,6 @@ from magicgui.widgets import (
     ComboBox,
     Container,
     FileEdit,
-    FloatSpinBox,
     LineEdit,
     Select,
     SpinBox,
@@ -37,6 +36,7 @@ from napari_mrisr.training.form import (
     TrainForm,
     config_from_form,
     form_from_preset,
+    learning_rate,
     runs_dir,
     save_for_training,
 )
@@ -93,7 +93,10 @@ class TrainWidget(QWidget):
         self.adversarial = SpinBox(label="GAN steps", min=0, max=10_000_000, step=50)
         self.batch = SpinBox(label="batch size", min=1, max=256)
         self.patch = SpinBox(label="patch edge", min=8, max=256, step=8)
-        self.lr = FloatSpinBox(label="learning rate", min=1e-6, max=1.0, step=1e-4, value=1e-4)
+        # Typed, not a spin box: a spin box shows a fixed number of decimals, and 5e-5 became
+        # 0.0001 and 1e-5 became 0 in one with four.
+        self.lr = LineEdit(label="learning rate", value="1e-4")
+        self.lr.tooltip = "The generator's Adam learning rate, e.g. 1e-4 or 5e-5."
         self.device = ComboBox(label="device", choices=available_devices(), value="auto")
         self.controls = RunControls(
             run="Start", cancel="Stop", cancelling="stopping after the current step..."
@@ -165,7 +168,7 @@ class TrainWidget(QWidget):
         self.adversarial.enabled = load_config(name).discriminator.architecture != "none"
         self.batch.value = form.batch_size
         self.patch.value = form.patch_edge
-        self.lr.value = form.lr
+        self.lr.value = f"{form.lr:g}"
 
     def build_config(self):
         """The preset with the form's fields applied (see :func:`config_from_form`)."""
@@ -178,7 +181,7 @@ class TrainWidget(QWidget):
             adversarial_steps=self.adversarial.value,
             batch_size=self.batch.value,
             patch_edge=self.patch.value,
-            lr=self.lr.value,
+            lr=learning_rate(self.lr.value),
             device=self.device.value,
             data_paths=self._data_paths(),
         )

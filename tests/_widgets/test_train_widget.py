@@ -48,10 +48,18 @@ def test_preset_fields_are_editable_and_validated(train_widget):
     assert widget.adversarial.enabled and widget.adversarial.value == 5000
     widget.preset.value = "tiny"
     assert not widget.adversarial.enabled
-    widget.patch.value, widget.pretrain.value, widget.lr.value = 16, 7, 5e-4
+    widget.patch.value, widget.pretrain.value, widget.lr.value = 16, 7, "5e-4"
     config = widget.build_config()
     assert config.data.patch_size == [16, 16, 16] and config.schedule.pretrain_steps == 7
     assert config.optim.lr_generator == pytest.approx(5e-4) and config.generator.architecture == "edsr3d"
+    for typed in ("5e-5", "1e-5", "0.00002"):  # a spin box of 4 decimals made these 1e-4, 0, 0
+        widget.lr.value = typed
+        assert widget.build_config().optim.lr_generator == float(typed)
+    for typed in ("", "fast", "0", "-1e-4", "nan", "2"):
+        widget.lr.value = typed
+        with pytest.raises(ValueError, match="learning rate must be a number above 0"):
+            widget.build_config()
+    widget.lr.value = "5e-4"
     widget.factors[2].value = 3  # 16 is not a multiple of 3: rounded to 15
     assert widget.build_config().data.patch_size == [16, 16, 15]
 
