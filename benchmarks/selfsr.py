@@ -15,12 +15,14 @@ the cases on a real 1 mm scan instead (its axes turned to RAS, so its slices are
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import scipy.ndimage
+import torch
 
 from napari_mrisr.engine.devices import pick_device
 from napari_mrisr.engine.inference import super_resolve
@@ -35,6 +37,7 @@ from napari_mrisr.zoo.model_file import load_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from generalisation import read_subject  # noqa: E402 (a real scan, axes turned to RAS)
+from machine import describe_machine  # noqa: E402
 
 #: case -> (slice spacing mm, thickness mm)
 CASES = {"a": (4.0, 4.0), "b": (5.0, 4.0), "c": (2.5, 2.5)}
@@ -65,20 +68,37 @@ def cubic_on_grid(lr: Volume, spacing: float | None = None) -> Volume:
     return Volume(data, grid.out_affine(lr.affine), f"{lr.name} cubic")
 
 
+def cpu_seconds() -> float:
+    """User + system CPU time of this process so far (threads included)."""
+    times = os.times()
+    return times.user + times.system
+
+
 def run_case(case: str, args) -> None:
     spacing, thickness = CASES[case]
     hr = read_subject(args.subject) if args.subject else sample.mni152_hr()
     lr = simulate_slices(hr, spacing, thickness)
     print(f"\n## case ({case}): {LABELS[case]} of {hr.name}; LR {lr.shape}, "
           f"device {pick_device(args.device)}")  # fmt: skip
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), cpu_seconds()
+    trained = {}
+
+    def show(event) -> None:
+        if event.message and event.message.startswith("super-resolving") and not trained:
+            trained.update(wall=time.perf_counter() - start, cpu=cpu_seconds() - cpu)
+        if event.message and event.message.startswith("training step") and event.done % 250 == 0:
+            print("  " + event.message, flush=True)
+
     result = run_to_end(
         iter_selfsr(lr, budget=args.budget, device=args.device, seed=args.seed, thickness=thickness,
                     steps=args.steps, amp=not args.fp32),
-        lambda e: e.message and e.message.startswith("training step") and e.done % 250 == 0
-        and print("  " + e.message, flush=True),
+        show,
     )  # fmt: skip
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu
+    print(f"  time: {seconds:.0f} s wall, {cpu:.0f} CPU-s (user + sys; the machine may be shared): "
+          f"training {trained.get('wall', seconds):.0f} s / {trained.get('cpu', cpu):.0f} CPU-s, "
+          f"applying {seconds - trained.get('wall', seconds):.0f} s / "
+          f"{cpu - trained.get('cpu', cpu):.0f} CPU-s; torch threads {torch.get_num_threads()}")  # fmt: skip
     n = result.sr.shape[result.grid.axis]
     gt = Volume(
         hr.data[tuple(slice(0, n) if a == result.grid.axis else slice(None) for a in range(3))],
@@ -177,7 +197,12 @@ def main() -> None:
     parser.add_argument("--dipy", action="store_true", help="also run on dipy's aniso_vox.nii.gz")
     parser.add_argument("--out", default="docs")
     parser.add_argument("--fp32", action="store_true", help="float32 throughout (default: bf16 where native)")
+    parser.add_argument("--threads", type=int, help="torch threads (default: the cores this process may use)")
     args = parser.parse_args()
+    from napari_mrisr.engine.threads import use_threads
+
+    use_threads(args.threads)
+    print(describe_machine(str(pick_device(args.device))))
     for case in args.case or ([] if args.dipy else sorted(CASES)):  # --dipy alone: dipy only
         run_case(case, args)
     if args.dipy:
