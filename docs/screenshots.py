@@ -5,7 +5,8 @@
 
 (Qt6: napari 0.9 shows a deprecation banner under PyQt5.) Then the Train widget, and the
 Self-supervised SR widget on dipy's real 4 x 4 x 5 mm head (if dipy is installed; a
-benchmark-only dependency): mid-run, and its result in a coronal view.
+benchmark-only dependency): before the run with its estimated slice profile, mid-run, and its
+result in a coronal view.
 
 Load (MNI152, simulated LR x2 k-space) -> Super-resolve with the model the demo would run here
 (``cli.best_bundled_model``) -> Compare. Last, Super-resolve on a scan the chosen model does not fit
@@ -282,6 +283,8 @@ def real_scan(viewer, widget, show_only, shot, wait) -> None:
     viewer.reset_view()
     show_only("Self-supervised SR")
     widget.input.value = layer
+    spin(0.5)
+    shot("Self-supervised SR", DOCS / "widget_selfsr_estimate.png")  # the estimated slice profile
     widget.run_button.native.click()
     wait(widget, until=lambda: widget.progress.value >= widget.progress.max // 3 > 0)
     shot("Self-supervised SR", DOCS / "widget_selfsr.png")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -15,7 +16,12 @@ from napari_mrisr.volume.geometry import (
 )
 from napari_mrisr.volume.slice_profile import SliceProfile
 
-__all__ = ["SelfSRGrid", "plan_grid", "resample_matrix"]
+from .profile_estimate import estimate_profile
+
+__all__ = ["AUTO", "SelfSRGrid", "plan_grid", "resample_matrix"]
+
+#: The profile that :func:`plan_grid` estimates from the scan (the CLI's and the dock's default).
+AUTO = "auto"
 
 
 def _snap(ratio: float) -> float:
@@ -43,6 +49,11 @@ class SelfSRGrid:
         Slice profile, a :class:`~napari_mrisr.volume.slice_profile.SliceProfile`.
     n_lr : int
         Slices in the scan.
+    estimate : dict or None
+        With ``profile="auto"``: the estimate (:meth:`ProfileEstimate.to_meta
+        <napari_mrisr.selfsr.profile_estimate.ProfileEstimate.to_meta>`) the thickness and
+        profile came from, and ``note``, the line that tells the user; only ``note`` when the
+        scan could not be measured. None when the user gave them.
     """
 
     axis: int
@@ -52,6 +63,7 @@ class SelfSRGrid:
     thickness: float
     profile: str
     n_lr: int
+    estimate: dict[str, Any] | None = field(default=None, compare=False)  # a dict: no hash
 
     @property
     def ratio(self) -> float:
@@ -111,8 +123,11 @@ def plan_grid(
         Output spacing (mm) along the through-plane axis; default the in-plane spacing.
     thickness : float, optional
         Slice thickness (mm); default the slice spacing (contiguous slices).
-    profile : {"rect", "gaussian"}
-        Slice profile.
+    profile : {"rect", "gaussian", "auto"}
+        Slice profile. ``auto`` estimates the shape and the thickness from the scan itself
+        (:func:`~napari_mrisr.selfsr.profile_estimate.estimate_profile`) unless ``thickness`` is
+        given (then a rect of it); where the scan has too little foreground to measure, a rect
+        as thick as the spacing, and ``estimate["note"]`` says so.
 
     Raises
     ------
@@ -136,6 +151,9 @@ def plan_grid(
             f"{volume.name!r} has two coarse axes ({shown} mm); self-supervised SR needs "
             "high-resolution in-plane slices."
         )
+    estimate = None
+    if profile == AUTO:
+        thickness, profile, estimate = _estimated(volume, thickness)
     try:
         profile = SliceProfile(profile)
     except ValueError:
@@ -156,7 +174,20 @@ def plan_grid(
         thickness=thick,
         profile=str(profile),
         n_lr=int(volume.shape[axis]),
+        estimate=estimate,
     )
+
+
+def _estimated(volume: Volume, thickness: float | None) -> tuple[float | None, str, dict | None]:
+    """Thickness, profile and estimate of ``profile="auto"`` (see :func:`plan_grid`)."""
+    if thickness is not None:  # the user knows the thickness: the shape stays the simplest
+        return thickness, SliceProfile.RECT, None
+    try:
+        found = estimate_profile(volume)
+    except VolumeError as exc:
+        note = f"{exc} Assuming contiguous rect slices."
+        return None, SliceProfile.RECT, {"note": note}
+    return found.fwhm, found.profile, {**found.to_meta(), "note": f"Slice profile estimated from the scan: {found.describe()}."}
 
 
 def resample_matrix(n_lr: int, factor: int, ratio: float, n_out: int | None = None) -> np.ndarray:

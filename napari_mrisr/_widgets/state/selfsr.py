@@ -13,7 +13,7 @@ from typing import Any
 
 from psygnal import evented
 
-from napari_mrisr.selfsr.grid import SelfSRGrid, plan_grid
+from napari_mrisr.selfsr.grid import AUTO, SelfSRGrid, plan_grid
 from napari_mrisr.volume.base import Volume
 from napari_mrisr.volume.geometry import axis_direction
 
@@ -24,13 +24,14 @@ NO_SCAN = "Open an anisotropic scan (File > Open) to super-resolve its slice axi
 
 
 def describe(grid: SelfSRGrid, volume: Volume) -> str:
-    """One line a radiologist can check against the scan's protocol."""
+    """One line a radiologist can check against the scan's protocol, and the estimated slice
+    profile when it was estimated."""
     axis = axis_direction(volume.affine, grid.axis)
     gap = f", {grid.thickness:.3g} mm thick" if abs(grid.thickness - grid.lr_spacing) > 1e-6 else ""
     return (
         f"Slices along {axis}: {grid.lr_spacing:.3g} mm apart{gap}, {grid.in_plane_spacing:.3g} mm "
         f"in-plane (ratio {grid.ratio:.3g}); the result has {grid.out_spacing:.3g} mm along {axis}."
-    )
+    ) + (f"\n{grid.estimate['note']}" if grid.estimate else "")
 
 
 @evented(equality_operators={"volume": operator.is_, "grid": operator.is_})
@@ -41,7 +42,7 @@ class SelfSRState:
     volume: Volume | None = None
     thickness: float | None = None  # mm; None = the slice spacing
     spacing: float | None = None  # output mm; None = in-plane
-    profile: str = "rect"
+    profile: str = AUTO  # estimated from the scan (selfsr.profile_estimate)
     budget: str = "fast"
     device: str = "auto"
     seed: int = 0

@@ -1,0 +1,124 @@
+"""The slice profile estimated from the scan alone against the true one, on simulated acquisitions.
+
+Each head (the MNI152 template, and any real 1 mm scans given with ``--subject``, their axes
+turned to RAS; see ``real_scans.py``) is sliced along S-I with
+:func:`napari_mrisr.volume.slice_profile.simulate_slices`: rect and Gaussian profiles, slice
+ratios 2.5, 4 and 5, thickness 0.6, 0.8, 1 and 1.3 times the spacing (a gap, a small gap,
+contiguous, overlapping). For each, :func:`napari_mrisr.selfsr.profile_estimate.estimate_profile`
+gives a shape and a FWHM; the table shows its error, the FWHM it found in the true family (so a
+confusion of shapes, which changes the FWHM by about a third for nearly the same sampled data,
+is told from an error of width), whether the truth lies in the reported range, and the time.
+``--dipy`` also estimates the profile of dipy's real 4 x 4 x 5 mm ``aniso_vox.nii.gz`` (no truth
+is known there):
+
+    python benchmarks/profile_estimate.py [--subject DIR/ch2.nii.gz ...] [--dipy] [--ratios 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from napari_mrisr.selfsr.profile_estimate import estimate_profile
+from napari_mrisr.volume import sample
+from napari_mrisr.volume.base import Volume
+from napari_mrisr.volume.geometry import superior_axis
+from napari_mrisr.volume.slice_profile import SliceProfile, simulate_slices
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from generalisation import read_subject  # noqa: E402 (a real scan, axes turned to RAS)
+from machine import describe_machine  # noqa: E402
+
+RATIOS = (2.5, 4.0, 5.0)
+#: Slice thickness (FWHM) in slice spacings.
+THICKNESS = (0.6, 0.8, 1.0, 1.3)
+
+
+def run_head(hr: Volume, label: str, ratios, rows: list) -> None:
+    axis = superior_axis(hr.affine)
+    mm = float(hr.spacing[axis])
+    print(f"\n## {label}: {' x '.join(map(str, hr.shape))} voxels of {np.round(hr.spacing, 3)} mm")
+    print(
+        "| true shape | true FWHM | ratio | estimated shape | estimated FWHM | error | "
+        "FWHM in true shape | its error | range | truth in range | shape margin | seconds |"
+    )
+    print("| --- " * 12 + "|")
+    for profile in SliceProfile:
+        for ratio in ratios:
+            for share in THICKNESS:
+                spacing, fwhm = ratio * mm, share * ratio * mm
+                lr = simulate_slices(hr, spacing, fwhm, profile, axis=axis)
+                start = time.perf_counter()
+                est = estimate_profile(lr)
+                seconds = time.perf_counter() - start
+                same = est.profile == profile
+                in_family = est.fwhm if same else est.other_fwhm
+                inside = same and est.fwhm_low <= fwhm <= est.fwhm_high
+                row = (same, est.fwhm / fwhm - 1, in_family / fwhm - 1, inside)
+                rows.append(row)
+                print(
+                    f"| {profile} | {fwhm:.2f} | {ratio:g} | {est.profile} | {est.fwhm:.2f} | "
+                    f"{row[1]:+.0%} | {in_family:.2f} | {row[2]:+.0%} | "
+                    f"{est.fwhm_low:.2f}-{est.fwhm_high:.2f} | {'yes' if inside else 'no'} | "
+                    f"{est.shape_margin:.2f} | {seconds:.1f} |",
+                    flush=True,
+                )
+
+
+def summary(rows: list, label: str) -> None:
+    same, error, in_family, inside = (np.array(c) for c in zip(*rows, strict=True))
+    print(
+        f"\n{label}: shape right in {same.mean():.0%} of {len(rows)}; |FWHM error| median "
+        f"{np.median(np.abs(error)):.0%}, max {np.abs(error).max():.0%}; in the true shape: "
+        f"median {np.median(np.abs(in_family)):.0%}, max {np.abs(in_family).max():.0%}; "
+        f"truth in the range in {inside.mean():.0%}"
+    )
+
+
+def run_dipy() -> None:
+    import dipy
+
+    from napari_mrisr.volume.io import load_volume
+
+    path = Path(dipy.__file__).parent / "data" / "files" / "aniso_vox.nii.gz"
+    scan = load_volume(path)
+    start = time.perf_counter()
+    est = estimate_profile(scan)
+    seconds = time.perf_counter() - start
+    print(f"\n## dipy aniso_vox.nii.gz: {scan.shape}, spacing {np.round(scan.spacing, 3)} mm")
+    print(f"slice profile: {est.describe()}")
+    print(
+        f"FWHM range {est.fwhm_low:.2f}-{est.fwhm_high:.2f} mm; mismatch {est.residual:.2e}, "
+        f"other shape {est.other_profile} {est.other_fwhm:.2f} mm ({est.other_residual:.2e}); "
+        f"{seconds:.1f} s"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--subject", type=Path, nargs="*", default=[], help="real 1 mm heads")
+    parser.add_argument("--dipy", action="store_true", help="also run on dipy's aniso_vox.nii.gz")
+    parser.add_argument("--no-mni", action="store_true", help="skip the MNI152 template")
+    parser.add_argument("--ratios", type=float, nargs="*", default=list(RATIOS))
+    args = parser.parse_args()
+    print(describe_machine())
+    every: list = []
+    heads = [] if args.no_mni else [(sample.mni152_hr(), "MNI152 T1 template (1 mm)")]
+    heads += [(read_subject(path), path.name) for path in args.subject]
+    for hr, label in heads:
+        rows: list = []
+        run_head(hr, label, args.ratios, rows)
+        summary(rows, label)
+        every += rows
+    if len(heads) > 1:
+        summary(every, "all heads")
+    if args.dipy:
+        run_dipy()
+
+
+if __name__ == "__main__":
+    main()

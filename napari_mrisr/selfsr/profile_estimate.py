@@ -1,0 +1,299 @@
+"""Estimate a scan's through-plane slice profile (shape and FWHM) from the scan alone.
+
+The principle is ESPRESO's (Han et al., ISBI 2021): in-plane image content, blurred along an
+in-plane axis by the right slice profile and sampled at the slice spacing, looks like the
+through-plane content. This module implements it without a GAN (and without ESPRESO's code):
+
+* a candidate profile ``g`` (:func:`~napari_mrisr.volume.slice_profile.profile_matrix`, the
+  trainer's forward model) blurs and samples the scan along one in-plane axis ``p``, making a
+  volume sampled at the slice spacing along both ``p`` and the slice axis ``t``;
+* for ``g`` equal to the true profile ``h`` that volume is the object blurred by ``h`` along
+  both ``t`` and ``p``: symmetric, so its lines along ``t`` and along ``p`` have the same power
+  spectrum (for an object whose statistics are isotropic, as a brain's roughly are). Comparing
+  the two lines of the *same* volume, rather than in-plane lines with the scan's through-plane
+  lines, cancels the slab averaging that the thick slices already put into the in-plane content
+  (which would make ``g`` too thin) and the noise, which both directions then carry alike;
+* the mismatch is the mean squared log ratio of the two mean power spectra (windows of
+  :data:`WINDOW` slices inside the eroded foreground, first-differenced, Hann-tapered), pooled
+  over both in-plane axes. It is minimised over the FWHM for each shape family; the family with
+  the smaller mismatch wins.
+
+Shape is weakly identifiable: a rect of width ``w`` and a Gaussian of FWHM near ``0.7 w`` give
+nearly the same sampled data, so the trainer's pairs differ little between them either;
+:attr:`ProfileEstimate.shape_margin` says how clearly one family won. Deterministic (no
+randomness); a few seconds on a laptop CPU for a 256 x 256 x 40 scan.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import scipy.ndimage
+import scipy.optimize
+
+from napari_mrisr.volume.base import Volume, VolumeError
+from napari_mrisr.volume.metrics import foreground_mask
+from napari_mrisr.volume.slice_profile import SliceProfile, profile_matrix
+
+
+__all__ = ["ProfileEstimate", "estimate_profile", "SHAPE_MARGIN"]
+
+#: Slices per window whose spectrum is taken (an even number; windows overlap by half).
+WINDOW = 10
+#: FWHMs searched, in slice spacings: from a large gap to strongly overlapping slices.
+FWHM_RANGE = (0.25, 2.5)
+#: Points of the coarse search per family (log-spaced, 8 % apart), refined by a bounded 1D
+#: minimisation.
+COARSE = 31
+#: In-plane lines used per in-plane axis at most (a regular stride beyond; keeps it fast).
+MAX_LINES = 6000
+#: Windows stay this many slice spacings inside the object's outer edge (a Gaussian profile's
+#: tails reach about twice its FWHM; the edge is the strongest contrast in a scan).
+EDGE = 2.0
+#: FWHMs whose mismatch is within this factor of the best one's make the reported range
+#: (:attr:`ProfileEstimate.fwhm_range`): at the true profile of simulated scans the mismatch
+#: stays within it of the minimum (``benchmarks/profile_estimate.py`` prints both).
+RANGE_FACTOR = 2.0
+#: The other family's mismatch must exceed the winner's by this share for the shape to count
+#: as told apart (:attr:`ProfileEstimate.shape_clear`): below it, both fit within the scatter
+#: that ``benchmarks/profile_estimate.py`` shows between anatomy's directions.
+SHAPE_MARGIN = 0.25
+
+
+@dataclass(frozen=True)
+class ProfileEstimate:
+    """A through-plane slice profile estimated from the scan (lengths in mm).
+
+    Attributes
+    ----------
+    profile : str
+        The shape family that fits best, a
+        :class:`~napari_mrisr.volume.slice_profile.SliceProfile`.
+    fwhm : float
+        Its FWHM (the rect's width): the slice thickness as
+        :func:`~napari_mrisr.selfsr.grid.plan_grid` takes it.
+    spacing : float
+        The slice spacing (centre to centre), from the header.
+    axis : int
+        The slice axis.
+    residual : float
+        The best fit's mismatch (mean squared log ratio of the two spectra; 0 = identical).
+    other_fwhm, other_residual : float
+        The best FWHM and mismatch of the other family.
+    fwhm_low, fwhm_high : float
+        The FWHMs of this family that fit within :data:`RANGE_FACTOR` of the best: how
+        sharply the scan determines the width (wide with a large gap, where aliasing dominates).
+    """
+
+    profile: str
+    fwhm: float
+    spacing: float
+    axis: int
+    residual: float
+    other_fwhm: float
+    other_residual: float
+    fwhm_low: float
+    fwhm_high: float
+
+    @property
+    def gap(self) -> float:
+        """The gap between slices (spacing - FWHM), 0 when they touch or overlap."""
+        return max(0.0, self.spacing - self.fwhm)
+
+    @property
+    def has_gap(self) -> bool:
+        """Whether the slices are thinner than their spacing (by more than 5 %)."""
+        return self.fwhm < 0.95 * self.spacing
+
+    @property
+    def other_profile(self) -> str:
+        """The family that fits second best."""
+        other = SliceProfile.GAUSSIAN if self.profile == SliceProfile.RECT else SliceProfile.RECT
+        return str(other)
+
+    @property
+    def shape_margin(self) -> float:
+        """How much worse the other family fits: its mismatch over the winner's, minus 1."""
+        return self.other_residual / max(self.residual, 1e-12) - 1.0
+
+    @property
+    def shape_clear(self) -> bool:
+        """Whether the shape was told apart (:data:`SHAPE_MARGIN`)."""
+        return self.shape_margin >= SHAPE_MARGIN
+
+    def describe(self) -> str:
+        """One line, e.g. ``gaussian, FWHM 4.6 mm (spacing 5 mm: a 0.4 mm gap)``."""
+        if self.has_gap:
+            between = f"a {self.gap:.2g} mm gap"
+        elif self.fwhm > 1.05 * self.spacing:
+            between = f"overlapping by {self.fwhm - self.spacing:.2g} mm"
+        else:
+            between = "contiguous"
+        text = (
+            f"{self.profile}, FWHM {self.fwhm:.2g} mm "
+            f"(spacing {self.spacing:.3g} mm: {between})"
+        )
+        if not self.shape_clear:
+            text += f"; a {self.other_profile} of FWHM {self.other_fwhm:.2g} mm fits nearly as well"
+        return text
+
+    def to_meta(self) -> dict:
+        """JSON-ready metadata (rounded), with the derived gap and shape margin."""
+        meta = {k: round(v, 6) if isinstance(v, float) else v for k, v in asdict(self).items()}
+        return {**meta, "gap": round(self.gap, 6), "shape_margin": round(self.shape_margin, 4)}
+
+
+def estimate_profile(volume: Volume, mask: np.ndarray | None = None) -> ProfileEstimate:
+    """Estimate the slice profile of an anisotropic scan from its own content.
+
+    Parameters
+    ----------
+    volume : Volume
+        The anisotropic scan (the slice axis has the largest spacing; ``plan_grid`` refuses
+        the scans self-supervised SR cannot use before it asks for an estimate).
+    mask : numpy.ndarray, optional
+        Where the object is (bool, the scan's shape); default
+        :func:`~napari_mrisr.volume.metrics.foreground_mask`. It is eroded by :data:`EDGE` slice
+        spacings so that no window sees the object's outer edge.
+
+    Returns
+    -------
+    ProfileEstimate
+
+    Raises
+    ------
+    VolumeError
+        One sentence for a scan with too few slices of foreground to measure.
+    """
+    spacing = np.asarray(volume.spacing, dtype=np.float64)
+    axis = int(np.argmax(spacing))
+    mm = float(spacing[axis])
+    fg = foreground_mask(volume) if mask is None else np.asarray(mask, dtype=bool)
+    if fg.shape != volume.shape:
+        raise VolumeError(f"The mask's shape {fg.shape} is not the scan's {volume.shape}.")
+    # Keep windows away from the object's edge in every direction (see EDGE).
+    inner = scipy.ndimage.distance_transform_edt(fg, sampling=spacing) > EDGE * mm
+    sources = _sources(volume.data, inner, axis, spacing)
+    if not any(m.any() for _, m, _ in sources):
+        raise VolumeError(_too_little(volume))
+
+    def mismatch(family: str, u: float) -> float:
+        return _mismatch(sources, family, u)
+
+    coarse = np.geomspace(*FWHM_RANGE, COARSE)
+    fits = {}
+    for family in SliceProfile:
+        values = np.array([mismatch(family, u) for u in coarse])
+        if not np.isfinite(values).any():
+            raise VolumeError(_too_little(volume))
+        values = np.where(np.isfinite(values), values, np.inf)
+        i = int(np.argmin(values))
+        lo, hi = coarse[max(i - 1, 0)], coarse[min(i + 1, COARSE - 1)]
+        best = scipy.optimize.minimize_scalar(
+            lambda x, f=family: mismatch(f, math.exp(x)),
+            bounds=(math.log(lo), math.log(hi)),
+            method="bounded",
+            options={"xatol": 1e-3},
+        )
+        u, value = (math.exp(best.x), best.fun) if best.fun <= values[i] else (coarse[i], values[i])
+        near = values <= RANGE_FACTOR * value
+        first, last = i, i
+        while first > 0 and near[first - 1]:
+            first -= 1
+        while last < COARSE - 1 and near[last + 1]:
+            last += 1
+        width = (min(coarse[first], u), max(coarse[last], u))
+        fits[str(family)] = (u, float(value), width)
+    (name, (u, residual, (low, high))), (_, (other, other_residual, _)) = sorted(
+        fits.items(), key=lambda item: item[1][1]
+    )
+    return ProfileEstimate(
+        profile=name,
+        fwhm=u * mm,
+        spacing=mm,
+        axis=axis,
+        residual=residual,
+        other_fwhm=other * mm,
+        other_residual=other_residual,
+        fwhm_low=low * mm,
+        fwhm_high=high * mm,
+    )
+
+
+def _too_little(volume: Volume) -> str:
+    return (
+        f"{volume.name!r} has too few slices of foreground ({WINDOW} in a row are needed) to "
+        "estimate its slice profile; give the slice thickness and profile instead."
+    )
+
+
+def _sources(data: np.ndarray, mask: np.ndarray, axis: int, spacing: np.ndarray) -> list:
+    """Per in-plane axis: the scan as ``(lines, T, n)`` along it, its mask, and the slice ratio
+    in that axis's voxels. At most :data:`MAX_LINES` lines per slice-axis position (a stride)."""
+    data = np.moveaxis(np.asarray(data, dtype=np.float32), axis, 0)  # (T, P, Q)
+    mask = np.moveaxis(mask, axis, 0)
+    in_plane = [a for a in range(3) if a != axis]
+    out = []
+    for moved, original in zip((1, 2), in_plane, strict=True):
+        lines = np.moveaxis(data, moved, 2)  # (T, other in-plane, n): lines along `moved`
+        inside = np.moveaxis(mask, moved, 2)
+        stride = max(1, math.ceil(lines.shape[0] * lines.shape[1] / MAX_LINES))
+        keep = slice(None, None, stride)
+        ratio = float(spacing[axis] / spacing[original])
+        out.append(
+            (
+                np.ascontiguousarray(lines[:, keep].transpose(1, 0, 2)),
+                np.ascontiguousarray(inside[:, keep].transpose(1, 0, 2)),
+                ratio,
+            )
+        )
+    return out
+
+
+def _mismatch(sources: list, family: str, u: float) -> float:
+    """The mismatch of a candidate profile of FWHM ``u`` slice spacings (nan: no windows).
+
+    The log ratio of the two spectra is averaged over the in-plane axes before it is squared:
+    anatomy (and a template's registration) is sharper along one in-plane direction than the
+    other, and the slice direction then lies between them, so their excess and deficit cancel.
+    """
+    ratios = []
+    for lines, inside, ratio in sources:
+        n_lines, n_t, n = lines.shape
+        weights = profile_matrix(n, ratio, u * ratio, family).astype(np.float32)
+        blurred = (lines.reshape(-1, n) @ weights.T).reshape(n_lines, n_t, -1)
+        # a sample is inside when its whole profile is (its weights sum to 1)
+        covered = (inside.reshape(-1, n).astype(np.float32) @ weights.T) > 1 - 1e-4
+        covered = covered.reshape(n_lines, n_t, -1)
+        n_p = blurred.shape[-1]
+        along_p = _windows(blurred.reshape(-1, n_p), covered.reshape(-1, n_p))
+        along_t = _windows(
+            blurred.transpose(0, 2, 1).reshape(-1, n_t), covered.transpose(0, 2, 1).reshape(-1, n_t)
+        )
+        if len(along_p) and len(along_t):
+            ratios.append(np.log(_spectrum(along_p) / _spectrum(along_t)))
+    if not ratios:
+        return math.nan
+    return float(np.mean(np.mean(ratios, axis=0) ** 2))
+
+
+def _windows(lines: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    """Windows of :data:`WINDOW` samples (half overlapping) that lie wholly inside the mask."""
+    if lines.shape[-1] < WINDOW:
+        return np.zeros((0, WINDOW), dtype=lines.dtype)
+    step = WINDOW // 2
+    view = np.lib.stride_tricks.sliding_window_view(lines, WINDOW, axis=-1)[:, ::step]
+    ok = np.lib.stride_tricks.sliding_window_view(inside, WINDOW, axis=-1)[:, ::step].all(-1)
+    return view[ok]
+
+
+def _spectrum(windows: np.ndarray) -> np.ndarray:
+    """Mean power spectrum of first-differenced (whitening the 1/f decay), Hann-tapered windows,
+    without the zero frequency."""
+    diff = np.diff(windows.astype(np.float64), axis=1)
+    diff -= diff.mean(axis=1, keepdims=True)
+    taper = np.hanning(diff.shape[1] + 2)[1:-1]
+    power = np.abs(np.fft.rfft(diff * taper, axis=1)) ** 2
+    return power.mean(axis=0)[1:] + 1e-30

@@ -1,0 +1,79 @@
+"""The slice profile estimated from a thick-slice scan alone (selfsr.profile_estimate), against
+the profile that made it; ``plan_grid(profile="auto")`` and the CLI's default use it.
+
+The head is the MNI152 template (whole: the estimate needs the brain's many edges) sliced along
+S-I at 4 mm (ratio 4), as ``benchmarks/profile_estimate.py`` does over more ratios and heads.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_mrisr.cli import main
+from napari_mrisr.selfsr.grid import AUTO, plan_grid
+from napari_mrisr.selfsr.profile_estimate import estimate_profile
+from napari_mrisr.volume import sample
+from napari_mrisr.volume.base import Volume
+from napari_mrisr.volume.io import save_volume
+from napari_mrisr.volume.slice_profile import simulate_slices
+
+SPACING = 4.0
+
+
+@pytest.fixture(scope="module")
+def head() -> Volume:
+    return sample.mni152_hr()
+
+
+def _fwhm_in_family(estimate, profile: str) -> float:
+    """The FWHM found in the true shape family (a rect and a Gaussian about 0.7 times as wide
+    make nearly the same slices, so the shape may be told wrongly; the width must not be)."""
+    return estimate.fwhm if estimate.profile == profile else estimate.other_fwhm
+
+
+@pytest.mark.parametrize("profile", ["rect", "gaussian"])
+def test_the_estimated_thickness_follows_the_true_one_in_its_shape(head, profile):
+    found = {}
+    for share in (0.6, 1.0, 1.3):  # a gap, contiguous, overlapping
+        fwhm = share * SPACING
+        estimate = estimate_profile(simulate_slices(head, SPACING, fwhm, profile, axis=2))
+        assert estimate.axis == 2 and estimate.spacing == pytest.approx(SPACING)
+        found[share] = _fwhm_in_family(estimate, profile)
+        assert found[share] == pytest.approx(fwhm, rel=0.3), (profile, fwhm, estimate)
+    # a fixed answer fails here: thicker slices, a larger estimate, in proportion
+    assert found[0.6] < found[1.0] < found[1.3]
+    assert found[1.3] / found[0.6] > 1.5
+
+
+def test_auto_plans_the_estimate_and_says_so_and_a_typed_thickness_wins(head):
+    lr = simulate_slices(head, SPACING, 0.6 * SPACING, "rect", axis=2)
+    grid = plan_grid(lr, profile=AUTO)
+    estimate = estimate_profile(lr)
+    assert (grid.thickness, grid.profile) == (pytest.approx(estimate.fwhm), estimate.profile)
+    assert grid.estimate["fwhm"] == pytest.approx(estimate.fwhm, abs=1e-5)
+    assert grid.estimate["note"].startswith("Slice profile estimated from the scan: ")
+    assert "mm gap" in grid.estimate["note"]  # 2.4 mm slices 4 mm apart
+    assert grid.to_meta()["estimate"] == grid.estimate  # into the result's and model's metadata
+    typed = plan_grid(lr, profile=AUTO, thickness=3.0)
+    assert (typed.thickness, typed.profile, typed.estimate) == (3.0, "rect", None)
+
+
+def test_a_scan_too_small_to_measure_falls_back_to_contiguous_rect_slices_and_says_why():
+    tiny = Volume(np.random.default_rng(0).random((12, 10, 4)), np.diag([1.0, 1.0, 4.0, 1.0]), "tiny")
+    grid = plan_grid(tiny, profile=AUTO)
+    assert (grid.thickness, grid.profile) == (4.0, "rect")
+    assert set(grid.estimate) == {"note"} and grid.estimate["note"].endswith("Assuming contiguous rect slices.")
+    assert "too few slices of foreground" in grid.estimate["note"]
+
+
+def test_mrisr_selfsr_prints_the_estimate_before_training(head, tmp_path, capsys):
+    lr = simulate_slices(head, SPACING, SPACING, "gaussian", axis=2)
+    small = Volume(lr.data[32:96, 32:96], lr.affine, "scan")  # still 40 slices, 64 x 64 in-plane
+    save_volume(small, tmp_path / "scan.nii.gz")
+    args = ["selfsr", str(tmp_path / "scan.nii.gz"), str(tmp_path / "sr.nii.gz"), "--steps", "1", "--device", "cpu"]
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    printed = captured.out + captured.err
+    assert "Slice profile estimated from the scan: " in printed
+    assert printed.index("Slice profile estimated") < printed.index("wrote")
