@@ -9,6 +9,7 @@ against HR, inside the brain mask and on the whole volume, as a Markdown table.
 
 from __future__ import annotations
 
+import argparse
 import time
 
 import numpy as np
@@ -24,6 +25,7 @@ def factors_between(lr: Volume, hr: Volume) -> tuple[int, int, int]:
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
     hr_full = sample.mni152_hr()
     tasks = {"LR x2 (k-space)": sample.mni152_lr_x2(), "LR thick x4 (S-I)": sample.mni152_lr_thick_x4()}
     print("| task | method | PSNR brain (dB) | SSIM brain | PSNR whole (dB) | SSIM whole | time (s) |")

@@ -36,7 +36,7 @@ from torch.utils.data import DataLoader
 from napari_mrisr.training.config import list_presets, load_config, load_yaml
 from napari_mrisr.training.data.datamodule import SRDataModule
 from napari_mrisr.training.data.device import DeviceBatches, to_device
-from napari_mrisr.training.engine import _precision
+from napari_mrisr.training.engine import training_precision
 from napari_mrisr.training.module import SRModule
 
 DEFAULT_PRESETS = ["tiny", "mni_x2_iso", "mni_x4_thick"]
@@ -150,7 +150,7 @@ def timed_fit(
     trainer = pl.Trainer(
         accelerator="gpu" if device.type == "cuda" else device.type,
         devices=1,
-        precision=_precision(config),
+        precision=training_precision(config),
         max_epochs=1,
         limit_train_batches=warmup + steps,
         limit_val_batches=0,
