@@ -85,9 +85,7 @@ def run_selfsr(lr: Volume, args, **profile):
     trained = {}
 
     def show(event) -> None:
-        if event.warning:
-            print("  " + event.message, flush=True)  # the estimated profile, with auto
-        elif event.message and event.message.startswith("training step"):
+        if event.message and event.message.startswith("training step"):
             # the last step's event ends training (applying's first event comes a batch late)
             trained.update(wall=time.perf_counter() - start, cpu=cpu_seconds() - cpu)
             if event.done % 250 == 0:
@@ -122,6 +120,8 @@ def run_case(case: str, args) -> None:
         }[choice]
         print(f"self-SR, {choice} profile:")
         result, seconds = run_selfsr(lr, args, **profile)
+        if result.grid.estimate:
+            print("  " + result.grid.estimate["note"])
         label = "self-SR" if choice == "given" else f"self-SR, {choice} ({result.grid.profile} {result.grid.thickness:.2f} mm)"
         candidates[label], times[label] = result.sr, f"{seconds:.0f} s"
     n = result.sr.shape[result.grid.axis]

@@ -283,7 +283,6 @@ def real_scan(viewer, widget, show_only, shot, wait) -> None:
     viewer.reset_view()
     show_only("Self-supervised SR")
     widget.input.value = layer
-    spin(0.5)
     shot("Self-supervised SR", DOCS / "widget_selfsr_estimate.png")  # the estimated slice profile
     widget.run_button.native.click()
     wait(widget, until=lambda: widget.progress.value >= widget.progress.max // 3 > 0)

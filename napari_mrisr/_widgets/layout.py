@@ -132,5 +132,9 @@ def status_label() -> Label:
     """A left-aligned, word-wrapped label: long layer names must not widen the dock."""
     label = Label(value="")
     label.native.setWordWrap(True)
+    # magicgui's Label is fixed to the width of its first text: a longer status then wrapped
+    # inside that width and its last line was cut off. Take the row's width, and the height the
+    # wrapped text needs.
+    label.native.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Minimum)
     label.native.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
     return label

@@ -51,6 +51,8 @@ def selfsr(args: argparse.Namespace) -> int:
         folder = path.resolve().parent
         together = sum(n for p, n in writes.items() if p.resolve().parent == folder)
         check_writable(path, together, replace=args.force)
+    if grid.estimate:  # the profile it will train with, before the minutes of training
+        print(grid.estimate["note"], flush=True)
     # tqdm's own remaining time would count a batch of planes as a training step: the bar shows
     # only the run's ETA, in its postfix (training and applying, selfsr.run.iter_selfsr).
     bar_format = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]"

@@ -69,8 +69,8 @@ def iter_selfsr(
         Output spacing and slice thickness in mm (see :func:`~napari_mrisr.selfsr.grid.plan_grid`).
     profile : {"rect", "gaussian", "auto"}
         Slice profile; ``auto`` estimates it from the scan (see
-        :func:`~napari_mrisr.selfsr.grid.plan_grid`), and the first event, a warning, says
-        what was found.
+        :func:`~napari_mrisr.selfsr.grid.plan_grid`; the result's ``grid.estimate`` says what
+        was found).
     steps : int, optional
         Overrides the budget's training steps (a shorter smoke run).
     preview_plane : callable, optional
@@ -99,8 +99,6 @@ def iter_selfsr(
     spec = resolve_budget(budget, steps)
     applying = plane_batches(grid, volume.shape, APPLY_BATCH)
     total = spec.steps + applying
-    if grid.estimate:
-        yield Progress(0, total, grid.estimate["note"], warning=True)
     start = time.perf_counter()
     preview = None
     if preview_plane is not None:
