@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from types import SimpleNamespace
 
 import numpy as np
@@ -128,3 +129,31 @@ def test_compare_picks_the_sr_layers_family_and_refuses_one_layer_twice():
     state.prefill({layer.name: layer for layer in (lr, gt, sr)})
     assert (state.lr, state.sr, state.gt) == (lr, sr, gt) and state.problem() is None
     assert CompareState().problem() == "Pick an LR layer and an SR layer to compare."
+
+
+def test_self_sr_estimates_the_slice_profile_once_per_scan(monkeypatch):
+    import napari_mrisr.selfsr.grid as grid
+    from napari_mrisr.selfsr.profile_estimate import ProfileEstimate
+
+    calls = []
+
+    def estimate(volume, *_args):  # the estimator's own tests are in tests/selfsr
+        calls.append(volume.name)
+        return ProfileEstimate("gaussian", 2.5, 4.0, 2, 1e-3, 3.6, 2e-3, 2.2, 2.9)
+
+    monkeypatch.setattr(grid, "estimate_profile", estimate)
+    state = SelfSRState()
+    scan = Volume(head_phantom((16, 16, 8)), np.diag([1.0, 1.0, 4.0, 1.0]), "thick")
+    state.volume = scan
+    first = state.grid
+    assert (first.profile, first.thickness) == ("gaussian", 2.5) and "1.5 mm gap" in state.text
+    state.spacing, state.spacing = 2.0, 0.5  # settings that leave the profile as it is
+    assert calls == ["thick"] and state.grid == dataclasses.replace(first, out_spacing=0.5)
+    assert state.grid.estimate == first.estimate and "Slice profile estimated" in state.text
+    state.thickness = 3.0  # typed: a rect of it, no estimate
+    assert state.grid.estimate is None
+    assert (state.grid.profile, state.grid.thickness) == ("rect", 3.0)
+    state.thickness = None
+    assert calls == ["thick"] and state.grid.estimate == first.estimate
+    state.volume = Volume(scan.data.copy(), scan.affine, "another")  # a new scan: estimated again
+    assert calls == ["thick", "another"]

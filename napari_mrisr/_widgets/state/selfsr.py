@@ -2,11 +2,13 @@
 
 :class:`SelfSRState` plans the output grid (:func:`~napari_mrisr.selfsr.grid.plan_grid`) once
 per change of the scan or of a geometry setting, and says in one line what the header tells
-(slice axis, spacing, ratio) or why the scan cannot be used.
+(slice axis, spacing, ratio) or why the scan cannot be used. The slice profile is estimated
+once per scan: it takes seconds on the GUI thread, and no setting of the dock changes it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import operator
 from dataclasses import dataclass
 from typing import Any
@@ -50,6 +52,7 @@ class SelfSRState:
     text: str = NO_SCAN  # the scan's slice geometry, or why it cannot be used
 
     def __post_init__(self) -> None:
+        self._estimate: tuple[Volume, dict] | None = None  # (scan, its grid.estimate)
         for name in ("volume", "thickness", "spacing", "profile"):
             getattr(self.events, name).connect(self.plan)
 
@@ -72,8 +75,25 @@ class SelfSRState:
             grid, text = None, NO_SCAN
         else:
             try:
-                grid = plan_grid(self.volume, **self.geometry)
+                grid = self._plan_grid()
                 text = describe(grid, self.volume)
             except ValueError as exc:
                 grid, text = None, str(exc)
         self.grid, self.text = grid, text
+
+    def _plan_grid(self) -> SelfSRGrid:
+        """:func:`plan_grid` of the settings, with the scan's slice profile estimated only once."""
+        if self._estimate and self._estimate[0] is not self.volume:
+            self._estimate = None  # another scan: keep no reference to the last one
+        known = self._estimate[1] if self._estimate else None
+        if self.profile != AUTO or self.thickness is not None or known is None:
+            grid = plan_grid(self.volume, **self.geometry)
+            if grid.estimate is not None:
+                self._estimate = (self.volume, grid.estimate)
+            return grid
+        # what plan_grid makes of the estimate: its profile and FWHM, or contiguous rect slices
+        measured = {}
+        if "fwhm" in known:
+            measured = {"thickness": known["fwhm"], "profile": known["profile"]}
+        grid = plan_grid(self.volume, spacing=self.spacing, **measured)
+        return dataclasses.replace(grid, estimate=known)
