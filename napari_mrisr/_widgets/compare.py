@@ -1,4 +1,10 @@
-"""Compare widget: LR, SR, cubic baseline and ground truth side by side, with maps and metrics."""
+"""Compare widget: LR, SR, cubic baseline and ground truth side by side, with maps and metrics.
+
+Longer than our usual module: it is one dock's Qt glue (its form, the run, the layers it adds,
+the table's exports), a few lines a method; what has a job of its own already lives apart (the
+choices in ``state/compare``, the grid in ``compare_grid``, its cells, detail zoom and foreign
+layers, the metrics table in ``metrics_table``).
+"""
 
 from __future__ import annotations
 
