@@ -185,9 +185,19 @@ def _estimated(volume: Volume, thickness: float | None) -> tuple[float | None, s
     try:
         found = estimate_profile(volume)
     except VolumeError as exc:
-        note = f"{exc} Assuming contiguous rect slices."
-        return None, SliceProfile.RECT, {"note": note}
-    return found.fwhm, found.profile, {**found.to_meta(), "note": f"Slice profile estimated from the scan: {found.describe()}."}
+        estimate = {"note": f"{exc} Assuming contiguous rect slices."}
+    else:
+        note = f"Slice profile estimated from the scan: {found.describe()}."
+        estimate = {**found.to_meta(), "note": note}
+    return *estimated_settings(estimate), estimate
+
+
+def estimated_settings(estimate: dict[str, Any]) -> tuple[float | None, str]:
+    """The thickness and profile :func:`plan_grid` takes from an estimate (``grid.estimate``):
+    its FWHM and shape, or contiguous rect slices where the scan was too small to measure."""
+    if "fwhm" in estimate:
+        return estimate["fwhm"], estimate["profile"]
+    return None, SliceProfile.RECT
 
 
 def resample_matrix(n_lr: int, factor: int, ratio: float, n_out: int | None = None) -> np.ndarray:

@@ -15,7 +15,7 @@ from typing import Any
 
 from psygnal import evented
 
-from napari_mrisr.selfsr.grid import AUTO, SelfSRGrid, plan_grid
+from napari_mrisr.selfsr.grid import AUTO, SelfSRGrid, estimated_settings, plan_grid
 from napari_mrisr.volume.base import Volume
 from napari_mrisr.volume.geometry import axis_direction
 
@@ -91,9 +91,6 @@ class SelfSRState:
             if grid.estimate is not None:
                 self._estimate = (self.volume, grid.estimate)
             return grid
-        # what plan_grid makes of the estimate: its profile and FWHM, or contiguous rect slices
-        measured = {}
-        if "fwhm" in known:
-            measured = {"thickness": known["fwhm"], "profile": known["profile"]}
-        grid = plan_grid(self.volume, spacing=self.spacing, **measured)
+        thickness, profile = estimated_settings(known)
+        grid = plan_grid(self.volume, spacing=self.spacing, thickness=thickness, profile=profile)
         return dataclasses.replace(grid, estimate=known)
