@@ -2,15 +2,18 @@
 
 Cases (slices along S-I, simulated with :func:`napari_mrisr.volume.slice_profile.simulate_slices`):
 (a) 1 x 1 x 4 mm thick slices; (b) 5 mm spacing, 4 mm thickness (a 1 mm gap); (c) 1 x 1 x 2.5 mm
-(a fractional ratio). For each: PSNR/SSIM (brain mask, whole volume) of cubic interpolation and
-self-SR, for (a) also the bundled supervised x4 models; wall time and device; and the
-correlation of the disagreement map with |SR - GT| in the brain mask. ``--subject`` simulates
-the cases on a real 1 mm scan instead (its axes turned to RAS, so its slices are axial; see
-``generalisation.py`` for the scans used; the mask is a head mask for a scan with skull).
+(a fractional ratio); (d), only with ``--case d``, a routine clinical size: 256 x 256 x 40 at
+0.9 x 0.9 x 5 mm (the head resampled and padded). For each: PSNR/SSIM (brain mask, whole
+volume) of cubic interpolation and self-SR, for (a) also the bundled supervised x4 models; wall
+time and device; and the correlation of the disagreement map with |SR - GT| in the brain mask.
+``--subject`` simulates the cases on a real 1 mm scan instead (its axes turned to RAS, so its
+slices are axial; see ``generalisation.py`` for the scans used; the mask is a head mask for a
+scan with skull).
 ``--dipy`` also runs on dipy's real 4 x 4 x 5 mm scan and saves a figure:
 
     python benchmarks/selfsr.py [--case a] [--budget fast] [--steps N] [--device cpu] [--subject raw.nii.gz] [--dipy] [--fp32]
                                 [--shape gaussian] [--profile given auto nominal] [--threads N]
+                                [--patch 48 --batch 32 --lr 1e-3]  (the budget's training, changed)
 
 ``--profile given auto nominal`` runs self-SR three times per case: told the simulated slice
 profile, estimating it from the scan (the default of ``mrisr selfsr``), and assuming contiguous
@@ -23,6 +26,7 @@ import argparse
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +38,7 @@ from napari_mrisr.engine.inference import super_resolve
 from napari_mrisr.progress import run_to_end
 from napari_mrisr.selfsr.grid import AUTO, plan_grid
 from napari_mrisr.selfsr.run import iter_selfsr
+from napari_mrisr.selfsr.train import Budget, resolve_budget
 from napari_mrisr.volume import metrics, sample
 from napari_mrisr.volume.base import Volume
 from napari_mrisr.volume.io import load_volume
@@ -45,14 +50,39 @@ from generalisation import read_subject  # noqa: E402 (a real scan, axes turned 
 from machine import describe_machine  # noqa: E402
 
 #: case -> (slice spacing mm, thickness mm)
-CASES = {"a": (4.0, 4.0), "b": (5.0, 4.0), "c": (2.5, 2.5)}
+CASES = {"a": (4.0, 4.0), "b": (5.0, 4.0), "c": (2.5, 2.5), "d": (5.0, 5.0)}
 #: the bundled models trained for case (a)'s acquisition, run on it beside self-SR
 SUPERVISED = ("mni-x4-thick", "mni-x4-thick-full")
 LABELS = {
     "a": "x4 thick slices (1x1x4 mm)",
     "b": "5 mm spacing, 4 mm thick (gap)",
     "c": "1x1x2.5 mm (r=2.5)",
+    "d": "a clinical 256x256x40 scan, 0.9x0.9x5 mm",
 }
+#: Case (d): the head resampled to this isotropic spacing (mm) and padded to this in-plane matrix
+#: and number of 5 mm slices, the size of a routine axial scan.
+CLINICAL = {"spacing": 0.9, "matrix": 256, "slices": 40}
+
+
+def clinical_hr(hr: Volume) -> Volume:
+    """``hr`` (axes RAS, S-I last) cubic-resampled to 0.9 mm and cropped or zero-padded about its
+    centre to 256 x 256 in-plane and the length of 40 slices of 5 mm along S-I."""
+    step = CLINICAL["spacing"]
+    zoom = np.asarray(hr.spacing) / step
+    data = scipy.ndimage.zoom(
+        hr.data.astype(np.float32), zoom, order=3, grid_mode=True, mode="grid-constant"
+    )
+    shape = (CLINICAL["matrix"], CLINICAL["matrix"], int(np.ceil(CLINICAL["slices"] * 5.0 / step)))
+    shift = np.array([(n - m) // 2 for n, m in zip(shape, data.shape)])  # index = zoomed's + shift
+    out = np.zeros(shape, np.float32)
+    dst = tuple(slice(max(0, d), min(n, m + d)) for d, n, m in zip(shift, shape, data.shape))
+    src = tuple(slice(x.start - d, x.stop - d) for x, d in zip(dst, shift))
+    out[dst] = np.clip(data[src], 0, None)
+    # zoomed voxel j (grid mode: the same field of view) is at old voxel -0.5 + (j + 0.5) / zoom
+    affine = hr.affine.copy()
+    affine[:3, :3] = hr.affine[:3, :3] @ np.diag(1 / zoom)
+    affine[:3, 3] = hr.affine[:3, :3] @ (-0.5 + (0.5 - shift) / zoom) + hr.affine[:3, 3]
+    return Volume(out, affine, f"{hr.name} at 0.9 mm, 256 x 256")
 
 
 def cubic_on_grid(lr: Volume, spacing: float | None = None) -> Volume:
@@ -79,6 +109,12 @@ def cpu_seconds() -> float:
     return times.user + times.system
 
 
+def budget(args) -> Budget:
+    """The named budget with the command line's overrides (steps, patch, batch, learning rate)."""
+    changes = {"steps": args.steps, "patch": args.patch, "batch": args.batch, "lr": args.lr}
+    return replace(resolve_budget(args.budget), **{k: v for k, v in changes.items() if v})
+
+
 def run_selfsr(lr: Volume, args, **profile):
     """One self-SR run, its wall and CPU time printed split into training and applying."""
     start, cpu = time.perf_counter(), cpu_seconds()
@@ -92,8 +128,8 @@ def run_selfsr(lr: Volume, args, **profile):
                 print("  " + event.message, flush=True)
 
     result = run_to_end(
-        iter_selfsr(lr, budget=args.budget, device=args.device, seed=args.seed, steps=args.steps,
-                    amp=not args.fp32, **profile),
+        iter_selfsr(lr, budget=budget(args), device=args.device, seed=args.seed, amp=not args.fp32,
+                    **profile),
         show,
     )  # fmt: skip
     seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu
@@ -107,6 +143,8 @@ def run_selfsr(lr: Volume, args, **profile):
 def run_case(case: str, args) -> None:
     spacing, thickness = CASES[case]
     hr = read_subject(args.subject) if args.subject else sample.mni152_hr()
+    if case == "d":
+        hr = clinical_hr(hr)
     lr = simulate_slices(hr, spacing, thickness, args.shape)
     print(f"\n## case ({case}): {LABELS[case]}, {args.shape} profile, of {hr.name}; LR {lr.shape}, "
           f"device {pick_device(args.device)}")  # fmt: skip
@@ -174,8 +212,8 @@ def run_dipy(args) -> None:
           f"axis {grid.axis}, ratio {grid.ratio:.3g}")  # fmt: skip
     start = time.perf_counter()
     result = run_to_end(
-        iter_selfsr(lr, budget=args.budget, device=args.device, seed=args.seed, steps=args.steps,
-                    amp=not args.fp32, profile=AUTO if args.profile[-1] == "auto" else "rect")
+        iter_selfsr(lr, budget=budget(args), device=args.device, seed=args.seed, amp=not args.fp32,
+                    profile=AUTO if args.profile[-1] == "auto" else "rect")
     )
     if result.grid.estimate:
         print(result.grid.estimate["note"])
@@ -217,6 +255,9 @@ def main() -> None:
     )
     parser.add_argument("--budget", default="fast")
     parser.add_argument("--steps", type=int, help="override the budget's steps (smoke run)")
+    parser.add_argument("--patch", type=int, help="override the budget's patch edge (pixels)")
+    parser.add_argument("--batch", type=int, help="override the budget's patches per step")
+    parser.add_argument("--lr", type=float, help="override the budget's peak learning rate")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--subject", type=Path, help="simulate the cases on this 1 mm scan, not MNI152")
@@ -233,7 +274,7 @@ def main() -> None:
 
     use_threads(args.threads)
     print(describe_machine(str(pick_device(args.device))))
-    for case in args.case or ([] if args.dipy else sorted(CASES)):  # --dipy alone: dipy only
+    for case in args.case or ([] if args.dipy else sorted(CASES.keys() - {"d"})):  # (d): --case d
         run_case(case, args)
     if args.dipy:
         run_dipy(args)

@@ -45,7 +45,7 @@ from napari_mrisr.volume.slice_profile import simulate_slices
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from generalisation import read_subject  # noqa: E402 (a real scan, axes turned to RAS)
 from machine import describe_machine  # noqa: E402
-from selfsr import CASES, LABELS, cubic_on_grid  # noqa: E402
+from selfsr import CASES, LABELS, clinical_hr, cubic_on_grid  # noqa: E402
 
 #: shifts (in HR voxels along the slice axis) tried when checking an output's alignment
 SHIFTS = (-1.0, -0.5, 0.0, 0.5, 1.0)
@@ -144,6 +144,8 @@ def eclare(
 def run_case(case: str, args, work: Path) -> None:
     spacing, thickness = CASES[case]
     hr = read_subject(args.subject) if args.subject else sample.mni152_hr()
+    if case == "d":
+        hr = clinical_hr(hr)
     lr = simulate_slices(hr, spacing, thickness, args.shape)
     axis = int(np.argmax(lr.spacing))
     if args.crop:
@@ -270,7 +272,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = args.keep or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
-        for case in args.case or sorted(CASES):
+        for case in args.case or sorted(CASES.keys() - {"d"}):  # (d): --case d
             run_case(case, args, work)
 
 
