@@ -272,7 +272,7 @@ def real_scan(viewer, widget, show_only, shot, wait) -> None:
     scan = Path(dipy.__file__).parent / "data" / "files" / "aniso_vox.nii.gz"
     from napari_mrisr.selfsr.train import BUDGETS, BudgetName
 
-    # 500 of the fast budget's 1,500 steps: the screenshot shows the flow, the benchmark the quality.
+    # 500 of the fast budget's steps: the screenshot shows the flow, the benchmark the quality.
     BUDGETS[BudgetName.FAST] = dataclasses.replace(BUDGETS[BudgetName.FAST], steps=500)
     from napari_mrisr._napari.viewer import grid
 

@@ -59,10 +59,12 @@ class Budget:
     lr: float
 
 
-#: ``fast``: minutes on a laptop CPU (network runs at LR resolution, channels_last);
+#: ``fast``: minutes on a laptop CPU (network runs at LR resolution, channels_last). Many small
+#: steps at a high rate: per CPU-second, batches of 16 32-pixel patches at 8e-3 learn more than
+#: fewer batches of 32 48-pixel patches at 1e-3 (docs/benchmarks.md, "The fast budget").
 #: ``standard``: the prototype's 64 x 12 EDSR with more and larger patches, for a GPU.
 BUDGETS = {
-    BudgetName.FAST: Budget(features=32, num_blocks=6, patch=48, batch=32, steps=1500, lr=1e-3),
+    BudgetName.FAST: Budget(features=32, num_blocks=6, patch=32, batch=16, steps=1200, lr=8e-3),
     BudgetName.STANDARD: Budget(
         features=64, num_blocks=12, patch=64, batch=32, steps=6000, lr=5e-4
     ),
