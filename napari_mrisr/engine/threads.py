@@ -3,16 +3,20 @@
 ``os.cpu_count()`` counts the machine's cores, not the ones a container, a cluster job or
 ``taskset`` gives the process. Threads beyond those wait for a core while spinning, which costs
 CPU time and slows every thread down; so the default is the cores of the process's affinity
-mask, capped by its cgroup CPU quota (v2 ``cpu.max``, v1 ``cpu.cfs_quota_us``).
+mask, capped by its cgroup CPU quota (v2 ``cpu.max``, v1 ``cpu.cfs_quota_us``). Other processes
+can still take some of those cores, and the load changes while a run goes on:
+:class:`ThreadTuner` keeps a repeated step at the thread count that runs it fastest now.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import statistics
+import time
 from pathlib import Path
 
-__all__ = ["available_cores", "use_threads"]
+__all__ = ["ThreadTuner", "available_cores", "use_threads"]
 
 CGROUP = Path("/sys/fs/cgroup")
 
@@ -50,6 +54,72 @@ def use_threads(threads: int | None = None) -> int:
 
     if threads is not None and threads < 1:
         raise ValueError(f"--threads must be 1 or more, not {threads}.")
+    global _pinned
+    _pinned = threads is not None
     chosen = threads or available_cores()
     torch.set_num_threads(chosen)
     return chosen
+
+
+#: Whether the user chose the thread count (``--threads``): :class:`ThreadTuner` then keeps it.
+_pinned = False
+
+
+class ThreadTuner:
+    """Keeps torch's CPU threads at the count that runs a repeated step fastest now.
+
+    A thread that shares its core with another process slows each parallel region to its pace
+    (and its partners spin while they wait), so on a busy machine fewer threads than cores can
+    be faster; and the load changes during a run. Call :meth:`tick` after each step of equal
+    work: after ``first`` steps, then every ``every`` steps, it times ``probe`` steps at each
+    candidate count (the current one, one fewer, half) and keeps the fastest; :meth:`restore`
+    goes back to the count it began with. It does nothing when ``active`` is False or the user
+    chose the count (:func:`use_threads` with a number). Fewer threads leave the results as they
+    are (oneDNN splits a convolution's work, not its sums, by thread).
+    """
+
+    def __init__(
+        self, active: bool = True, first: int = 10, every: int = 100, probe: int = 4
+    ) -> None:
+        import torch
+
+        self._torch = torch
+        self.start = torch.get_num_threads()
+        counts = {self.start, max(1, self.start - 1), max(1, self.start // 2)}
+        self.candidates = sorted(counts, reverse=True)
+        self.active = active and not _pinned and len(self.candidates) > 1
+        self.first, self.every, self.probe = first, every, probe
+        self.chosen = self.start
+        self._count, self._last = 0, None
+        self._probing: list[int] = []  # candidates left to time, the one being timed first
+        self._times: dict[int, list[float]] = {}
+
+    def restore(self) -> None:
+        """Back to the count set when the tuner was made."""
+        self._torch.set_num_threads(self.start)
+
+    def tick(self) -> None:
+        """One step of the repeated work has ended."""
+        if not self.active:
+            return
+        now = time.perf_counter()
+        last, self._last = self._last, now
+        self._count += 1
+        if self._probing:
+            times = self._times.setdefault(self._probing[0], [])
+            times.append(now - last)
+            if len(times) > self.probe:  # the first step after a switch warms the new count up
+                self._probing.pop(0)
+                if self._probing:
+                    self._torch.set_num_threads(self._probing[0])
+                else:
+                    self._choose()
+        elif self._count >= self.first and (self._count - self.first) % self.every == 0:
+            self._times = {}
+            self._probing = list(self.candidates)
+            self._torch.set_num_threads(self._probing[0])
+
+    def _choose(self) -> None:
+        speed = {n: statistics.median(t[1:]) for n, t in self._times.items()}
+        self.chosen = min(speed, key=speed.get)
+        self._torch.set_num_threads(self.chosen)

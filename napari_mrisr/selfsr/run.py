@@ -15,7 +15,9 @@ from pathlib import Path
 import torch
 
 from napari_mrisr.atomic import byte_size
+from napari_mrisr.engine.devices import pick_device
 from napari_mrisr.engine.precision import native_bf16
+from napari_mrisr.engine.threads import ThreadTuner
 from napari_mrisr.progress import Progress, ProgressGenerator
 from napari_mrisr.volume.base import Volume, VolumeError
 from napari_mrisr.volume.io import available_bytes
@@ -112,30 +114,37 @@ def iter_selfsr(
     training = iter_train(
         volume, grid, spec, device=device, seed=seed, preview=preview, amp=amp, after_steps=after
     )
+    # On a CPU, training re-picks the thread count as the machine's load changes (a step is
+    # equal work); applying keeps the last pick; the count the run began with is restored.
+    threads = ThreadTuner(active=pick_device(device).type == "cpu")
     try:
-        while True:
-            yield replace(next(training), total=total)
-    except StopIteration as stop:
-        model = stop.value
+        try:
+            while True:
+                yield replace(next(training), total=total)
+                threads.tick()
+        except StopIteration as stop:
+            model = stop.value
+        finally:
+            training.close()
+        trained = time.perf_counter() - start
+        applying_gen = iter_apply(volume, model, grid, device=device, batch=APPLY_BATCH, amp=amp)
+        try:
+            while True:
+                event = next(applying_gen)
+                if event.warning:
+                    yield event
+                    continue
+                elapsed = time.perf_counter() - start - trained
+                eta = elapsed / max(event.done, 1) * (applying - event.done)
+                yield Progress(
+                    spec.steps + event.done, total, f"super-resolving, ETA {format_seconds(eta)}"
+                )
+        except StopIteration as stop:
+            result = stop.value
+        finally:
+            applying_gen.close()
     finally:
-        training.close()
-    trained = time.perf_counter() - start
-    applying_gen = iter_apply(volume, model, grid, device=device, batch=APPLY_BATCH, amp=amp)
-    try:
-        while True:
-            event = next(applying_gen)
-            if event.warning:
-                yield event
-                continue
-            elapsed = time.perf_counter() - start - trained
-            eta = elapsed / max(event.done, 1) * (applying - event.done)
-            yield Progress(
-                spec.steps + event.done, total, f"super-resolving, ETA {format_seconds(eta)}"
-            )
-    except StopIteration as stop:
-        result = stop.value
-    finally:
-        applying_gen.close()
+        threads.restore()
     result.model = model
     model.meta = {"selfsr": grid.to_meta(), "training": _training_meta(spec, seed, model, trained, amp)}
     return result

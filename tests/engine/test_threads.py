@@ -62,3 +62,47 @@ def test_mrisr_takes_threads_and_refuses_zero_in_one_sentence(tmp_path, capsys):
         assert "--threads must be 1 or more, not 0." in capsys.readouterr().err
     finally:
         torch.set_num_threads(before)
+
+
+class Machine:
+    """A fake clock: a step takes ``cost[threads]`` seconds at torch's current thread count."""
+
+    def __init__(self, monkeypatch, cost: dict[int, float]) -> None:
+        self.cost, self.now, self.threads = cost, 0.0, 2
+        monkeypatch.setattr(torch, "get_num_threads", lambda: self.threads)
+        monkeypatch.setattr(torch, "set_num_threads", lambda n: setattr(self, "threads", n))
+        monkeypatch.setattr("napari_mrisr.engine.threads.time.perf_counter", lambda: self.now)
+
+    def run(self, tuner, steps: int) -> list[int]:
+        """Threads used by each step."""
+        used = []
+        for _ in range(steps):
+            used.append(self.threads)
+            self.now += self.cost[self.threads]
+            tuner.tick()
+        return used
+
+
+def test_the_tuner_drops_a_thread_while_a_core_is_busy_and_takes_it_back_after(monkeypatch):
+    from napari_mrisr.engine.threads import ThreadTuner
+
+    machine = Machine(monkeypatch, {2: 0.13, 1: 0.07})  # a busy loop shares one of two cores
+    tuner = ThreadTuner(first=10, every=100, probe=4)
+    assert tuner.candidates == [2, 1]
+    used = machine.run(tuner, 110)
+    assert tuner.chosen == 1 and used[-1] == 1 and used.count(2) < 20  # probes only
+    machine.cost = {2: 0.045, 1: 0.07}  # the other job has ended
+    used = machine.run(tuner, 120)
+    assert tuner.chosen == 2 and used[-1] == 2
+    tuner.restore()
+    assert machine.threads == 2
+
+
+def test_the_tuner_keeps_a_count_the_user_chose_and_idles_off_the_cpu(monkeypatch):
+    from napari_mrisr.engine.threads import ThreadTuner
+
+    machine = Machine(monkeypatch, {2: 0.13, 1: 0.07})
+    assert set(machine.run(ThreadTuner(active=False), 200)) == {2}
+    monkeypatch.setattr("napari_mrisr.engine.threads._pinned", False)  # put back after the test
+    use_threads(2)  # mrisr --threads 2
+    assert set(machine.run(ThreadTuner(), 200)) == {2}
