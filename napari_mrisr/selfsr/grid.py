@@ -188,6 +188,11 @@ def _estimated(volume: Volume, thickness: float | None) -> tuple[float | None, s
         estimate = {"note": f"{exc} Assuming contiguous rect slices."}
     else:
         note = f"Slice profile estimated from the scan: {found.describe()}."
+        if found.at_search_edge:  # still the better guess: thin slices taken as contiguous
+            note += (  # lose far more than contiguous ones taken as thin (docs/benchmarks.md)
+                " It is the thinnest or widest profile tried, so the scan may not determine it: "
+                "type the slice thickness if you know it."
+            )
         estimate = {**found.to_meta(), "note": note}
     return *estimated_settings(estimate), estimate
 

@@ -119,6 +119,14 @@ class ProfileEstimate:
         return self.other_residual / max(self.residual, 1e-12) - 1.0
 
     @property
+    def at_search_edge(self) -> bool:
+        """Whether the best FWHM is (within 2 %) the thinnest or widest one searched
+        (:data:`FWHM_RANGE`): the scan does not determine it. At large slice ratios the
+        slices' aliasing can drive the fit to the thinnest profile even for contiguous ones."""
+        low, high = (bound * self.spacing for bound in FWHM_RANGE)
+        return bool(self.fwhm <= 1.02 * low or self.fwhm >= high / 1.02)
+
+    @property
     def shape_clear(self) -> bool:
         """Whether the shape was told apart (:data:`SHAPE_MARGIN`)."""
         return self.shape_margin >= SHAPE_MARGIN
@@ -142,7 +150,12 @@ class ProfileEstimate:
     def to_meta(self) -> dict:
         """JSON-ready metadata (rounded), with the derived gap and shape margin."""
         meta = {k: round(v, 6) if isinstance(v, float) else v for k, v in asdict(self).items()}
-        return {**meta, "gap": round(self.gap, 6), "shape_margin": round(self.shape_margin, 4)}
+        return {
+            **meta,
+            "gap": round(self.gap, 6),
+            "shape_margin": round(self.shape_margin, 4),
+            "at_search_edge": self.at_search_edge,
+        }
 
 
 def estimate_profile(volume: Volume, mask: np.ndarray | None = None) -> ProfileEstimate:

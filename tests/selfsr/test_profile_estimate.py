@@ -12,7 +12,7 @@ import pytest
 
 from napari_mrisr.cli import main
 from napari_mrisr.selfsr.grid import AUTO, plan_grid
-from napari_mrisr.selfsr.profile_estimate import estimate_profile
+from napari_mrisr.selfsr.profile_estimate import FWHM_RANGE, estimate_profile
 from napari_mrisr.volume import sample
 from napari_mrisr.volume.base import Volume
 from napari_mrisr.volume.io import save_volume
@@ -54,6 +54,7 @@ def test_auto_plans_the_estimate_and_says_so_and_a_typed_thickness_wins(head):
     assert grid.estimate["fwhm"] == pytest.approx(estimate.fwhm, abs=1e-5)
     assert grid.estimate["note"].startswith("Slice profile estimated from the scan: ")
     assert "mm gap" in grid.estimate["note"]  # 2.4 mm slices 4 mm apart
+    assert grid.estimate["at_search_edge"] is False
     assert grid.to_meta()["estimate"] == grid.estimate  # into the result's and model's metadata
     typed = plan_grid(lr, profile=AUTO, thickness=3.0)
     assert (typed.thickness, typed.profile, typed.estimate) == (3.0, "rect", None)
@@ -65,6 +66,18 @@ def test_a_scan_too_small_to_measure_falls_back_to_contiguous_rect_slices_and_sa
     assert (grid.thickness, grid.profile) == (4.0, "rect")
     assert set(grid.estimate) == {"note"} and grid.estimate["note"].endswith("Assuming contiguous rect slices.")
     assert "too few slices of foreground" in grid.estimate["note"]
+
+
+def test_a_fit_at_the_edge_of_the_widths_tried_is_used_and_the_note_asks_for_the_thickness(head):
+    # 3 mm slices 5 mm apart: the aliasing of a ratio-5 gap drives the fit to the thinnest width
+    lr = simulate_slices(head, 5.0, 3.0, "rect", axis=2)
+    estimate = estimate_profile(lr)
+    assert estimate.at_search_edge and estimate.fwhm == pytest.approx(FWHM_RANGE[0] * 5.0, rel=0.02)
+    grid = plan_grid(lr, profile=AUTO)
+    assert (grid.thickness, grid.profile) == (pytest.approx(estimate.fwhm), estimate.profile)
+    assert grid.estimate["at_search_edge"] is True
+    assert grid.estimate["note"].startswith("Slice profile estimated from the scan: ")
+    assert grid.estimate["note"].endswith("type the slice thickness if you know it.")
 
 
 def test_mrisr_selfsr_prints_the_estimate_before_training(head, tmp_path, capsys):
