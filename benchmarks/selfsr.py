@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections import Counter
 import sys
 import time
 from dataclasses import replace
@@ -119,8 +120,10 @@ def run_selfsr(lr: Volume, args, **profile):
     """One self-SR run, its wall and CPU time printed split into training and applying."""
     start, cpu = time.perf_counter(), cpu_seconds()
     trained = {}
+    threads = Counter()  # steps run at each thread count (engine.threads.ThreadTuner picks it)
 
     def show(event) -> None:
+        threads[torch.get_num_threads()] += 1
         if event.message and event.message.startswith("training step"):
             # the last step's event ends training (applying's first event comes a batch late)
             trained.update(wall=time.perf_counter() - start, cpu=cpu_seconds() - cpu)
@@ -136,7 +139,8 @@ def run_selfsr(lr: Volume, args, **profile):
     print(f"  time: {seconds:.0f} s wall, {cpu:.0f} CPU-s (user + sys; the machine may be shared): "
           f"training {trained.get('wall', seconds):.0f} s / {trained.get('cpu', cpu):.0f} CPU-s, "
           f"applying {seconds - trained.get('wall', seconds):.0f} s / "
-          f"{cpu - trained.get('cpu', cpu):.0f} CPU-s; torch threads {torch.get_num_threads()}")  # fmt: skip
+          f"{cpu - trained.get('cpu', cpu):.0f} CPU-s; events at each torch thread count "
+          f"{dict(sorted(threads.items()))}")  # fmt: skip
     return result, seconds
 
 

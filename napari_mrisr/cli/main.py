@@ -57,7 +57,8 @@ def parser(prog: str = "mrisr") -> argparse.ArgumentParser:
         command.add_argument(
             "--threads",
             type=int,
-            help="CPU threads (default: the cores this process may use, its affinity and CPU quota)",
+            help="CPU threads, kept as given (default: the cores this process may use, its "
+            "affinity and CPU quota; self-SR's training then drops threads while cores are busy)",
         )
     return p
 

@@ -40,8 +40,9 @@ __all__ = [
 APPLY_BATCH = 16
 #: Time of applying the network per output pixel, as a share of a training step's (forward,
 #: backward and optimiser) per output pixel: a rounded-up estimate from CPU runs of the fast
-#: budget, used for the ETA only until applying starts (then its measured rate takes over).
-APPLY_SHARE = 0.2
+#: budget (its small training patches cost more per pixel than applying's whole planes), used
+#: for the ETA only until applying starts (then its measured rate takes over).
+APPLY_SHARE = 0.4
 
 
 def iter_selfsr(
