@@ -74,8 +74,7 @@ class ThreadTuner:
     work: after ``first`` steps, then every ``every`` steps, it times ``probe`` steps at each
     candidate count (the current one, one fewer, half) and keeps the fastest; :meth:`restore`
     goes back to the count it began with. It does nothing when ``active`` is False or the user
-    chose the count (:func:`use_threads` with a number). Fewer threads leave the results as they
-    are (oneDNN splits a convolution's work, not its sums, by thread).
+    chose the count (:func:`use_threads` with a number).
     """
 
     def __init__(
