@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections import Counter
 import sys
 import time
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
@@ -74,16 +74,25 @@ def clinical_hr(hr: Volume) -> Volume:
         hr.data.astype(np.float32), zoom, order=3, grid_mode=True, mode="grid-constant"
     )
     shape = (CLINICAL["matrix"], CLINICAL["matrix"], int(np.ceil(CLINICAL["slices"] * 5.0 / step)))
-    shift = np.array([(n - m) // 2 for n, m in zip(shape, data.shape)])  # index = zoomed's + shift
+    shift = np.array([(n - m) // 2 for n, m in zip(shape, data.shape, strict=True)])  # + zoomed
     out = np.zeros(shape, np.float32)
-    dst = tuple(slice(max(0, d), min(n, m + d)) for d, n, m in zip(shift, shape, data.shape))
-    src = tuple(slice(x.start - d, x.stop - d) for x, d in zip(dst, shift))
+    dst = tuple(
+        slice(max(0, d), min(n, m + d)) for d, n, m in zip(shift, shape, data.shape, strict=True)
+    )
+    src = tuple(slice(x.start - d, x.stop - d) for x, d in zip(dst, shift, strict=True))
     out[dst] = np.clip(data[src], 0, None)
     # zoomed voxel j (grid mode: the same field of view) is at old voxel -0.5 + (j + 0.5) / zoom
     affine = hr.affine.copy()
     affine[:3, :3] = hr.affine[:3, :3] @ np.diag(1 / zoom)
     affine[:3, 3] = hr.affine[:3, :3] @ (-0.5 + (0.5 - shift) / zoom) + hr.affine[:3, 3]
     return Volume(out, affine, f"{hr.name} at 0.9 mm, 256 x 256")
+
+
+def case_hr(case: str, subject: Path | None = None) -> Volume:
+    """The HR head a case's slices are simulated from: the template or ``subject``, resampled
+    for case (d) (:func:`clinical_hr`)."""
+    hr = read_subject(subject) if subject else sample.mni152_hr()
+    return clinical_hr(hr) if case == "d" else hr
 
 
 def cubic_on_grid(lr: Volume, spacing: float | None = None) -> Volume:
@@ -146,9 +155,7 @@ def run_selfsr(lr: Volume, args, **profile):
 
 def run_case(case: str, args) -> None:
     spacing, thickness = CASES[case]
-    hr = read_subject(args.subject) if args.subject else sample.mni152_hr()
-    if case == "d":
-        hr = clinical_hr(hr)
+    hr = case_hr(case, args.subject)
     lr = simulate_slices(hr, spacing, thickness, args.shape)
     print(f"\n## case ({case}): {LABELS[case]}, {args.shape} profile, of {hr.name}; LR {lr.shape}, "
           f"device {pick_device(args.device)}")  # fmt: skip

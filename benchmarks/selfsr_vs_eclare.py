@@ -37,15 +37,14 @@ from pathlib import Path
 import numpy as np
 import scipy.ndimage
 
-from napari_mrisr.volume import metrics, sample
+from napari_mrisr.volume import metrics
 from napari_mrisr.volume.base import Volume
 from napari_mrisr.volume.io import load_volume, save_volume
 from napari_mrisr.volume.slice_profile import simulate_slices
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from generalisation import read_subject  # noqa: E402 (a real scan, axes turned to RAS)
 from machine import describe_machine  # noqa: E402
-from selfsr import CASES, LABELS, clinical_hr, cubic_on_grid  # noqa: E402
+from selfsr import CASES, LABELS, case_hr, cubic_on_grid  # noqa: E402
 
 #: shifts (in HR voxels along the slice axis) tried when checking an output's alignment
 SHIFTS = (-1.0, -0.5, 0.0, 0.5, 1.0)
@@ -143,9 +142,7 @@ def eclare(
 
 def run_case(case: str, args, work: Path) -> None:
     spacing, thickness = CASES[case]
-    hr = read_subject(args.subject) if args.subject else sample.mni152_hr()
-    if case == "d":
-        hr = clinical_hr(hr)
+    hr = case_hr(case, args.subject)
     lr = simulate_slices(hr, spacing, thickness, args.shape)
     axis = int(np.argmax(lr.spacing))
     if args.crop:
