@@ -13,6 +13,7 @@ scan with skull).
 
     python benchmarks/selfsr.py [--case a] [--budget fast] [--steps N] [--device cpu] [--subject raw.nii.gz] [--dipy] [--fp32]
                                 [--shape gaussian] [--profile given auto nominal] [--threads N]
+                                [--told rect:4.4 gaussian:2.8]  (self-SR told a wrong profile)
                                 [--patch 48 --batch 32 --lr 1e-3]  (the budget's training, changed)
 
 ``--profile given auto nominal`` runs self-SR three times per case: told the simulated slice
@@ -153,6 +154,12 @@ def run_selfsr(lr: Volume, args, **profile):
     return result, seconds
 
 
+def _told(spec: str) -> dict:
+    """``SHAPE:MM`` (``rect:4.4``) as ``iter_selfsr``'s profile and thickness."""
+    shape, _, mm = spec.partition(":")
+    return {"profile": shape, "thickness": float(mm)}
+
+
 def run_case(case: str, args) -> None:
     spacing, thickness = CASES[case]
     hr = case_hr(case, args.subject)
@@ -161,11 +168,13 @@ def run_case(case: str, args) -> None:
           f"device {pick_device(args.device)}")  # fmt: skip
     candidates = {"cubic": cubic_on_grid(lr)}
     times = {"cubic": ""}
-    for choice in args.profile:
+    told = {f"told {spec}": _told(spec) for spec in args.told}  # a wrong profile, on purpose
+    for choice in [*args.profile, *told]:
         profile = {
             "given": {"thickness": thickness, "profile": args.shape},
             "auto": {"profile": AUTO},
             "nominal": {"profile": "rect"},  # contiguous rect slices: the default before auto
+            **told,
         }[choice]
         print(f"self-SR, {choice} profile:")
         result, seconds = run_selfsr(lr, args, **profile)
@@ -280,6 +289,9 @@ def main() -> None:
     parser.add_argument("--profile", nargs="+", default=["given"], choices=["given", "auto", "nominal"],
                         help="self-SR told the simulated profile (given), estimating it (auto), or assuming "
                         "contiguous rect slices (nominal); one run each")
+    parser.add_argument("--told", nargs="+", default=[], metavar="SHAPE:MM",
+                        help="also runs told these profiles, e.g. rect:4.4 gaussian:2.8 (how much a "
+                        "wrong profile costs)")
     args = parser.parse_args()
     from napari_mrisr.engine.threads import use_threads
 

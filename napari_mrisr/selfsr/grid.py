@@ -16,9 +16,9 @@ from napari_mrisr.volume.geometry import (
 )
 from napari_mrisr.volume.slice_profile import SliceProfile
 
-from .profile_estimate import estimate_profile
+from .profile_estimate import between, estimate_profile
 
-__all__ = ["AUTO", "SelfSRGrid", "plan_grid", "resample_matrix"]
+__all__ = ["AUTO", "SelfSRGrid", "header_thickness", "plan_grid", "resample_matrix"]
 
 #: The profile that :func:`plan_grid` estimates from the scan (the CLI's and the dock's default).
 AUTO = "auto"
@@ -126,8 +126,10 @@ def plan_grid(
     profile : {"rect", "gaussian", "auto"}
         Slice profile. ``auto`` estimates the shape and the thickness from the scan itself
         (:func:`~napari_mrisr.selfsr.profile_estimate.estimate_profile`) unless ``thickness`` is
-        given (then a rect of it); where the scan has too little foreground to measure, a rect
-        as thick as the spacing, and ``estimate["note"]`` says so.
+        given (then a rect of it) or the scan is a DICOM series that states its slice thickness
+        (:func:`header_thickness`; then a rect of that; ``estimate["source"]`` says which);
+        where the scan has too little foreground to measure, a rect as thick as the spacing,
+        and ``estimate["note"]`` says so.
 
     Raises
     ------
@@ -182,6 +184,24 @@ def _estimated(volume: Volume, thickness: float | None) -> tuple[float | None, s
     """Thickness, profile and estimate of ``profile="auto"`` (see :func:`plan_grid`)."""
     if thickness is not None:  # the user knows the thickness: the shape stays the simplest
         return thickness, SliceProfile.RECT, None
+    stated = header_thickness(volume)
+    if stated is not None:
+        # The scanner's nominal thickness beats an estimate from the scan alone, which anatomy
+        # that differs between directions misleads, and the SR needs the thickness within a few
+        # per cent (docs/benchmarks.md, "How much the slice profile matters").
+        spacing = float(np.max(volume.spacing))
+        estimate = {
+            "source": "dicom",
+            "profile": str(SliceProfile.RECT),
+            "fwhm": stated,
+            "spacing": spacing,
+            "gap": round(max(0.0, spacing - stated), 6),
+            "note": (
+                f"Slice thickness from the DICOM header: {stated:.3g} mm, taken as a rect "
+                f"profile (spacing {spacing:.3g} mm: {between(stated, spacing)})."
+            ),
+        }
+        return stated, SliceProfile.RECT, estimate
     try:
         found = estimate_profile(volume)
     except VolumeError as exc:
@@ -193,8 +213,21 @@ def _estimated(volume: Volume, thickness: float | None) -> tuple[float | None, s
                 " It is the thinnest or widest profile tried, so the scan may not determine it: "
                 "type the slice thickness if you know it."
             )
-        estimate = {**found.to_meta(), "note": note}
+        estimate = {**found.to_meta(), "source": "scan", "note": note}
     return *estimated_settings(estimate), estimate
+
+
+def header_thickness(volume: Volume) -> float | None:
+    """The slice thickness (mm) a DICOM series states (``SliceThickness``, kept by
+    :mod:`napari_mrisr.dicom.reading`), when its slices lie along the scan's coarse axis;
+    otherwise None (a NIfTI file has no such field)."""
+    dicom = (volume.header or {}).get("dicom") or {}
+    try:
+        value, axis = float(dicom["thickness_mm"]), int(dicom["slice_axis"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    coarse = int(np.argmax(volume.spacing))
+    return value if math.isfinite(value) and value > 0 and axis == coarse else None
 
 
 def estimated_settings(estimate: dict[str, Any]) -> tuple[float | None, str]:

@@ -38,7 +38,7 @@ from napari_mrisr.volume.metrics import foreground_mask
 from napari_mrisr.volume.slice_profile import SliceProfile, profile_matrix
 
 
-__all__ = ["ProfileEstimate", "estimate_profile", "SHAPE_MARGIN"]
+__all__ = ["ProfileEstimate", "between", "estimate_profile", "SHAPE_MARGIN"]
 
 #: Slices per window whose spectrum is taken (an even number; windows overlap by half).
 WINDOW = 10
@@ -133,15 +133,9 @@ class ProfileEstimate:
 
     def describe(self) -> str:
         """One line, e.g. ``gaussian, FWHM 4.6 mm (spacing 5 mm: a 0.4 mm gap)``."""
-        if self.has_gap:
-            between = f"a {self.gap:.2g} mm gap"
-        elif self.fwhm > 1.05 * self.spacing:
-            between = f"overlapping by {self.fwhm - self.spacing:.2g} mm"
-        else:
-            between = "contiguous"
         text = (
             f"{self.profile}, FWHM {self.fwhm:.2g} mm "
-            f"(spacing {self.spacing:.3g} mm: {between})"
+            f"(spacing {self.spacing:.3g} mm: {between(self.fwhm, self.spacing)})"
         )
         if not self.shape_clear:
             text += f"; a {self.other_profile} of FWHM {self.other_fwhm:.2g} mm fits nearly as well"
@@ -156,6 +150,16 @@ class ProfileEstimate:
             "shape_margin": round(self.shape_margin, 4),
             "at_search_edge": self.at_search_edge,
         }
+
+
+def between(fwhm: float, spacing: float) -> str:
+    """How slices of width ``fwhm`` lie at ``spacing`` (mm): ``a 1 mm gap``, ``contiguous``
+    (within 5 %) or ``overlapping by 1 mm``."""
+    if fwhm < 0.95 * spacing:
+        return f"a {spacing - fwhm:.2g} mm gap"
+    if fwhm > 1.05 * spacing:
+        return f"overlapping by {fwhm - spacing:.2g} mm"
+    return "contiguous"
 
 
 def estimate_profile(volume: Volume, mask: np.ndarray | None = None) -> ProfileEstimate:

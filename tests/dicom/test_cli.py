@@ -50,6 +50,8 @@ def test_a_folder_output_of_a_dicom_input_is_the_derived_series(tmp_path, series
 
 def test_selfsr_of_a_series_writes_a_derived_series_named_for_the_method(tmp_path, series, capsys):
     assert main(["selfsr", str(series), str(tmp_path / "out"), "--steps", "2", "--device", "cpu"]) == 0
+    # the profile it trains with is the series' own SliceThickness (3 mm), said before training
+    assert "Slice thickness from the DICOM header: 3 mm" in capsys.readouterr().out
     image = pydicom.dcmread(sorted((tmp_path / "out").iterdir())[0])
     assert image.SeriesDescription.startswith("SR x4 self-supervised (napari-mrisr")
     assert load_series(tmp_path / "out").shape == (16, 16, 24)

@@ -54,7 +54,7 @@ def test_auto_plans_the_estimate_and_says_so_and_a_typed_thickness_wins(head):
     assert grid.estimate["fwhm"] == pytest.approx(estimate.fwhm, abs=1e-5)
     assert grid.estimate["note"].startswith("Slice profile estimated from the scan: ")
     assert "mm gap" in grid.estimate["note"]  # 2.4 mm slices 4 mm apart
-    assert grid.estimate["at_search_edge"] is False
+    assert grid.estimate["at_search_edge"] is False and grid.estimate["source"] == "scan"
     assert grid.to_meta()["estimate"] == grid.estimate  # into the result's and model's metadata
     typed = plan_grid(lr, profile=AUTO, thickness=3.0)
     assert (typed.thickness, typed.profile, typed.estimate) == (3.0, "rect", None)
@@ -90,3 +90,40 @@ def test_mrisr_selfsr_prints_the_estimate_before_training(head, tmp_path, capsys
     printed = captured.out + captured.err
     assert "Slice profile estimated from the scan: " in printed
     assert printed.index("Slice profile estimated") < printed.index("wrote")
+
+
+def test_auto_takes_the_thickness_a_dicom_series_states_without_estimating(tmp_path, monkeypatch):
+    from napari_mrisr.dicom import load_series
+    from napari_mrisr.selfsr import grid as grid_module
+
+    from ..dicom.helpers import write_series
+    from ..dicom.test_reading import FLIP
+    from ..phantoms import head_phantom
+
+    # 3 mm slices every 5 mm, as the scanner states them in SliceThickness
+    folder = write_series((head_phantom((24, 24, 8)) * 10).round(), np.diag([1.0, 1.0, 5.0, 1.0]) @ FLIP,
+                          tmp_path / "T2_axial", thickness=3.0)  # fmt: skip
+    scan = load_series(folder)
+
+    def refuse(*_):
+        raise AssertionError("the scan was estimated although its header states the thickness")
+
+    monkeypatch.setattr(grid_module, "estimate_profile", refuse)
+    grid = plan_grid(scan, profile=AUTO)
+    assert (grid.thickness, grid.profile) == (3.0, "rect")
+    assert grid.estimate["source"] == "dicom" and grid.estimate["fwhm"] == 3.0
+    assert grid.estimate["note"] == (
+        "Slice thickness from the DICOM header: 3 mm, taken as a rect profile (spacing 5 mm: a 2 mm gap)."
+    )
+    assert grid.to_meta()["estimate"] == grid.estimate  # into the result's and model's metadata
+    typed = plan_grid(scan, profile=AUTO, thickness=4.0)  # the user's word still wins
+    assert (typed.thickness, typed.estimate) == (4.0, None)
+    assert plan_grid(scan, profile="gaussian").thickness == 5.0  # a shape typed: the header is not read
+
+
+def test_a_stated_thickness_along_another_axis_is_not_taken_for_the_slices(head):
+    lr = simulate_slices(head, SPACING, 0.6 * SPACING, "rect", axis=2)
+    resliced = Volume(lr.data, lr.affine, "resliced", {"dicom": {"thickness_mm": 1.0, "slice_axis": 0}})
+    grid = plan_grid(resliced, profile=AUTO)  # its DICOM slices were along axis 0: estimated
+    assert grid.estimate["note"].startswith("Slice profile estimated from the scan: ")
+    assert grid.thickness == pytest.approx(estimate_profile(lr).fwhm)
