@@ -166,7 +166,9 @@ def run_case(case: str, args) -> None:
     lr = simulate_slices(hr, spacing, thickness, args.shape)
     print(f"\n## case ({case}): {LABELS[case]}, {args.shape} profile, of {hr.name}; LR {lr.shape}, "
           f"device {pick_device(args.device)}")  # fmt: skip
-    candidates = {"cubic": cubic_on_grid(lr)}
+    # the output along the slices at the HR's spacing there (a real head's may not be in-plane's)
+    out = float(hr.spacing[int(np.argmax(lr.spacing))])
+    candidates = {"cubic": cubic_on_grid(lr, out)}
     times = {"cubic": ""}
     told = {f"told {spec}": _told(spec) for spec in args.told}  # a wrong profile, on purpose
     for choice in [*args.profile, *told]:
@@ -177,7 +179,7 @@ def run_case(case: str, args) -> None:
             **told,
         }[choice]
         print(f"self-SR, {choice} profile:")
-        result, seconds = run_selfsr(lr, args, **profile)
+        result, seconds = run_selfsr(lr, args, spacing=out, **profile)
         if result.grid.estimate:
             print("  " + result.grid.estimate["note"])
         label = "self-SR" if choice == "given" else f"self-SR, {choice} ({result.grid.profile} {result.grid.thickness:.2f} mm)"

@@ -59,15 +59,15 @@ class SelfSRWidget(QWidget):
         self.device = ComboBox(label="device", choices=available_devices(), value="auto")
         self.thickness = FloatSpinBox(label="slice thickness (mm, 0 = auto)", min=0, max=50, step=0.1)
         self.thickness.tooltip = (
-            "The slices' FWHM. 0: a DICOM series' own SliceThickness, else estimated from the "
-            "scan (profile auto), else the slice spacing. "
+            "The slices' FWHM. 0: with profile auto, the thickness the scan's DICOM header or "
+            "BIDS sidecar states, else estimated from the scan; else the slice spacing. "
             "Thinner than the spacing models a gap between slices."
         )
         self.spacing = FloatSpinBox(label="output spacing (mm, 0 = in-plane)", min=0, max=50, step=0.1)
         self.profile = ComboBox(label="slice profile", choices=["auto", "rect", "gaussian"], value="auto")
         self.profile.tooltip = (
-            "auto: a rect as thick as a DICOM series states, else the shape and thickness "
-            "estimated from the scan itself; shown above."
+            "auto: a rect as thick as the scan's DICOM header or BIDS sidecar states, else the "
+            "shape and thickness estimated from the scan itself; shown above."
         )
         self.seed = SpinBox(label="seed", min=0, max=2**31 - 1, value=0)
         self.controls = RunControls()

@@ -99,12 +99,12 @@ def add_selfsr_parser(commands) -> None:
     sub.add_argument("--budget", default="fast", choices=["fast", "standard"],
                      help="fast: minutes on a laptop CPU (default); standard: larger, for a GPU")  # fmt: skip
     sub.add_argument("--thickness", type=float,
-                     help="slice thickness (FWHM) in mm (default with --profile auto: a DICOM series' own, else "
-                     "estimated; otherwise the spacing)")
+                     help="slice thickness (FWHM) in mm (default with --profile auto: what the DICOM header or "
+                     "BIDS sidecar states, else estimated; otherwise the spacing)")
     sub.add_argument("--profile", default="auto", choices=["auto", "rect", "gaussian"],
-                     help="slice profile; auto (default): a rect of a DICOM series' SliceThickness, "
-                     "else its shape and thickness estimated from the scan (a rect when --thickness "
-                     "is given)")  # fmt: skip
+                     help="slice profile; auto (default): a rect as thick as the DICOM header or the "
+                     "NIfTI's BIDS sidecar (dcm2niix's .json) states, else its shape and thickness "
+                     "estimated from the scan (a rect when --thickness is given)")  # fmt: skip
     sub.add_argument("--spacing", type=float, help="output spacing in mm (default: in-plane)")
     sub.add_argument("--disagreement", type=Path, help="also write the orientations' disagreement map")
     sub.add_argument("--save-model", type=Path, help="save the per-scan model (.safetensors)")

@@ -18,7 +18,7 @@ from napari_mrisr.volume.slice_profile import SliceProfile
 
 from .profile_estimate import between, estimate_profile
 
-__all__ = ["AUTO", "SelfSRGrid", "header_thickness", "plan_grid", "resample_matrix"]
+__all__ = ["AUTO", "SelfSRGrid", "plan_grid", "resample_matrix", "stated_thickness"]
 
 #: The profile that :func:`plan_grid` estimates from the scan (the CLI's and the dock's default).
 AUTO = "auto"
@@ -126,8 +126,9 @@ def plan_grid(
     profile : {"rect", "gaussian", "auto"}
         Slice profile. ``auto`` estimates the shape and the thickness from the scan itself
         (:func:`~napari_mrisr.selfsr.profile_estimate.estimate_profile`) unless ``thickness`` is
-        given (then a rect of it) or the scan is a DICOM series that states its slice thickness
-        (:func:`header_thickness`; then a rect of that; ``estimate["source"]`` says which);
+        given (then a rect of it) or the scan's records state its slice thickness (a DICOM
+        series, or a NIfTI file's BIDS sidecar: :func:`stated_thickness`; then a rect of that;
+        ``estimate["source"]`` says which);
         where the scan has too little foreground to measure, a rect as thick as the spacing,
         and ``estimate["note"]`` says so.
 
@@ -184,24 +185,25 @@ def _estimated(volume: Volume, thickness: float | None) -> tuple[float | None, s
     """Thickness, profile and estimate of ``profile="auto"`` (see :func:`plan_grid`)."""
     if thickness is not None:  # the user knows the thickness: the shape stays the simplest
         return thickness, SliceProfile.RECT, None
-    stated = header_thickness(volume)
+    stated = stated_thickness(volume)
     if stated is not None:
         # The scanner's nominal thickness beats an estimate from the scan alone, which anatomy
         # that differs between directions misleads, and the SR needs the thickness within a few
         # per cent (docs/benchmarks.md, "How much the slice profile matters").
+        mm, source, where = stated
         spacing = float(np.max(volume.spacing))
         estimate = {
-            "source": "dicom",
+            "source": source,
             "profile": str(SliceProfile.RECT),
-            "fwhm": stated,
+            "fwhm": mm,
             "spacing": spacing,
-            "gap": round(max(0.0, spacing - stated), 6),
+            "gap": round(max(0.0, spacing - mm), 6),
             "note": (
-                f"Slice thickness from the DICOM header: {stated:.3g} mm, taken as a rect "
-                f"profile (spacing {spacing:.3g} mm: {between(stated, spacing)})."
+                f"Slice thickness from {where}: {mm:.3g} mm, taken as a rect profile "
+                f"(spacing {spacing:.3g} mm: {between(mm, spacing)})."
             ),
         }
-        return stated, SliceProfile.RECT, estimate
+        return mm, SliceProfile.RECT, estimate
     try:
         found = estimate_profile(volume)
     except VolumeError as exc:
@@ -217,17 +219,30 @@ def _estimated(volume: Volume, thickness: float | None) -> tuple[float | None, s
     return *estimated_settings(estimate), estimate
 
 
-def header_thickness(volume: Volume) -> float | None:
-    """The slice thickness (mm) a DICOM series states (``SliceThickness``, kept by
-    :mod:`napari_mrisr.dicom.reading`), when its slices lie along the scan's coarse axis;
-    otherwise None (a NIfTI file has no such field)."""
-    dicom = (volume.header or {}).get("dicom") or {}
-    try:
-        value, axis = float(dicom["thickness_mm"]), int(dicom["slice_axis"])
-    except (KeyError, TypeError, ValueError):
-        return None
+def stated_thickness(volume: Volume) -> tuple[float, str, str] | None:
+    """The slice thickness (mm) the scan's own records state, with its source (``"dicom"`` or
+    ``"sidecar"``) and where it was read, for the note; None when they state none for the
+    scan's slices.
+
+    A DICOM series' SliceThickness (kept by :mod:`napari_mrisr.dicom.reading`) comes first, then
+    a NIfTI file's BIDS sidecar (:func:`napari_mrisr.volume.io.load_volume`). Either is taken
+    only when its slices lie along the scan's coarse axis, and a sidecar's SpacingBetweenSlices,
+    where given, must be the scan's slice spacing (within 5 %): a file that was reoriented or
+    resampled after the sidecar was written no longer matches it.
+    """
+    header = volume.header or {}
     coarse = int(np.argmax(volume.spacing))
-    return value if math.isfinite(value) and value > 0 and axis == coarse else None
+    spacing = float(volume.spacing[coarse])
+    for source, where in (("dicom", "the DICOM header"), ("sidecar", None)):
+        fields = header.get(source) or {}
+        try:
+            mm, axis = float(fields["thickness_mm"]), int(fields["slice_axis"])
+            apart = float(fields.get("spacing_mm") or spacing)
+        except (KeyError, TypeError, ValueError):
+            continue
+        if math.isfinite(mm) and mm > 0 and axis == coarse and abs(apart - spacing) <= 0.05 * spacing:
+            return mm, source, where or f"{fields.get('file', 'the sidecar')} (the scan's sidecar)"
+    return None
 
 
 def estimated_settings(estimate: dict[str, Any]) -> tuple[float | None, str]:

@@ -8,6 +8,7 @@ show that sentence.
 from __future__ import annotations
 
 import glob
+import json
 import math
 import os
 import warnings
@@ -162,7 +163,55 @@ def load_volume(path: str | os.PathLike, *, max_bytes: int | None = None) -> Vol
         raise VolumeError(f"{path.name!r} is truncated or corrupt ({_reason(exc)}).") from exc
     if bad:
         raise VolumeError(f"{path.name!r} contains {bad} NaN or infinite voxels.")
-    return Volume(data=data, affine=affine, name=name, header=_kept_header(img))
+    return Volume(data=data, affine=affine, name=name, header={**_kept_header(img), **_sidecar(path)})
+
+
+#: A sidecar larger than this is not read (a slice thickness takes a few bytes).
+SIDECAR_BYTES = 1 << 20
+
+
+def _sidecar(path: Path) -> dict:
+    """The slice thickness that a NIfTI file's BIDS sidecar states (``T1.json`` beside
+    ``T1.nii.gz``, as dcm2niix writes it; its slices lie along the third axis), as
+    ``{"sidecar": {"file", "thickness_mm", "spacing_mm", "slice_axis"}}``, or ``{}``. A sidecar
+    that cannot be read is skipped with a warning: the scan still loads."""
+    if not path.name.lower().endswith((".nii", ".nii.gz")):
+        return {}
+    json_path = path.with_name(volume_name(path) + ".json")
+    if not json_path.is_file():
+        return {}
+    try:
+        if json_path.stat().st_size > SIDECAR_BYTES:
+            raise ValueError(f"it is larger than {byte_size(SIDECAR_BYTES)}")
+        fields = json.loads(json_path.read_text(encoding="utf-8"))
+        if not isinstance(fields, dict):
+            raise ValueError("it is not a JSON object")
+    except (OSError, ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
+        warnings.warn(
+            f"{json_path.name!r} beside the scan cannot be read ({_reason(exc)}); its slice "
+            "thickness is not used.",
+            VolumeWarning,
+            stacklevel=3,
+        )
+        return {}
+    thickness, spacing = (_positive(fields.get(key)) for key in ("SliceThickness", "SpacingBetweenSlices"))
+    if thickness is None:
+        return {}
+    return {
+        "sidecar": {
+            "file": json_path.name,
+            "thickness_mm": thickness,
+            "spacing_mm": spacing,
+            "slice_axis": 2,
+        }
+    }
+
+
+def _positive(value) -> float | None:
+    """A JSON number that is finite and above 0, else None (booleans and text are not)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) and value > 0 else None
 
 
 #: Bytes of source values decoded at once while reading (the rest of the file stays on disk).

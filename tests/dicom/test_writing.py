@@ -134,3 +134,24 @@ def test_sheared_voxels_are_refused_in_one_sentence(tmp_path):
     affine[0, 1] = 0.5
     with pytest.raises(VolumeError, match="sheared voxel axes"):
         save_series(Volume(np.zeros((4, 4, 4)), affine, "s"), tmp_path / "out", "SR")
+
+
+@needs_dcm2niix
+def test_selfsr_of_dcm2niix_output_takes_the_thickness_its_sidecar_states(tmp_path):
+    from napari_mrisr.selfsr.grid import AUTO, plan_grid
+    from napari_mrisr.volume.io import load_volume
+
+    from ..phantoms import head_phantom
+
+    # 3 mm slices every 5 mm, converted by dcm2niix: the NIfTI and its BIDS sidecar (x.json)
+    data = (head_phantom((24, 24, 8)) * 10).round()
+    write_series(data, np.diag([1.0, 1.0, 5.0, 1.0]) @ FLIP, tmp_path / "dicom", thickness=3.0)
+    dcm2niix(tmp_path / "dicom", tmp_path / "nifti")
+    scan = load_volume(tmp_path / "nifti" / "x.nii.gz")
+    assert scan.header["sidecar"]["thickness_mm"] == 3.0
+    grid = plan_grid(scan, profile=AUTO)
+    assert (grid.thickness, grid.profile, grid.estimate["source"]) == (3.0, "rect", "sidecar")
+    assert grid.estimate["note"] == (
+        "Slice thickness from x.json (the scan's sidecar): 3 mm, taken as a rect profile "
+        "(spacing 5 mm: a 2 mm gap)."
+    )

@@ -127,3 +127,13 @@ def test_a_stated_thickness_along_another_axis_is_not_taken_for_the_slices(head)
     grid = plan_grid(resliced, profile=AUTO)  # its DICOM slices were along axis 0: estimated
     assert grid.estimate["note"].startswith("Slice profile estimated from the scan: ")
     assert grid.thickness == pytest.approx(estimate_profile(lr).fwhm)
+
+
+def test_a_sidecar_whose_spacing_is_not_the_scan_s_is_not_taken(head):
+    lr = simulate_slices(head, SPACING, 0.6 * SPACING, "rect", axis=2)
+    stated = {"file": "scan.json", "thickness_mm": 1.0, "slice_axis": 2}
+    grid = plan_grid(Volume(lr.data, lr.affine, "scan", {"sidecar": stated}), profile=AUTO)
+    assert (grid.thickness, grid.estimate["source"]) == (1.0, "sidecar")
+    resampled = {**stated, "spacing_mm": 2 * SPACING}  # the file was resampled after conversion
+    grid = plan_grid(Volume(lr.data, lr.affine, "scan", {"sidecar": resampled}), profile=AUTO)
+    assert grid.estimate["source"] == "scan"

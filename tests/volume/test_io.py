@@ -232,3 +232,38 @@ def test_volume_refuses_non_3d_and_singular_geometry():
         Volume(np.zeros((4, 4)), np.eye(4))
     with pytest.raises(VolumeError, match="zero voxel spacing"):
         Volume(np.zeros((4, 4, 4)), np.diag([1, 1, 0, 1]))
+
+
+def test_a_bids_sidecar_s_slice_thickness_is_kept_in_the_header(write_nifti):
+    path = write_nifti(np.ones((4, 4, 3), np.float32), np.diag([1.0, 1.0, 5.0, 1.0]))
+    (path.parent / "scan.json").write_text('{"SliceThickness": 3, "SpacingBetweenSlices": 5.0, "EchoTime": 0.01}')
+    assert load_volume(path).header["sidecar"] == {
+        "file": "scan.json", "thickness_mm": 3.0, "spacing_mm": 5.0, "slice_axis": 2,
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("text", "warns"),
+    [
+        ('{"SliceThickness": 3', True),  # cut short
+        ("[3, 5]", True),  # not an object
+        ("[" * 100_000 + "]" * 100_000, True),  # nested past the parser's depth
+        (" " * (2 << 20) + "{}", True),  # larger than a sidecar is
+        ('{"SliceThickness": "3"}', False),  # text, not a number
+        ('{"SliceThickness": true}', False),
+        ('{"SliceThickness": -3}', False),
+        ('{"SliceThickness": NaN}', False),
+        ('{"SliceThickness": 1e999}', False),
+        ('{"EchoTime": 0.01}', False),  # no thickness stated
+    ],
+)
+def test_a_bad_sidecar_is_skipped_and_the_scan_still_loads(write_nifti, text, warns, recwarn):
+    path = write_nifti(np.ones((4, 4, 3), np.float32), np.diag([1.0, 1.0, 5.0, 1.0]))
+    (path.parent / "scan.json").write_text(text)
+    volume = load_volume(path)
+    assert "sidecar" not in volume.header and volume.shape == (4, 4, 3)
+    said = [str(w.message) for w in recwarn]
+    if warns:
+        assert any(m.startswith("'scan.json' beside the scan cannot be read") for m in said), said
+    else:
+        assert not said
