@@ -8,8 +8,9 @@ contiguous, overlapping). For each, :func:`napari_mrisr.selfsr.profile_estimate.
 gives a shape and a FWHM; the table shows its error, the FWHM it found in the true family (so a
 confusion of shapes, which changes the FWHM by about a third for nearly the same sampled data,
 is told from an error of width), whether the truth lies in the reported range, and the time.
-For each head it also prints the content's power along each axis: where it differs between
-directions, the estimate errs (it cannot tell anatomy from the profile). ``--dipy`` also
+For each head it also prints the content's power along each axis: the estimate ignores a
+level that differs between directions, but where the difference changes with frequency it errs
+(it cannot tell that anatomy from a profile). ``--dipy`` also
 estimates the profile of dipy's real 4 x 4 x 5 mm ``aniso_vox.nii.gz`` (no truth
 is known there):
 
@@ -81,7 +82,8 @@ BANDS = ((0.03, 0.1), (0.1, 0.2), (0.2, 0.4))
 def directional_power(hr: Volume) -> None:
     """The head's power along each axis (first-differenced, 32 mm windows inside the head eroded
     by 8 mm) relative to the mean of the three, per band: how far the content's statistics
-    differ between directions, which a second-order estimate cannot tell from the profile."""
+    differ between directions; where that difference changes from band to band, a second-order
+    estimate cannot tell it from the profile."""
     import nibabel as nib
     import scipy.ndimage
 

@@ -13,10 +13,12 @@ through-plane content. This module implements it without a GAN (and without ESPR
   the two lines of the *same* volume, rather than in-plane lines with the scan's through-plane
   lines, cancels the slab averaging that the thick slices already put into the in-plane content
   (which would make ``g`` too thin) and the noise, which both directions then carry alike;
-* the mismatch is the mean squared log ratio of the two mean power spectra (windows of
-  :data:`WINDOW` slices inside the eroded foreground, first-differenced, Hann-tapered), pooled
-  over both in-plane axes. It is minimised over the FWHM for each shape family; the family with
-  the smaller mismatch wins.
+* the mismatch is the variance, over frequency, of the log ratio of the two mean power spectra
+  (windows of :data:`WINDOW` slices inside the eroded foreground, first-differenced,
+  Hann-tapered), pooled over both in-plane axes: their shapes are compared, not their levels,
+  because a head's content has more power along some directions than others at every
+  frequency (``benchmarks/profile_estimate.py`` prints it), which a profile cannot cause. It is
+  minimised over the FWHM for each shape family; the family with the smaller mismatch wins.
 
 Shape is weakly identifiable: a rect of width ``w`` and a Gaussian of FWHM near ``0.7 w`` give
 nearly the same sampled data, so the trainer's pairs differ little between them either;
@@ -79,7 +81,8 @@ class ProfileEstimate:
     axis : int
         The slice axis.
     residual : float
-        The best fit's mismatch (mean squared log ratio of the two spectra; 0 = identical).
+        The best fit's mismatch (the variance of the log ratio of the two spectra over
+        frequency; 0 = the same shape).
     other_fwhm, other_residual : float
         The best FWHM and mismatch of the other family.
     fwhm_low, fwhm_high : float
@@ -272,9 +275,10 @@ def _sources(data: np.ndarray, mask: np.ndarray, axis: int, spacing: np.ndarray)
 def _mismatch(sources: list, family: str, u: float) -> float:
     """The mismatch of a candidate profile of FWHM ``u`` slice spacings (nan: no windows).
 
-    The log ratio of the two spectra is averaged over the in-plane axes before it is squared:
-    anatomy (and a template's registration) is sharper along one in-plane direction than the
-    other, and the slice direction then lies between them, so their excess and deficit cancel.
+    The log ratio of the two spectra is averaged over the in-plane axes before its variance is
+    taken: anatomy (and a template's registration) is sharper along one in-plane direction than
+    the other, and the slice direction often lies between them, so their excess and deficit
+    cancel. Its mean (a level that differs between directions at every frequency) is left out.
     """
     ratios = []
     for lines, inside, ratio in sources:
@@ -293,7 +297,7 @@ def _mismatch(sources: list, family: str, u: float) -> float:
             ratios.append(np.log(_spectrum(along_p) / _spectrum(along_t)))
     if not ratios:
         return math.nan
-    return float(np.mean(np.mean(ratios, axis=0) ** 2))
+    return float(np.var(np.mean(ratios, axis=0)))
 
 
 def _windows(lines: np.ndarray, inside: np.ndarray) -> np.ndarray:
