@@ -128,9 +128,8 @@ def plan_grid(
         (:func:`~napari_mrisr.selfsr.profile_estimate.estimate_profile`) unless ``thickness`` is
         given (then a rect of it) or the scan's records state its slice thickness (a DICOM
         series, or a NIfTI file's BIDS sidecar: :func:`stated_thickness`; then a rect of that;
-        ``estimate["source"]`` says which);
-        where the scan has too little foreground to measure, a rect as thick as the spacing,
-        and ``estimate["note"]`` says so.
+        ``estimate["source"]`` says which); where the scan has too little foreground to
+        measure, a rect as thick as the spacing, and ``estimate["note"]`` says so.
 
     Raises
     ------
