@@ -106,11 +106,6 @@ class ProfileEstimate:
         return max(0.0, self.spacing - self.fwhm)
 
     @property
-    def has_gap(self) -> bool:
-        """Whether the slices are thinner than their spacing (by more than 5 %)."""
-        return self.fwhm < 0.95 * self.spacing
-
-    @property
     def other_profile(self) -> str:
         """The family that fits second best."""
         other = SliceProfile.GAUSSIAN if self.profile == SliceProfile.RECT else SliceProfile.RECT
