@@ -6,7 +6,10 @@ through-plane content. This module implements it without a GAN (and without ESPR
 
 * a candidate profile ``g`` (:func:`~napari_mrisr.volume.slice_profile.profile_matrix`, the
   trainer's forward model) blurs and samples the scan along one in-plane axis ``p``, making a
-  volume sampled at the slice spacing along both ``p`` and the slice axis ``t``;
+  volume sampled at the slice spacing along both ``p`` and the slice axis ``t``; it is sampled
+  at several phases (whole-voxel offsets across one spacing), each on its own share of the
+  lines, because a head's content aliases differently at each and one phase alone made the
+  estimate jump by tens of per cent with where the field of view starts;
 * for ``g`` equal to the true profile ``h`` that volume is the object blurred by ``h`` along
   both ``t`` and ``p``: symmetric, so its lines along ``t`` and along ``p`` have the same power
   spectrum (for an object whose statistics are isotropic, as a brain's roughly are). Comparing
@@ -34,11 +37,11 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import scipy.ndimage
 import scipy.optimize
+import threadpoolctl
 
 from napari_mrisr.volume.base import Volume, VolumeError
 from napari_mrisr.volume.metrics import foreground_mask
 from napari_mrisr.volume.slice_profile import SliceProfile, profile_matrix
-
 
 __all__ = ["ProfileEstimate", "between", "estimate_profile", "SHAPE_MARGIN"]
 
@@ -50,7 +53,7 @@ FWHM_RANGE = (0.25, 2.5)
 #: minimisation.
 COARSE = 31
 #: In-plane lines used per in-plane axis at most (a regular stride beyond; keeps it fast).
-MAX_LINES = 6000
+MAX_LINES = 15000
 #: Windows stay this many slice spacings inside the object's outer edge (a Gaussian profile's
 #: tails reach about twice its FWHM; the edge is the strongest contrast in a scan).
 EDGE = 2.0
@@ -191,36 +194,15 @@ def estimate_profile(volume: Volume, mask: np.ndarray | None = None) -> ProfileE
     # Keep windows away from the object's edge in every direction (see EDGE).
     inner = scipy.ndimage.distance_transform_edt(fg, sampling=spacing) > EDGE * mm
     sources = _sources(volume.data, inner, axis, spacing)
-    if not any(m.any() for _, m, _ in sources):
+    if not any(m.any() for _, phases in sources for _, m in phases):
         raise VolumeError(_too_little(volume))
 
-    def mismatch(family: str, u: float) -> float:
-        return _mismatch(sources, family, u)
-
-    coarse = np.geomspace(*FWHM_RANGE, COARSE)
-    fits = {}
-    for family in SliceProfile:
-        values = np.array([mismatch(family, u) for u in coarse])
-        if not np.isfinite(values).any():
-            raise VolumeError(_too_little(volume))
-        values = np.where(np.isfinite(values), values, np.inf)
-        i = int(np.argmin(values))
-        lo, hi = coarse[max(i - 1, 0)], coarse[min(i + 1, COARSE - 1)]
-        best = scipy.optimize.minimize_scalar(
-            lambda x, f=family: mismatch(f, math.exp(x)),
-            bounds=(math.log(lo), math.log(hi)),
-            method="bounded",
-            options={"xatol": 1e-3},
-        )
-        u, value = (math.exp(best.x), best.fun) if best.fun <= values[i] else (coarse[i], values[i])
-        near = values <= RANGE_FACTOR * value
-        first, last = i, i
-        while first > 0 and near[first - 1]:
-            first -= 1
-        while last < COARSE - 1 and near[last + 1]:
-            last += 1
-        width = (min(coarse[first], u), max(coarse[last], u))
-        fits[str(family)] = (u, float(value), width)
+    # One BLAS thread: the products are small, and a second thread waiting for a core that
+    # another job holds costs several times the work.
+    with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
+        fits = {str(family): _fit(sources, family) for family in SliceProfile}
+    if None in fits.values():
+        raise VolumeError(_too_little(volume))
     (name, (u, residual, (low, high))), (_, (other, other_residual, _)) = sorted(
         fits.items(), key=lambda item: item[1][1]
     )
@@ -237,6 +219,32 @@ def estimate_profile(volume: Volume, mask: np.ndarray | None = None) -> ProfileE
     )
 
 
+def _fit(sources: list, family: str) -> tuple | None:
+    """The best FWHM of one family (in slice spacings), its mismatch and the range of FWHMs
+    within :data:`RANGE_FACTOR` of it; None when no window could be measured."""
+    coarse = np.geomspace(*FWHM_RANGE, COARSE)
+    values = np.array([_mismatch(sources, family, u) for u in coarse])
+    if not np.isfinite(values).any():
+        return None
+    values = np.where(np.isfinite(values), values, np.inf)
+    i = int(np.argmin(values))
+    lo, hi = coarse[max(i - 1, 0)], coarse[min(i + 1, COARSE - 1)]
+    best = scipy.optimize.minimize_scalar(
+        lambda x: _mismatch(sources, family, math.exp(x)),
+        bounds=(math.log(lo), math.log(hi)),
+        method="bounded",
+        options={"xatol": 1e-3},
+    )
+    u, value = (math.exp(best.x), best.fun) if best.fun <= values[i] else (coarse[i], values[i])
+    near = values <= RANGE_FACTOR * value
+    first, last = i, i
+    while first > 0 and near[first - 1]:
+        first -= 1
+    while last < COARSE - 1 and near[last + 1]:
+        last += 1
+    return u, float(value), (min(coarse[first], u), max(coarse[last], u))
+
+
 def _too_little(volume: Volume) -> str:
     return (
         f"{volume.name!r} has too few slices of foreground ({WINDOW} in a row are needed) to "
@@ -245,49 +253,63 @@ def _too_little(volume: Volume) -> str:
 
 
 def _sources(data: np.ndarray, mask: np.ndarray, axis: int, spacing: np.ndarray) -> list:
-    """Per in-plane axis: the scan as ``(lines, T, n)`` along it, its mask, and the slice ratio
-    in that axis's voxels. At most :data:`MAX_LINES` lines per slice-axis position (a stride)."""
+    """Per in-plane axis: the slice ratio in that axis's voxels and, per sampling phase, a
+    disjoint share of the scan's lines along it as ``(lines, T, n)`` with its mask (float32).
+
+    The phases are whole-voxel offsets spread over one slice spacing: sampled at the spacing,
+    a head's in-plane content aliases differently at each, so one phase alone makes the estimate
+    jump with where the field of view starts. At most :data:`MAX_LINES` lines per in-plane
+    axis (a stride), shared among the phases, so the phases cost no more than one.
+    """
     data = np.moveaxis(np.asarray(data, dtype=np.float32), axis, 0)  # (T, P, Q)
     mask = np.moveaxis(mask, axis, 0)
     in_plane = [a for a in range(3) if a != axis]
     out = []
     for moved, original in zip((1, 2), in_plane, strict=True):
-        lines = np.moveaxis(data, moved, 2)  # (T, other in-plane, n): lines along `moved`
-        inside = np.moveaxis(mask, moved, 2)
+        lines = np.moveaxis(data, moved, 2).transpose(1, 0, 2)  # (other in-plane, T, n)
+        inside = np.moveaxis(mask, moved, 2).transpose(1, 0, 2)
         stride = max(1, math.ceil(lines.shape[0] * lines.shape[1] / MAX_LINES))
-        keep = slice(None, None, stride)
         ratio = float(spacing[axis] / spacing[original])
-        out.append(
+        offsets = np.unique(np.round(np.linspace(0, ratio, math.ceil(ratio), endpoint=False)))
+        step = stride * len(offsets)
+        phases = [
             (
-                np.ascontiguousarray(lines[:, keep].transpose(1, 0, 2)),
-                np.ascontiguousarray(inside[:, keep].transpose(1, 0, 2)),
-                ratio,
+                np.ascontiguousarray(lines[i * stride :: step, :, int(k) :]),
+                np.ascontiguousarray(inside[i * stride :: step, :, int(k) :], dtype=np.float32),
             )
-        )
+            for i, k in enumerate(offsets)
+        ]
+        out.append((ratio, [(a, m) for a, m in phases if a.size]))
     return out
 
 
 def _mismatch(sources: list, family: str, u: float) -> float:
     """The mismatch of a candidate profile of FWHM ``u`` slice spacings (nan: no windows).
 
-    The log ratio of the two spectra is averaged over the in-plane axes before its variance is
-    taken: anatomy (and a template's registration) is sharper along one in-plane direction than
-    the other, and the slice direction often lies between them, so their excess and deficit
-    cancel. Its mean (a level that differs between directions at every frequency) is left out.
+    Windows of all sampling phases are pooled into one spectrum per direction. The log ratio of
+    the two spectra is averaged over the in-plane axes before its variance is taken: anatomy
+    (and a template's registration) is sharper along one in-plane direction than the other, and
+    the slice direction often lies between them, so their excess and deficit cancel. Its mean
+    (a level that differs between directions at every frequency) is left out.
     """
     ratios = []
-    for lines, inside, ratio in sources:
-        n_lines, n_t, n = lines.shape
-        weights = profile_matrix(n, ratio, u * ratio, family).astype(np.float32)
-        blurred = (lines.reshape(-1, n) @ weights.T).reshape(n_lines, n_t, -1)
-        # a sample is inside when its whole profile is (its weights sum to 1)
-        covered = (inside.reshape(-1, n).astype(np.float32) @ weights.T) > 1 - 1e-4
-        covered = covered.reshape(n_lines, n_t, -1)
-        n_p = blurred.shape[-1]
-        along_p = _windows(blurred.reshape(-1, n_p), covered.reshape(-1, n_p))
-        along_t = _windows(
-            blurred.transpose(0, 2, 1).reshape(-1, n_t), covered.transpose(0, 2, 1).reshape(-1, n_t)
-        )
+    for ratio, phases in sources:
+        along_p, along_t = [], []
+        for lines, inside in phases:
+            n_lines, n_t, n = lines.shape
+            weights = profile_matrix(n, ratio, u * ratio, family).astype(np.float32)
+            blurred = (lines.reshape(-1, n) @ weights.T).reshape(n_lines, n_t, -1)
+            # a sample is inside when its whole profile is (its weights sum to 1)
+            covered = (inside.reshape(-1, n) @ weights.T).reshape(n_lines, n_t, -1) > 1 - 1e-4
+            n_p = blurred.shape[-1]
+            along_p.append(_windows(blurred.reshape(-1, n_p), covered.reshape(-1, n_p)))
+            along_t.append(
+                _windows(
+                    blurred.transpose(0, 2, 1).reshape(-1, n_t),
+                    covered.transpose(0, 2, 1).reshape(-1, n_t),
+                )
+            )
+        along_p, along_t = np.concatenate(along_p), np.concatenate(along_t)
         if len(along_p) and len(along_t):
             ratios.append(np.log(_spectrum(along_p) / _spectrum(along_t)))
     if not ratios:
