@@ -283,6 +283,11 @@ def real_scan(viewer, widget, show_only, shot, wait) -> None:
     viewer.reset_view()
     show_only("Self-supervised SR")
     widget.input.value = layer
+    from qtpy.QtWidgets import QApplication
+
+    while not widget.state.ready:  # the slice profile is estimated in a worker thread
+        QApplication.processEvents()
+        time.sleep(0.05)
     shot("Self-supervised SR", DOCS / "widget_selfsr_estimate.png")  # the estimated slice profile
     widget.run_button.native.click()
     wait(widget, until=lambda: widget.progress.value >= widget.progress.max // 3 > 0)

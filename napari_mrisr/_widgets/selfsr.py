@@ -28,7 +28,7 @@ from .layout import pinned_rows, scroll_layout
 from .run_controls import RunControls
 from .state.selfsr import SelfSRState
 from .state.shared import MODELS
-from .worker import show_failure
+from .worker import show_failure, start_worker
 
 if TYPE_CHECKING:
     import napari
@@ -46,6 +46,7 @@ class SelfSRWidget(QWidget):
         super().__init__()
         self.viewer = viewer
         self.state = SelfSRState()
+        self.state.estimator = self._estimate_profile
         self.result = None  # the last SelfSRResult (its model can be saved)
         self.preview_layer = None  # the plane super-resolved so far, while training
         self._preview_plane: tuple[int, int] | None = None  # what the worker previews next
@@ -108,6 +109,22 @@ class SelfSRWidget(QWidget):
         except ValueError as exc:  # not a usable volume: say why
             self.state.volume = None
             self.state.text = str(exc)
+
+    def _estimate_profile(self, volume: Volume, done) -> None:
+        """The state's estimator: seconds of work in a worker thread, the dock responsive
+        meanwhile; ``done`` runs on the GUI thread."""
+
+        def failed(ok: bool) -> None:
+            if not ok:  # the error was shown; the dock must not wait for ever
+                note = "The slice profile could not be estimated; assuming contiguous rect slices."
+                done({"note": note})
+
+        start_worker(
+            partial(_estimating, volume),
+            f"Estimating the slice profile of {volume.name}",
+            on_result=done,
+            on_done=failed,
+        )
 
     def _render(self, *_args) -> None:
         self.geometry.value = self.state.text
@@ -255,3 +272,11 @@ class SelfSRWidget(QWidget):
             return
         self.status.value = f"saved {saved}"
         MODELS.changed.emit(str(saved))
+
+
+def _estimating(volume: Volume):
+    """:func:`~napari_mrisr.selfsr.grid.scan_estimate` as the generator a worker runs (no steps)."""
+    from napari_mrisr.selfsr.grid import scan_estimate
+
+    yield from ()
+    return scan_estimate(volume)

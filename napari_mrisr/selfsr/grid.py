@@ -18,7 +18,14 @@ from napari_mrisr.volume.slice_profile import SliceProfile
 
 from .profile_estimate import between, estimate_profile
 
-__all__ = ["AUTO", "SelfSRGrid", "plan_grid", "resample_matrix", "stated_thickness"]
+__all__ = [
+    "AUTO",
+    "SelfSRGrid",
+    "plan_grid",
+    "resample_matrix",
+    "scan_estimate",
+    "stated_thickness",
+]
 
 #: The profile that :func:`plan_grid` estimates from the scan (the CLI's and the dock's default).
 AUTO = "auto"
@@ -203,19 +210,25 @@ def _estimated(volume: Volume, thickness: float | None) -> tuple[float | None, s
             ),
         }
         return mm, SliceProfile.RECT, estimate
+    estimate = scan_estimate(volume)
+    return *estimated_settings(estimate), estimate
+
+
+def scan_estimate(volume: Volume) -> dict[str, Any]:
+    """The slice profile estimated from the scan, as ``grid.estimate`` holds it (with its
+    ``note``); a note alone where the scan has too little foreground to measure. Seconds: the
+    Self-supervised SR dock runs it in a worker thread."""
     try:
         found = estimate_profile(volume)
     except VolumeError as exc:
-        estimate = {"note": f"{exc} Assuming contiguous rect slices."}
-    else:
-        note = f"Slice profile estimated from the scan: {found.describe()}."
-        if found.at_search_edge:  # still the better guess: thin slices taken as contiguous
-            note += (  # lose far more than contiguous ones taken as thin (docs/benchmarks.md)
-                " It is the thinnest or widest profile tried, so the scan may not determine it: "
-                "type the slice thickness if you know it."
-            )
-        estimate = {**found.to_meta(), "source": "scan", "note": note}
-    return *estimated_settings(estimate), estimate
+        return {"note": f"{exc} Assuming contiguous rect slices."}
+    note = f"Slice profile estimated from the scan: {found.describe()}."
+    if found.at_search_edge:  # still the better guess: thin slices taken as contiguous
+        note += (  # lose far more than contiguous ones taken as thin (docs/benchmarks.md)
+            " It is the thinnest or widest profile tried, so the scan may not determine it: "
+            "type the slice thickness if you know it."
+        )
+    return {**found.to_meta(), "source": "scan", "note": note}
 
 
 def stated_thickness(volume: Volume) -> tuple[float, str, str] | None:

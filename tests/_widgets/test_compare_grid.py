@@ -256,6 +256,7 @@ def test_other_docks_layers_never_enter_the_grid_and_come_back_after_it(
     selfsr = SelfSRWidget(viewer)
     viewer.window.add_dock_widget(selfsr, name="Self-supervised SR")
     selfsr.input.value = scan
+    qtbot.waitUntil(lambda: selfsr.state.ready, timeout=TIMEOUT_MS)
     monkeypatch.setattr("napari_mrisr.selfsr.train.PREVIEWS", 100)  # a preview every step
     seen = []  # the grid's cells whenever a layer arrives
     viewer.layers.events.inserted.connect(

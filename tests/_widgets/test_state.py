@@ -157,3 +157,35 @@ def test_self_sr_estimates_the_slice_profile_once_per_scan(monkeypatch):
     assert calls == ["thick"] and state.grid.estimate == first.estimate
     state.volume = Volume(scan.data.copy(), scan.affine, "another")  # a new scan: estimated again
     assert calls == ["thick", "another"]
+
+
+def test_self_sr_waits_for_an_estimate_run_elsewhere_and_drops_one_of_a_closed_scan():
+    started = []  # what the dock's worker thread would run: (scan, done)
+    state = SelfSRState()
+    state.estimator = lambda volume, done: started.append((volume, done))
+    scan = Volume(head_phantom((16, 16, 8)), np.diag([1.0, 1.0, 4.0, 1.0]), "thick")
+    state.volume = scan
+    # the header's geometry at once; no grid (Run stays off) until the profile is known
+    assert not state.ready and "4 mm apart" in state.text and "Estimating the slice profile" in state.text
+    state.spacing = 0.5  # a setting changed meanwhile: the same estimate is awaited, not a second
+    assert [volume for volume, _ in started] == [scan] and not state.ready
+    estimate = {"profile": "gaussian", "fwhm": 2.5, "note": "Slice profile estimated from the scan: x."}
+    started[0][1](estimate)
+    assert state.ready and (state.grid.profile, state.grid.thickness, state.grid.out_spacing) == (
+        "gaussian",
+        2.5,
+        0.5,
+    )
+    assert state.grid.estimate == estimate and state.text.endswith("estimated from the scan: x.")
+
+    other = Volume(scan.data.copy(), scan.affine, "other")
+    state.volume = other  # another scan: its own estimate
+    assert [volume.name for volume, _ in started] == ["thick", "other"] and not state.ready
+    state.volume = scan  # back before it came: estimated again (no old scan is kept)
+    assert [volume.name for volume, _ in started] == ["thick", "other", "thick"]
+    started[1][1]({"profile": "rect", "fwhm": 1.0, "note": "n"})  # the other's, late: dropped
+    assert not state.ready and "Estimating" in state.text
+    started[2][1](estimate)
+    assert state.ready and (state.grid.profile, state.grid.thickness) == ("gaussian", 2.5)
+    state.thickness = 3.0  # typed: no estimate needed, none started
+    assert state.ready and state.grid.thickness == 3.0 and len(started) == 3

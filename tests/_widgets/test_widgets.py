@@ -406,7 +406,9 @@ def test_self_supervised_sr_of_the_open_scan_lands_on_it_in_world_space(
     affine = oblique_affine(spacing=(1.0, 1.0, 3.0))  # thick slices along the third axis
     scan = add_volume(viewer, Volume(head_phantom((20, 22, 8)), affine, "t2 axial"))
     widget = dock(viewer, SelfSRWidget)
-    assert widget.input.value is scan and widget.run_button.enabled
+    assert widget.input.value is scan
+    qtbot.waitUntil(lambda: widget.state.ready, timeout=TIMEOUT_MS)  # the profile, estimated
+    assert widget.run_button.enabled
     assert "3 mm apart" in widget.geometry.value and "ratio 3" in widget.geometry.value
 
     viewer.dims.ndisplay = 2
@@ -449,6 +451,7 @@ def test_self_supervised_sr_refuses_an_isotropic_scan_and_cancel_adds_nothing(
 
     add_volume(viewer, Volume(head_phantom((20, 22, 8)), oblique_affine(spacing=(1, 1, 3)), "aniso"))
     widget.input.value = viewer.layers["aniso"]
+    qtbot.waitUntil(lambda: widget.state.ready, timeout=TIMEOUT_MS)
     monkeypatch.setitem(BUDGETS, BudgetName.FAST, dataclasses.replace(tiny_selfsr_budget, steps=100_000))
     monkeypatch.setattr("napari_mrisr.selfsr.train.PREVIEWS", 100_000)  # a preview every step
     widget.run_button.native.click()
