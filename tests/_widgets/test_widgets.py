@@ -439,6 +439,26 @@ def test_self_supervised_sr_of_the_open_scan_lands_on_it_in_world_space(
     assert tuple(load_model(path).scale) == (1, 1, 3)
 
 
+def test_self_supervised_sr_dock_stays_usable_when_the_estimate_fails(
+    viewer, qtbot, errors, monkeypatch
+):
+    from napari_mrisr._widgets.selfsr import SelfSRWidget
+
+    def broken(volume, *_args):
+        raise MemoryError("no room for the lines")
+
+    monkeypatch.setattr("napari_mrisr.selfsr.grid.estimate_profile", broken)
+    scan = Volume(head_phantom((20, 22, 8)), oblique_affine(spacing=(1, 1, 3)), "aniso")
+    add_volume(viewer, scan)
+    widget = dock(viewer, SelfSRWidget)
+    assert "Estimating the slice profile" in widget.geometry.value and not widget.run_button.enabled
+    qtbot.waitUntil(lambda: widget.state.ready, timeout=TIMEOUT_MS)
+    assert widget.run_button.enabled and "could not be estimated" in widget.geometry.value
+    assert (widget.state.grid.profile, widget.state.grid.thickness) == ("rect", 3.0)
+    said = "Estimating the slice profile of aniso failed: MemoryError: no room for the lines"
+    assert errors() == [said]
+
+
 def test_self_supervised_sr_refuses_an_isotropic_scan_and_cancel_adds_nothing(
     viewer, qtbot, tiny_selfsr_budget, monkeypatch
 ):
