@@ -17,7 +17,7 @@ through-plane content. This module implements it without a GAN (and without ESPR
   lines, cancels the slab averaging that the thick slices already put into the in-plane content
   (which would make ``g`` too thin) and the noise, which both directions then carry alike;
 * the mismatch is the variance, over frequency, of the log ratio of the two mean power spectra
-  (windows of :data:`WINDOW` slices inside the eroded foreground, first-differenced,
+  (windows of about :data:`WINDOW_MM` inside the eroded foreground, first-differenced,
   Hann-tapered), pooled over both in-plane axes: their shapes are compared, not their levels,
   because a head's content has more power along some directions than others at every
   frequency (``benchmarks/profile_estimate.py`` prints it), which a profile cannot cause. It is
@@ -45,8 +45,13 @@ from napari_mrisr.volume.slice_profile import SliceProfile, profile_matrix
 
 __all__ = ["ProfileEstimate", "between", "estimate_profile", "SHAPE_MARGIN"]
 
-#: Slices per window whose spectrum is taken (an even number; windows overlap by half).
-WINDOW = 10
+#: Length of the windows whose spectra are taken (mm; windows overlap by half). Longer ones fit
+#: only in the brain's centre, whose content misleads the estimate towards thin slices (on the
+#: template, windows of 50 mm made 5 mm slices 20 % too thin where 30 mm came within a few per
+#: cent; ``benchmarks/profile_estimate.py``); shorter ones leave too few frequencies.
+WINDOW_MM = 30.0
+#: Samples per window at the least (3 frequencies besides the zero one, after the difference).
+MIN_WINDOW = 6
 #: FWHMs searched, in slice spacings: from a large gap to strongly overlapping slices.
 FWHM_RANGE = (0.25, 2.5)
 #: Points of the coarse search per family (log-spaced, 8 % apart), refined by a bounded 1D
@@ -194,15 +199,16 @@ def estimate_profile(volume: Volume, mask: np.ndarray | None = None) -> ProfileE
     # Keep windows away from the object's edge in every direction (see EDGE).
     inner = scipy.ndimage.distance_transform_edt(fg, sampling=spacing) > EDGE * mm
     sources = _sources(volume.data, inner, axis, spacing)
+    window = max(MIN_WINDOW, round(WINDOW_MM / mm))
     if not any(m.any() for _, phases in sources for _, m in phases):
-        raise VolumeError(_too_little(volume))
+        raise VolumeError(_too_little(volume, window))
 
     # One BLAS thread: the products are small, and a second thread waiting for a core that
     # another job holds costs several times the work.
     with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
-        fits = {str(family): _fit(sources, family) for family in SliceProfile}
+        fits = {str(family): _fit(sources, family, window) for family in SliceProfile}
     if None in fits.values():
-        raise VolumeError(_too_little(volume))
+        raise VolumeError(_too_little(volume, window))
     (name, (u, residual, (low, high))), (_, (other, other_residual, _)) = sorted(
         fits.items(), key=lambda item: item[1][1]
     )
@@ -219,18 +225,18 @@ def estimate_profile(volume: Volume, mask: np.ndarray | None = None) -> ProfileE
     )
 
 
-def _fit(sources: list, family: str) -> tuple | None:
+def _fit(sources: list, family: str, window: int) -> tuple | None:
     """The best FWHM of one family (in slice spacings), its mismatch and the range of FWHMs
     within :data:`RANGE_FACTOR` of it; None when no window could be measured."""
     coarse = np.geomspace(*FWHM_RANGE, COARSE)
-    values = np.array([_mismatch(sources, family, u) for u in coarse])
+    values = np.array([_mismatch(sources, family, u, window) for u in coarse])
     if not np.isfinite(values).any():
         return None
     values = np.where(np.isfinite(values), values, np.inf)
     i = int(np.argmin(values))
     lo, hi = coarse[max(i - 1, 0)], coarse[min(i + 1, COARSE - 1)]
     best = scipy.optimize.minimize_scalar(
-        lambda x: _mismatch(sources, family, math.exp(x)),
+        lambda x: _mismatch(sources, family, math.exp(x), window),
         bounds=(math.log(lo), math.log(hi)),
         method="bounded",
         options={"xatol": 1e-3},
@@ -245,9 +251,9 @@ def _fit(sources: list, family: str) -> tuple | None:
     return u, float(value), (min(coarse[first], u), max(coarse[last], u))
 
 
-def _too_little(volume: Volume) -> str:
+def _too_little(volume: Volume, window: int) -> str:
     return (
-        f"{volume.name!r} has too few slices of foreground ({WINDOW} in a row are needed) to "
+        f"{volume.name!r} has too few slices of foreground ({window} in a row are needed) to "
         "estimate its slice profile; give the slice thickness and profile instead."
     )
 
@@ -283,8 +289,9 @@ def _sources(data: np.ndarray, mask: np.ndarray, axis: int, spacing: np.ndarray)
     return out
 
 
-def _mismatch(sources: list, family: str, u: float) -> float:
-    """The mismatch of a candidate profile of FWHM ``u`` slice spacings (nan: no windows).
+def _mismatch(sources: list, family: str, u: float, window: int) -> float:
+    """The mismatch of a candidate profile of FWHM ``u`` slice spacings, in windows of
+    ``window`` samples (nan: no windows).
 
     Windows of all sampling phases are pooled into one spectrum per direction. The log ratio of
     the two spectra is averaged over the in-plane axes before its variance is taken: anatomy
@@ -302,11 +309,12 @@ def _mismatch(sources: list, family: str, u: float) -> float:
             # a sample is inside when its whole profile is (its weights sum to 1)
             covered = (inside.reshape(-1, n) @ weights.T).reshape(n_lines, n_t, -1) > 1 - 1e-4
             n_p = blurred.shape[-1]
-            along_p.append(_windows(blurred.reshape(-1, n_p), covered.reshape(-1, n_p)))
+            along_p.append(_windows(blurred.reshape(-1, n_p), covered.reshape(-1, n_p), window))
             along_t.append(
                 _windows(
                     blurred.transpose(0, 2, 1).reshape(-1, n_t),
                     covered.transpose(0, 2, 1).reshape(-1, n_t),
+                    window,
                 )
             )
         along_p, along_t = np.concatenate(along_p), np.concatenate(along_t)
@@ -317,13 +325,13 @@ def _mismatch(sources: list, family: str, u: float) -> float:
     return float(np.var(np.mean(ratios, axis=0)))
 
 
-def _windows(lines: np.ndarray, inside: np.ndarray) -> np.ndarray:
-    """Windows of :data:`WINDOW` samples (half overlapping) that lie wholly inside the mask."""
-    if lines.shape[-1] < WINDOW:
-        return np.zeros((0, WINDOW), dtype=lines.dtype)
-    step = WINDOW // 2
-    view = np.lib.stride_tricks.sliding_window_view(lines, WINDOW, axis=-1)[:, ::step]
-    ok = np.lib.stride_tricks.sliding_window_view(inside, WINDOW, axis=-1)[:, ::step].all(-1)
+def _windows(lines: np.ndarray, inside: np.ndarray, window: int) -> np.ndarray:
+    """Windows of ``window`` samples (half overlapping) that lie wholly inside the mask."""
+    if lines.shape[-1] < window:
+        return np.zeros((0, window), dtype=lines.dtype)
+    step = window // 2
+    view = np.lib.stride_tricks.sliding_window_view(lines, window, axis=-1)[:, ::step]
+    ok = np.lib.stride_tricks.sliding_window_view(inside, window, axis=-1)[:, ::step].all(-1)
     return view[ok]
 
 
