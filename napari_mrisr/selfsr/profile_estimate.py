@@ -50,8 +50,9 @@ __all__ = ["ProfileEstimate", "between", "estimate_profile", "SHAPE_MARGIN"]
 #: template, windows of 50 mm made 5 mm slices 20 % too thin where 30 mm came within a few per
 #: cent; ``benchmarks/profile_estimate.py``); shorter ones leave too few frequencies.
 WINDOW_MM = 30.0
-#: Samples per window at the least (3 frequencies besides the zero one, after the difference).
-MIN_WINDOW = 6
+#: Samples per window at the least: three frequencies besides the zero one after the
+#: difference (with two, one width can match their ratio exactly, and the families tie at 0).
+MIN_WINDOW = 7
 #: FWHMs searched, in slice spacings: from a large gap to strongly overlapping slices.
 FWHM_RANGE = (0.25, 2.5)
 #: Points of the coarse search per family (log-spaced, 8 % apart), refined by a bounded 1D
