@@ -9,7 +9,7 @@ through-plane content. This module implements it without a GAN (and without ESPR
   volume sampled at the slice spacing along both ``p`` and the slice axis ``t``; it is sampled
   at several phases (whole-voxel offsets across one spacing), each on its own share of the
   lines, because a head's content aliases differently at each and one phase alone made the
-  estimate jump by tens of per cent with where the field of view starts;
+  estimate jump with where the field of view starts;
 * for ``g`` equal to the true profile ``h`` that volume is the object blurred by ``h`` along
   both ``t`` and ``p``: symmetric, so its lines along ``t`` and along ``p`` have the same power
   spectrum (for an object whose statistics are isotropic, as a brain's roughly are). Comparing
@@ -46,9 +46,9 @@ from napari_mrisr.volume.slice_profile import SliceProfile, profile_matrix
 __all__ = ["ProfileEstimate", "between", "estimate_profile", "SHAPE_MARGIN"]
 
 #: Length of the windows whose spectra are taken (mm; windows overlap by half). Longer ones fit
-#: only in the brain's centre, whose content misleads the estimate towards thin slices (on the
-#: template, windows of 50 mm made 5 mm slices 20 % too thin where 30 mm came within a few per
-#: cent; ``benchmarks/profile_estimate.py``); shorter ones leave too few frequencies.
+#: only in the brain's centre, whose content misleads the estimate towards thin slices; shorter
+#: ones leave too few frequencies (docs/benchmarks.md, "The slice profile estimated from the
+#: scan", has the comparison).
 WINDOW_MM = 30.0
 #: Samples per window at the least: three frequencies besides the zero one after the
 #: difference (with two, one width can match their ratio exactly, and the families tie at 0).
@@ -286,7 +286,8 @@ def _sources(data: np.ndarray, mask: np.ndarray, axis: int, spacing: np.ndarray)
             )
             for i, k in enumerate(offsets)
         ]
-        out.append((ratio, [(a, m) for a, m in phases if a.size]))
+        # a phase shorter than one slice spacing holds no sample (profile_matrix refuses it)
+        out.append((ratio, [(a, m) for a, m in phases if len(a) and a.shape[-1] >= ratio]))
     return out
 
 
@@ -302,6 +303,8 @@ def _mismatch(sources: list, family: str, u: float, window: int) -> float:
     """
     ratios = []
     for ratio, phases in sources:
+        if not phases:
+            continue
         along_p, along_t = [], []
         for lines, inside in phases:
             n_lines, n_t, n = lines.shape

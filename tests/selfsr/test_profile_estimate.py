@@ -155,3 +155,12 @@ def test_a_sidecar_whose_spacing_is_not_the_scan_s_is_not_taken(head):
     resampled = {**stated, "spacing_mm": 2 * SPACING}  # the file was resampled after conversion
     grid = plan_grid(Volume(lr.data, lr.affine, "scan", {"sidecar": resampled}), profile=AUTO)
     assert grid.estimate["source"] == "scan"
+
+
+def test_a_scan_barely_wider_than_one_slice_spacing_in_plane_is_still_measured():
+    # 5 voxels across at ratio 4: the later sampling phases hold no whole slice and are left out
+    # (they made profile_matrix refuse the scan with a sentence about voxels and slices)
+    data = np.random.default_rng(0).random((5, 60, 30)).astype(np.float32) + 1
+    scan = Volume(data, np.diag([1.0, 1.0, 4.0, 1.0]), "narrow")
+    estimate = estimate_profile(scan, mask=np.ones(scan.shape, dtype=bool))
+    assert estimate.axis == 2 and estimate.spacing == pytest.approx(4.0)
