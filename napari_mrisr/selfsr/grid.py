@@ -21,6 +21,7 @@ from .profile_estimate import between, estimate_profile
 __all__ = [
     "AUTO",
     "SelfSRGrid",
+    "estimates_from_scan",
     "plan_grid",
     "resample_matrix",
     "scan_estimate",
@@ -119,6 +120,7 @@ def plan_grid(
     spacing: float | None = None,
     thickness: float | None = None,
     profile: str = SliceProfile.RECT,
+    estimate: dict[str, Any] | None = None,
 ) -> SelfSRGrid:
     """Read the through-plane axis and slice ratio from the header.
 
@@ -137,6 +139,10 @@ def plan_grid(
         series, or a NIfTI file's BIDS sidecar: :func:`stated_thickness`; then a rect of that;
         ``estimate["source"]`` says which); where the scan has too little foreground to
         measure, a rect as thick as the spacing, and ``estimate["note"]`` says so.
+    estimate : dict, optional
+        With ``profile="auto"`` where the scan is to be measured (:func:`estimates_from_scan`):
+        its :func:`scan_estimate`, made before (the dock makes it in a worker thread), taken
+        instead of estimating again.
 
     Raises
     ------
@@ -160,9 +166,10 @@ def plan_grid(
             f"{volume.name!r} has two coarse axes ({shown} mm); self-supervised SR needs "
             "high-resolution in-plane slices."
         )
-    estimate = None
     if profile == AUTO:
-        thickness, profile, estimate = _estimated(volume, thickness)
+        thickness, profile, estimate = _estimated(volume, thickness, estimate)
+    else:
+        estimate = None
     try:
         profile = SliceProfile(profile)
     except ValueError:
@@ -187,7 +194,15 @@ def plan_grid(
     )
 
 
-def _estimated(volume: Volume, thickness: float | None) -> tuple[float | None, str, dict | None]:
+def estimates_from_scan(volume: Volume, thickness: float | None, profile: str) -> bool:
+    """Whether :func:`plan_grid` measures the slice profile in the scan for these settings:
+    ``auto``, no thickness given and none in the scan's records (:func:`stated_thickness`)."""
+    return profile == AUTO and thickness is None and stated_thickness(volume) is None
+
+
+def _estimated(
+    volume: Volume, thickness: float | None, known: dict | None
+) -> tuple[float | None, str, dict | None]:
     """Thickness, profile and estimate of ``profile="auto"`` (see :func:`plan_grid`)."""
     if thickness is not None:  # the user knows the thickness: the shape stays the simplest
         return thickness, SliceProfile.RECT, None
@@ -210,8 +225,10 @@ def _estimated(volume: Volume, thickness: float | None) -> tuple[float | None, s
             ),
         }
         return mm, SliceProfile.RECT, estimate
-    estimate = scan_estimate(volume)
-    return *estimated_settings(estimate), estimate
+    estimate = scan_estimate(volume) if known is None else known
+    if "fwhm" in estimate:
+        return estimate["fwhm"], estimate["profile"], estimate
+    return None, SliceProfile.RECT, estimate  # too little to measure: contiguous rect slices
 
 
 def scan_estimate(volume: Volume) -> dict[str, Any]:
@@ -255,14 +272,6 @@ def stated_thickness(volume: Volume) -> tuple[float, str, str] | None:
         if math.isfinite(mm) and mm > 0 and axis == coarse and abs(apart - spacing) <= 0.05 * spacing:
             return mm, source, where or f"{fields.get('file', 'the sidecar')} (the scan's sidecar)"
     return None
-
-
-def estimated_settings(estimate: dict[str, Any]) -> tuple[float | None, str]:
-    """The thickness and profile :func:`plan_grid` takes from an estimate (``grid.estimate``):
-    its FWHM and shape, or contiguous rect slices where the scan was too small to measure."""
-    if "fwhm" in estimate:
-        return estimate["fwhm"], estimate["profile"]
-    return None, SliceProfile.RECT
 
 
 def resample_matrix(n_lr: int, factor: int, ratio: float, n_out: int | None = None) -> np.ndarray:

@@ -9,7 +9,6 @@ worker thread (:attr:`SelfSRState.estimator`) and the grid waits for it.
 
 from __future__ import annotations
 
-import dataclasses
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,10 +19,9 @@ from psygnal import evented
 from napari_mrisr.selfsr.grid import (
     AUTO,
     SelfSRGrid,
-    estimated_settings,
+    estimates_from_scan,
     plan_grid,
     scan_estimate,
-    stated_thickness,
 )
 from napari_mrisr.volume.base import Volume
 from napari_mrisr.volume.geometry import axis_direction
@@ -109,8 +107,7 @@ class SelfSRState:
         if self._estimate and self._estimate[0] is not self.volume:
             self._estimate = None  # another scan: keep no reference to the last one
         known = self._estimate[1] if self._estimate else None
-        estimated = self.profile == AUTO and self.thickness is None
-        if estimated and known is None and stated_thickness(self.volume) is None:
+        if known is None and estimates_from_scan(self.volume, self.thickness, self.profile):
             if self.estimator is None:
                 known = scan_estimate(self.volume)
                 self._estimate = (self.volume, known)
@@ -119,11 +116,7 @@ class SelfSRState:
                 contiguous = plan_grid(self.volume, spacing=self.spacing, profile=SliceProfile.RECT)
                 self._start_estimate()
                 raise _Estimating(contiguous)
-        if not estimated or known is None:
-            return plan_grid(self.volume, **self.geometry)
-        thickness, profile = estimated_settings(known)
-        grid = plan_grid(self.volume, spacing=self.spacing, thickness=thickness, profile=profile)
-        return dataclasses.replace(grid, estimate=known)
+        return plan_grid(self.volume, **self.geometry, estimate=known)
 
     def _start_estimate(self) -> None:
         volume = self.volume
