@@ -10,11 +10,12 @@ confusion of shapes, which changes the FWHM by about a third for nearly the same
 is told from an error of width), whether the truth lies in the reported range, and the time.
 For each head it also prints the content's power along each axis: the estimate ignores a
 level that differs between directions, but where the difference changes with frequency it errs
-(it cannot tell that anatomy from a profile). ``--dipy`` also
-estimates the profile of dipy's real 4 x 4 x 5 mm ``aniso_vox.nii.gz`` (no truth
-is known there):
+(it cannot tell that from a profile). ``--equalise`` first makes each head equally sharp in
+every direction, as the estimate assumes (:func:`equalise`), which tells the method's error
+from the reference's. ``--dipy`` also estimates the profile of dipy's real 4 x 4 x 5 mm
+``aniso_vox.nii.gz`` (no truth is known there):
 
-    python benchmarks/profile_estimate.py [--subject DIR/ch2.nii.gz ...] [--dipy] [--ratios 4]
+    python benchmarks/profile_estimate.py [--subject DIR/ch2.nii.gz ...] [--equalise] [--dipy] [--ratios 4]
 """
 
 from __future__ import annotations
@@ -75,37 +76,89 @@ def run_head(hr: Volume, label: str, ratios, rows: list) -> None:
 
 
 #: Bands (cycles/mm) of the directional power: at 4-5 mm slices, below and about the slices'
-#: Nyquist frequency, and the in-plane detail that aliasing folds into it.
-BANDS = ((0.03, 0.1), (0.1, 0.2), (0.2, 0.4))
+#: Nyquist frequency, the in-plane detail that aliasing folds into it, and the finest detail
+#: (where a reference resampled from a coarser grid has none).
+BANDS = ((0.03, 0.1), (0.1, 0.2), (0.2, 0.4), (0.4, 0.5))
+#: Length (mm) of the windows of :func:`axis_spectra`, and how far inside the head they stay.
+SPECTRUM_WINDOW, SPECTRUM_INSIDE = 32, 8
 
 
-def directional_power(hr: Volume) -> None:
-    """The head's power along each axis (first-differenced, 32 mm windows inside the head eroded
-    by 8 mm) relative to the mean of the three, per band: how far the content's statistics
-    differ between directions; where that difference changes from band to band, a second-order
-    estimate cannot tell it from the profile."""
-    import nibabel as nib
+def axis_spectra(hr: Volume) -> tuple[np.ndarray, np.ndarray]:
+    """The head's mean power spectrum along each axis (first-differenced, Hann-tapered windows
+    of :data:`SPECTRUM_WINDOW` mm inside the head eroded by :data:`SPECTRUM_INSIDE` mm):
+    the frequencies (cycles/mm, of the first axis's spacing) and a (3, frequencies) array."""
     import scipy.ndimage
 
     from napari_mrisr.volume.metrics import foreground_mask
 
-    inside = scipy.ndimage.distance_transform_edt(foreground_mask(hr), sampling=hr.spacing) > 8
+    inside = scipy.ndimage.distance_transform_edt(foreground_mask(hr), sampling=hr.spacing)
+    inside = inside > SPECTRUM_INSIDE
+    n = int(round(SPECTRUM_WINDOW / hr.spacing[0]))
     power = []
     for axis in range(3):
-        n = int(round(32 / hr.spacing[axis]))
         lines = np.lib.stride_tricks.sliding_window_view(np.moveaxis(hr.data, axis, -1), n, -1)
         ok = np.lib.stride_tricks.sliding_window_view(np.moveaxis(inside, axis, -1), n, -1)
         windows = np.diff(lines[..., :: n // 2, :][ok[..., :: n // 2, :].all(-1)], axis=-1)
         windows = windows - windows.mean(-1, keepdims=True)
-        spectrum = np.abs(np.fft.rfft(windows * np.hanning(n + 1)[1:-1], axis=-1)) ** 2
-        f = np.fft.rfftfreq(n - 1, hr.spacing[axis])
-        power.append([spectrum.mean(0)[(f >= lo) & (f < hi)].mean() for lo, hi in BANDS])
-    power = np.array(power) / np.mean(power, axis=0)
+        power.append((np.abs(np.fft.rfft(windows * np.hanning(n + 1)[1:-1], axis=-1)) ** 2).mean(0))
+    return np.fft.rfftfreq(n - 1, hr.spacing[0]), np.array(power)
+
+
+def directional_power(hr: Volume) -> None:
+    """The head's power along each axis relative to the mean of the three, per band: how far
+    the content's statistics differ between directions; where that difference changes from
+    band to band, a second-order estimate cannot tell it from the profile."""
+    import nibabel as nib
+
+    f, spectra = axis_spectra(hr)
+    power = np.array([[row[(f >= lo) & (f < hi)].mean() for lo, hi in BANDS] for row in spectra])
+    power = power / power.mean(axis=0)
     bands = " / ".join(f"{lo:g}-{hi:g}" for lo, hi in BANDS)
     codes = nib.aff2axcodes(hr.affine)
-    print(f"directional power relative to the mean of the axes, at {bands} cycles/mm: " + "; ".join(
-        f"{code} {' / '.join(f'{v:.2f}' for v in row)}" for code, row in zip(codes, power, strict=True)
-    ))
+    print(
+        f"directional power relative to the mean of the axes, at {bands} cycles/mm: "
+        + "; ".join(
+            f"{code} {' / '.join(f'{v:.2f}' for v in row)}"
+            for code, row in zip(codes, power, strict=True)
+        )
+    )
+
+
+#: Highest frequency (cycles/mm) that :func:`equalise` keeps.
+EQUALISE_UP_TO = 0.33
+
+
+def equalise(hr: Volume, rounds: int = 4) -> Volume:
+    """The head made equally sharp in every direction, as the estimate assumes: nothing above
+    :data:`EQUALISE_UP_TO` along any axis (ds000240 has nothing above it along S-I), and below
+    it a filter along S-I that gives the spectrum there the shape of the in-plane axes' (their
+    geometric mean; the level at the lowest frequency kept). What is left of the error on it is
+    the method's; the difference to the head as it is, the reference's. A filter along S-I also
+    changes the in-plane lines' spectra (each sums the power over all S-I frequencies), so it is
+    applied again, ``rounds`` times, each from the spectra it left."""
+    axis = superior_axis(hr.affine)
+    data = hr.data.astype(np.float64)
+    for each in range(3):
+        f = np.fft.rfftfreq(hr.shape[each], hr.spacing[each])
+        shape = [1, 1, 1]
+        shape[each] = -1
+        cut = (f <= EQUALISE_UP_TO).reshape(shape)
+        data = np.fft.irfft(np.fft.rfft(data, axis=each) * cut, n=hr.shape[each], axis=each)
+    along = np.fft.rfftfreq(hr.shape[axis], hr.spacing[axis])
+    shape = [1, 1, 1]
+    shape[axis] = -1
+    for _ in range(rounds):
+        f, spectra = axis_spectra(Volume(data, hr.affine))
+        in_plane = np.exp(np.log(np.delete(spectra, axis, axis=0)).mean(axis=0))
+        gain = np.sqrt(in_plane[1:] / spectra[axis, 1:])
+        gain, f = gain / gain[0], f[1:]
+        shaped = f <= EQUALISE_UP_TO
+        filt = np.interp(np.clip(along, f[0], EQUALISE_UP_TO), f[shaped], gain[shaped])
+        filt[along < f[0]] = 1.0
+        data = np.fft.irfft(
+            np.fft.rfft(data, axis=axis) * filt.reshape(shape), n=hr.shape[axis], axis=axis
+        )
+    return Volume(data.astype(np.float32), hr.affine, name=f"{hr.name}, equalised")
 
 
 def summary(rows: list, label: str) -> None:
@@ -144,12 +197,19 @@ def main() -> None:
     parser.add_argument("--dipy", action="store_true", help="also run on dipy's aniso_vox.nii.gz")
     parser.add_argument("--no-mni", action="store_true", help="skip the MNI152 template")
     parser.add_argument("--ratios", type=float, nargs="*", default=list(RATIOS))
+    parser.add_argument(
+        "--equalise",
+        action="store_true",
+        help="make each head equally sharp in every direction first (see equalise)",
+    )
     args = parser.parse_args()
     print(describe_machine())
     every: list = []
     heads = [] if args.no_mni else [(sample.mni152_hr(), "MNI152 T1 template (1 mm)")]
     heads += [(read_subject(path), path.name) for path in args.subject]
     for hr, label in heads:
+        if args.equalise:
+            hr, label = equalise(hr), f"{label}, equalised"
         rows: list = []
         run_head(hr, label, args.ratios, rows)
         directional_power(hr)
