@@ -15,7 +15,8 @@ every direction, as the estimate assumes (:func:`equalise`), which tells the met
 from the reference's. ``--dipy`` also estimates the profile of dipy's real 4 x 4 x 5 mm
 ``aniso_vox.nii.gz`` (no truth is known there):
 
-    python benchmarks/profile_estimate.py [--subject DIR/ch2.nii.gz ...] [--equalise] [--dipy] [--ratios 4]
+    python benchmarks/profile_estimate.py [--subject DIR/ch2.nii.gz ...] [--equalise] [--dipy]
+        [--ratios 4]
 """
 
 from __future__ import annotations
