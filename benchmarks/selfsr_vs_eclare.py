@@ -177,12 +177,14 @@ def run_case(case: str, args, work: Path) -> None:
         times[label] = run_timed(command, path.parent / f"{path.name}.log")
         outputs[label] = load_volume(path)
         print(f"  {times[label][0]:.0f} s wall, {times[label][1]:.0f} CPU-s", flush=True)
-    # the HR grid over the extent every output covers (the slices self-SR's grid rule keeps)
-    n = min(o.shape[axis] for o in outputs.values())
+    # the HR grid over the extent every output covers (the slices self-SR's grid rule keeps);
+    # the outputs' spacing is the in-plane one, which may differ from the HR's along the slices
+    covered = min(o.shape[axis] * o.spacing[axis] for o in outputs.values())
+    n = min(hr.shape[axis], int(np.floor(covered / hr.spacing[axis] + 1e-6)))
     index = tuple(slice(0, n) if a == axis else slice(None) for a in range(3))
     gt = Volume(hr.data[index], hr.affine, "HR")
     mask = metrics.foreground_mask(gt)
-    candidates = {"cubic": cubic_on_grid(lr).data[index]}
+    candidates = {"cubic": on_grid(cubic_on_grid(lr), gt, axis)}
     for label, volume in outputs.items():
         offset = grid_offset(volume, gt)
         shift, scores = best_shift(volume, gt, mask, axis)
