@@ -242,8 +242,8 @@ def scan_estimate(volume: Volume) -> dict[str, Any]:
     note = f"Slice profile estimated from the scan: {found.describe()}."
     if found.at_search_edge:  # still the better guess: thin slices taken as contiguous
         note += (  # lose far more than contiguous ones taken as thin (docs/benchmarks.md)
-            " It is the thinnest or widest profile tried, so the scan may not determine it: "
-            "type the slice thickness if you know it."
+            " It is at or near the thinnest or widest profile tried, so the scan may not "
+            "determine it: type the slice thickness if you know it."
         )
     return {**found.to_meta(), "source": "scan", "note": note}
 

@@ -127,11 +127,14 @@ class ProfileEstimate:
 
     @property
     def at_search_edge(self) -> bool:
-        """Whether the best FWHM is (within 2 %) the thinnest or widest one searched
+        """Whether the FWHMs that fit about as well as the best (:attr:`fwhm_low` to
+        :attr:`fwhm_high`) reach (within 2 %) the thinnest or widest one searched
         (:data:`FWHM_RANGE`): the scan does not determine it. At large slice ratios the
-        slices' aliasing can drive the fit to the thinnest profile even for contiguous ones."""
+        slices' aliasing can drive the fit to the thinnest profile even for contiguous ones,
+        and a reference sharper along the slices than in-plane can leave the mismatch rising
+        from the thinnest on, with its shallow minimum just inside."""
         low, high = (bound * self.spacing for bound in FWHM_RANGE)
-        return bool(self.fwhm <= 1.02 * low or self.fwhm >= high / 1.02)
+        return bool(self.fwhm_low <= 1.02 * low or self.fwhm_high >= high / 1.02)
 
     @property
     def shape_clear(self) -> bool:

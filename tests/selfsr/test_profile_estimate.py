@@ -7,12 +7,14 @@ S-I at 4 mm (ratio 4), as ``benchmarks/profile_estimate.py`` does over more rati
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from napari_mrisr.cli import main
-from napari_mrisr.selfsr.grid import AUTO, plan_grid
 from napari_mrisr.selfsr import profile_estimate
+from napari_mrisr.selfsr.grid import AUTO, plan_grid
 from napari_mrisr.selfsr.profile_estimate import estimate_profile
 from napari_mrisr.volume import sample
 from napari_mrisr.volume.base import Volume
@@ -96,6 +98,17 @@ def test_a_fit_at_the_edge_of_the_widths_tried_is_used_and_the_note_asks_for_the
     assert grid.estimate["at_search_edge"] is True
     assert grid.estimate["note"].startswith("Slice profile estimated from the scan: ")
     assert grid.estimate["note"].endswith("type the slice thickness if you know it.")
+
+
+def test_a_fit_just_inside_the_edge_whose_near_equals_reach_it_counts_as_at_the_edge():
+    # ds000240 cropped to the brain's centre, contiguous 4 mm slices: the mismatch rose from the
+    # thinnest width tried on, with its shallow minimum at 1.2 mm (the widths tried start at 1 mm)
+    estimate = profile_estimate.ProfileEstimate(
+        profile="rect", fwhm=1.2, spacing=4.0, axis=2, residual=1.9e-3, other_fwhm=1.0,
+        other_residual=2.7e-3, fwhm_low=1.0, fwhm_high=1.85,
+    )  # fmt: skip
+    assert estimate.at_search_edge
+    assert not dataclasses.replace(estimate, fwhm_low=1.1).at_search_edge
 
 
 def test_mrisr_selfsr_prints_the_estimate_before_training(head, tmp_path, capsys):
