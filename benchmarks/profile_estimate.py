@@ -13,10 +13,11 @@ level that differs between directions, but where the difference changes with fre
 (it cannot tell that from a profile). ``--equalise`` first makes each head equally sharp in
 every direction, as the estimate assumes (:func:`equalise`), which tells the method's error
 from the reference's. ``--dipy`` also estimates the profile of dipy's real 4 x 4 x 5 mm
-``aniso_vox.nii.gz`` (no truth is known there):
+``aniso_vox.nii.gz`` (no truth is known there); ``--crop`` takes the in-plane box of
+``selfsr_vs_eclare.py``:
 
     python benchmarks/profile_estimate.py [--subject DIR/ch2.nii.gz ...] [--equalise] [--dipy]
-        [--ratios 4]
+        [--ratios 4] [--crop 64 80] [--no-mni]
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from napari_mrisr.volume.slice_profile import SliceProfile, simulate_slices
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from generalisation import read_subject  # noqa: E402 (a real scan, axes turned to RAS)
 from machine import describe_machine  # noqa: E402
+from selfsr_vs_eclare import crop_in_plane  # noqa: E402
 
 RATIOS = (2.5, 4.0, 5.0)
 #: Slice thickness (FWHM) in slice spacings.
@@ -199,6 +201,13 @@ def main() -> None:
     parser.add_argument("--no-mni", action="store_true", help="skip the MNI152 template")
     parser.add_argument("--ratios", type=float, nargs="*", default=list(RATIOS))
     parser.add_argument(
+        "--crop",
+        type=float,
+        nargs=2,
+        metavar=("X", "Y"),
+        help="crop each head in-plane to X x Y mm around the brain (as selfsr_vs_eclare.py)",
+    )
+    parser.add_argument(
         "--equalise",
         action="store_true",
         help="make each head equally sharp in every direction first (see equalise)",
@@ -211,6 +220,9 @@ def main() -> None:
     for hr, label in heads:
         if args.equalise:
             hr, label = equalise(hr), f"{label}, equalised"
+        if args.crop:
+            hr = crop_in_plane(hr, tuple(args.crop), superior_axis(hr.affine))
+            label = f"{label}, cropped in-plane to {args.crop[0]:g} x {args.crop[1]:g} mm"
         rows: list = []
         run_head(hr, label, args.ratios, rows)
         directional_power(hr)
