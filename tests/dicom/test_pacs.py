@@ -96,3 +96,16 @@ def test_credentials_come_from_the_environment(monkeypatch):
     server = PacsServer.from_environment("https://pacs.hospital.example/dicom-web/")
     assert (server.url, server.user, server.password) == ("https://pacs.hospital.example/dicom-web", "alice", "from-env")
     assert "from-env" not in repr(server)
+
+
+def test_a_typed_password_wins_over_a_token_in_the_environment(orthanc, monkeypatch):
+    # The dock's password box beats MRISR_PACS_TOKEN: sending the token instead (a stale one
+    # here) would have Orthanc refuse what the user typed right.
+    from napari_mrisr._widgets.state.pacs import PacsState
+
+    server, _ = orthanc
+    monkeypatch.setenv("MRISR_PACS_TOKEN", "a-stale-token")
+    state = PacsState(url=server.url, user=server.user)
+    assert isinstance(run_to_end(state.search(server.password)), list)
+    with pytest.raises(PacsError, match="refused the user name, password or token"):
+        run_to_end(state.search(""))  # nothing typed: the environment's token is sent

@@ -58,9 +58,14 @@ class PacsState:
     listed: ClassVar[Signal] = Signal()
 
     def server(self, password: str = "") -> PacsServer:
-        """The server with the typed password, else the environment's password or token."""
+        """The server with the typed password, else the environment's password or token: a
+        typed password is what the user chose for this request, so a token from the
+        environment (which :meth:`PacsServer.client` would send instead) is then left out."""
+        user = self.user or None
+        if password:
+            return PacsServer(self.url, user, password)
         env = os.environ
-        return PacsServer(self.url, self.user or None, password or env.get(PASSWORD_VARIABLE), env.get(TOKEN_VARIABLE))
+        return PacsServer(self.url, user, env.get(PASSWORD_VARIABLE), env.get(TOKEN_VARIABLE))
 
     def search(self, password: str = "") -> ProgressGenerator[list[PacsSeries]]:
         """Search the server (a generator for a worker: the network must not stall the viewer)."""
