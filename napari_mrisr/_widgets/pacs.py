@@ -15,11 +15,12 @@ from qtpy.QtWidgets import QComboBox, QLineEdit, QWidget
 
 from napari_mrisr._napari.layers import layer_data, layer_volume
 from napari_mrisr._napari.orientation import show_mri
+from napari_mrisr.progress import Progress
 
 from .choices import rebuild_choices, replace_choices
 from .layout import pinned_rows, scroll_layout
 from .run_controls import RunControls
-from .state.pacs import PacsState, send_description
+from .state.pacs import PacsState, send_description, unfinished_send
 
 if TYPE_CHECKING:
     import napari
@@ -125,6 +126,20 @@ class PacsWidget(QWidget):
         if self.controls.running or layer is None:
             return
         volume, description = layer_volume(layer), send_description(layer.metadata)
+        latest = Progress(0, 0)  # images sent so far: the send's last event (0 while writing)
+
+        def counted(event: Progress) -> None:
+            nonlocal latest
+            latest = event
+
+        def ended(ok: bool) -> None:
+            # DICOMweb cannot take instances back: a send stopped midway leaves part of the
+            # series on the server, which the user must hear of (and delete there).
+            if not ok:
+                cancelled = self.controls.cancel_requested()
+                self.status.value = unfinished_send(latest, description, cancelled)
+
         self.controls.start(lambda: self.state.send(volume, description, self.password.value), "Sending to the PACS",
                             on_result=lambda n: setattr(self.status, "value", f"sent {n} images as {description!r}"),
-                            status=f"sending {layer.name}...")  # fmt: skip
+                            status=f"sending {layer.name}...",
+                            on_progress=counted, on_done=ended)  # fmt: skip

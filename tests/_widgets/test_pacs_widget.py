@@ -3,6 +3,8 @@ result back; and a DICOM folder's series picked in the Load dock."""
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -26,19 +28,23 @@ def stored(orthanc, tmp_path):
     return server
 
 
-def test_open_from_pacs_super_resolve_and_send_back(make_napari_viewer, qtbot, stored, errors):
+def open_and_super_resolve(viewer, qtbot, server):
+    """The stored series searched for, opened from the PACS and super-resolved (baseline) in
+    the docks: the PACS dock, ready to send the result."""
     from napari_mrisr._widgets.pacs import PacsWidget
     from napari_mrisr._widgets.super_resolve import SuperResolveWidget
     from napari_mrisr.predict.method import BASELINE
 
-    viewer = make_napari_viewer()
     pacs = dock(viewer, PacsWidget)
-    pacs.url.value, pacs.user.value, pacs.password.value = stored.url, stored.user, stored.password
+    pacs.url.value, pacs.user.value, pacs.password.value = server.url, server.user, server.password
     pacs.patient.value = "widget"
     pacs.search()
     qtbot.waitUntil(lambda: bool(pacs.state.results), timeout=TIMEOUT_MS)
     wait_idle(qtbot, pacs)
-    assert "1 series found" in pacs.status.value and pacs.open_button.enabled
+    assert "series found" in pacs.status.value and pacs.open_button.enabled
+    # the PACS is shared: earlier tests' results are there too
+    scans = [series.description for series in pacs.state.results]
+    pacs.found.native.setCurrentIndex(scans.index("T2 axial 4mm"))
     assert pacs.found.native.currentText().startswith("Widget^Test (WT-1)")
     pacs.open_series()
     qtbot.waitUntil(lambda: len(viewer.layers) == 1, timeout=TIMEOUT_MS)
@@ -53,12 +59,52 @@ def test_open_from_pacs_super_resolve_and_send_back(make_napari_viewer, qtbot, s
     wait_idle(qtbot, sr)
     pacs.reset_choices()
     assert pacs.send_layer.value is viewer.layers[1]  # the result, from a DICOM series
+    return pacs
+
+
+SENT = "SR x2 cubic interpolation (baseline) (napari-mrisr 0.1.0)"[:64]
+
+
+def test_open_from_pacs_super_resolve_and_send_back(make_napari_viewer, qtbot, stored, errors):
+    pacs = open_and_super_resolve(make_napari_viewer(), qtbot, stored)
     pacs.send()
     qtbot.waitUntil(lambda: pacs.status.value.startswith("sent"), timeout=TIMEOUT_MS)
     wait_idle(qtbot, pacs)
     described = {s.description for s in search_series(stored, patient="Widget")}
-    assert described == {"T2 axial 4mm", "SR x2 cubic interpolation (baseline) (napari-mrisr 0.1.0)"[:64]}
+    assert described == {"T2 axial 4mm", SENT}
     assert not errors()
+
+
+def test_a_send_cancelled_midway_says_what_the_pacs_now_holds(
+    make_napari_viewer, qtbot, stored, monkeypatch
+):
+    # DICOMweb cannot take stored images back: the status must say the series is incomplete.
+    from dicomweb_client.api import DICOMwebClient
+
+    from napari_mrisr.dicom import dicomweb
+
+    pacs = open_and_super_resolve(make_napari_viewer(), qtbot, stored)
+    store = DICOMwebClient.store_instances
+
+    def slow(client, datasets, *args, **kwargs):  # one image a request, each taking a while
+        time.sleep(0.2)
+        return store(client, datasets, *args, **kwargs)
+
+    before = {s.series_uid for s in search_series(stored, patient="Widget")}  # the PACS is shared
+    monkeypatch.setattr(dicomweb, "STORE_BATCH", 1)
+    monkeypatch.setattr(DICOMwebClient, "store_instances", slow)
+    pacs.send()
+    qtbot.waitUntil(lambda: pacs.controls.progress.value >= 2, timeout=TIMEOUT_MS)
+    pacs.controls.cancel()
+    wait_idle(qtbot, pacs)
+    (sent,) = (s for s in search_series(stored, patient="Widget") if s.series_uid not in before)
+    assert sent.description == SENT
+    total = pacs.controls.progress.max
+    assert 2 <= sent.images < total
+    assert pacs.status.value == (
+        f"cancelled after sending {sent.images} of {total} images: the PACS now holds an "
+        f"incomplete series {SENT!r}; delete it there"
+    )
 
 
 def test_a_wrong_password_is_one_notification_and_opens_nothing(make_napari_viewer, qtbot, stored, errors):

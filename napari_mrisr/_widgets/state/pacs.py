@@ -27,7 +27,7 @@ from napari_mrisr.dicom.dicomweb import (
 from napari_mrisr.progress import Progress, ProgressGenerator
 from napari_mrisr.volume.base import Volume
 
-__all__ = ["URL_VARIABLE", "PacsState", "send_description"]
+__all__ = ["URL_VARIABLE", "PacsState", "send_description", "unfinished_send"]
 
 #: The server address a user may set once in the environment.
 URL_VARIABLE = "MRISR_PACS_URL"
@@ -39,6 +39,18 @@ def send_description(metadata: dict[str, Any]) -> str:
     grid = meta.get("selfsr") or {}
     factors = grid.get("ratio") or meta.get("scale") or 1
     return series_description(factors, str(metadata.get("model") or "SR"))
+
+
+def unfinished_send(latest: Progress, description: str, cancelled: bool) -> str:
+    """The status after a send that ended without its result, from its last progress event
+    (``done`` images of ``total`` stored): the images already stored stay on the server."""
+    how = "cancelled" if cancelled else "failed"
+    if not latest.done:
+        return f"{how}; nothing was sent"
+    return (
+        f"{how} after sending {latest.done} of {latest.total} images: the PACS now holds an "
+        f"incomplete series {description!r}; delete it there"
+    )
 
 
 @evented(signal_aliases={"results": None})
