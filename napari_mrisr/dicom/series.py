@@ -130,14 +130,29 @@ def _number(value, default=None):
 def find_series(paths: Iterable[str | os.PathLike]) -> list[DicomSeries]:
     """The image series among ``paths`` (files, folders, DICOMDIRs), by series number.
 
+    One image file given alone stands for its series, as in a viewer that a file is dropped
+    on: the files beside it (in its folder) of the same series join it.
+
     Raises
     ------
     VolumeError
         When no DICOM image is found (one sentence).
     """
     paths = list(paths)
+    found = _grouped(_candidates(paths), paths)
+    given = Path(paths[0]) if len(paths) == 1 else None
+    alone = given is not None and given.is_file() and given.name.upper() != "DICOMDIR"
+    if alone and len(found) == 1 and found[0].frames == 1:
+        beside = sorted(p for p in given.resolve().parent.iterdir() if p.is_file())
+        if len(beside) <= MAX_FILES:
+            found = [s for s in _grouped(beside, paths) if s.uid == found[0].uid]
+    return found
+
+
+def _grouped(candidates: list[Path], paths: list) -> list[DicomSeries]:
+    """The image series among the candidate files, by series number (see :func:`find_series`)."""
     series: dict[str, DicomSeries] = {}
-    for path in _candidates(paths):
+    for path in candidates:
         if not is_dicom_file(path):
             continue
         try:

@@ -117,6 +117,20 @@ def test_a_localiser_a_single_image_and_no_images_are_one_sentence(tmp_path, dat
         load_series(tmp_path / "empty")
 
 
+def test_one_file_of_a_series_opens_the_whole_series_beside_it(tmp_path, data):
+    # as a viewer does with a file dropped on it; another series in the same folder stays out
+    write_series(data, ORIENTATIONS["oblique"], tmp_path / "s")
+    write_series(data[:, :, :4], ORIENTATIONS["coronal"], tmp_path / "t", SeriesNumber=5)
+    for path in (tmp_path / "t").iterdir():
+        shutil.move(path, tmp_path / "s" / f"t{path.name}")
+    whole = load_series(next(s for s in find_series([tmp_path / "s"]) if s.number == 3))
+    one = load_series(tmp_path / "s" / "0003.dcm")
+    assert one.shape == whole.shape == (12, 10, 6)
+    np.testing.assert_allclose(one.affine, whole.affine, atol=1e-6)
+    np.testing.assert_array_equal(one.data, whole.data)
+    assert load_series(tmp_path / "s" / "t0001.dcm").shape == (12, 10, 4)
+
+
 def test_two_images_at_one_position_are_echoes_not_a_volume(tmp_path, data):
     uids = {"series": generate_uid(), "study": generate_uid(), "frame": generate_uid()}
     write_series(data, ORIENTATIONS["axial"], tmp_path / "s", uids=uids)
