@@ -26,7 +26,7 @@ from qtpy.QtWidgets import (
 from napari_mrisr._napari.layers import layer_data, layer_volume
 from napari_mrisr.atomic import write_text
 from napari_mrisr.progress import Progress
-from napari_mrisr.volume.comparison import Comparison, iter_compare
+from napari_mrisr.volume.comparison import Comparison, iter_compare, slices_degradation
 from napari_mrisr.volume.metrics import REGIONS, Table, table_csv
 
 from .choices import image_layers, layer_combo, rebuild_choices
@@ -219,6 +219,9 @@ class CompareWidget(QWidget):
             show_failure(exc, "Comparing")
             return
         degradation = lr_layer.metadata.get("degradation") or sr_layer.metadata.get("degradation")
+        selfsr = (sr_layer.metadata.get("model_meta") or {}).get("selfsr")
+        if degradation is None and selfsr:  # the slices self-supervised SR was trained for
+            degradation = slices_degradation(selfsr)
         label = sr_layer.metadata.get("model", "SR")
 
         self.controls.start(

@@ -21,20 +21,23 @@ from napari_mrisr.volume.base import Volume
 
 from . import metrics
 from .degrade import apply_along_axis, axis_operator, simulate_lr
-from .geometry import Factors, upsampled_affine
+from .geometry import Factors, covering_length, fractional_upsampled_affine
 from .interpolate import upsample
+from .slice_profile import SliceProfile, simulate_slices
 
 __all__ = [
     "Comparison",
     "Map",
     "cubic_baseline",
     "data_consistency",
+    "grid_ratios",
     "intensity_limits",
     "iter_compare",
     "match_grid",
     "project_onto_lr",
     "projection_limits",
     "scale_factors",
+    "slices_degradation",
     "symmetric_limits",
 ]
 
@@ -86,8 +89,27 @@ def scale_factors(lr_shape: Sequence[int], sr_shape: Sequence[int]) -> Factors:
     return tuple(s // n for n, s in zip(lr_shape, sr_shape, strict=True))  # type: ignore[return-value]
 
 
-def cubic_baseline(lr: Volume, factors: Factors) -> Volume:
-    """The cubic B-spline upsampling of ``lr``, on exactly the grid an SR model produces."""
+def grid_ratios(lr: Volume, sr: Volume) -> tuple[float, ...]:
+    """Per-axis factors from the LR grid to the SR grid: :func:`scale_factors` where the SR
+    shape is a whole multiple (a model's output), else the ratio of the spacings along each
+    axis whose SR voxels cover the LR's field of view by the grid rule (self-supervised SR of
+    slices at a fractional ratio: :func:`~napari_mrisr.volume.geometry.covering_length`).
+    Refused in one sentence otherwise; :func:`iter_compare` then checks the affines."""
+    try:
+        return scale_factors(lr.shape, sr.shape)
+    except ValueError:
+        ratios = tuple(float(a / b) for a, b in zip(lr.spacing, sr.spacing, strict=True))
+        if len(sr.shape) == 3 and all(
+            r >= 1 and covering_length(n, r) == m
+            for n, m, r in zip(lr.shape, sr.shape, ratios, strict=True)
+        ):
+            return tuple(round(r) if abs(r - round(r)) < 1e-6 else r for r in ratios)
+        raise
+
+
+def cubic_baseline(lr: Volume, factors: Sequence[float]) -> Volume:
+    """The cubic B-spline upsampling of ``lr``, on exactly the grid an SR model (integer
+    factors) or self-supervised SR (a real ratio along the slices) produces."""
     cubic = upsample(lr, factors, order="cubic")
     cubic.name = "cubic baseline"
     return cubic
@@ -112,18 +134,44 @@ def match_grid(volume: Volume, reference: Volume, what: str) -> Volume:
     return Volume(volume.data[crop], volume.affine, volume.name)
 
 
+#: The forward model of a slice acquisition in a ``degradation`` mapping (with ``thickness``
+#: in mm and ``profile``): what self-supervised SR assumed (:func:`slices_degradation`).
+SLICES = "slices"
+
+
+def slices_degradation(selfsr: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``degradation`` of :func:`data_consistency` for a self-supervised SR result, from
+    its grid's metadata (:meth:`~napari_mrisr.selfsr.grid.SelfSRGrid.to_meta`): the slice
+    thickness and profile it was trained for, given or estimated."""
+    thickness, profile = float(selfsr["thickness"]), str(selfsr["profile"])
+    return {"method": SLICES, "thickness": thickness, "profile": profile}
+
+
 def data_consistency(sr: Volume, lr: Volume, degradation: Mapping[str, Any] | None = None) -> Volume:
     """The SR volume degraded by the LR's forward model, minus the LR: zero where SR explains it.
 
     Uses the method recorded in ``degradation`` (default ``kspace``), with the factors taken from
-    the two shapes and no noise, so what is left is what SR added that the LR did not measure.
+    the two grids and no noise, so what is left is what SR added that the LR did not measure.
+    A slice acquisition (method :data:`SLICES`, or any grid at a fractional ratio, taken then
+    as contiguous rect slices unless ``degradation`` says otherwise) is simulated along the
+    axis with the largest factor by :func:`~napari_mrisr.volume.slice_profile.simulate_slices`,
+    over the LR slices that the SR grid covers whole.
     """
-    method = (degradation or {}).get("method", "kspace")
-    factors = scale_factors(lr.shape, sr.shape)
-    simulated = simulate_lr(sr, factors, method=method, noise=0.0)
-    return Volume(
-        metrics.difference(simulated, lr), lr.affine, f"data consistency ({method})"
-    )
+    degradation = degradation or {}
+    factors = grid_ratios(lr, sr)
+    method = degradation.get("method", "kspace")
+    if method != SLICES and all(float(f).is_integer() for f in factors):
+        simulated = simulate_lr(sr, factors, method=method, noise=0.0)
+        return Volume(metrics.difference(simulated, lr), lr.affine, f"data consistency ({method})")
+    axis = int(np.argmax(factors))
+    spacing = float(lr.spacing[axis])
+    thickness = float(degradation.get("thickness") or spacing) if method == SLICES else spacing
+    profile = str(degradation.get("profile") or SliceProfile.RECT) if method == SLICES else "rect"
+    simulated = simulate_slices(sr, spacing, thickness, profile, axis=axis)
+    covered = tuple(slice(0, simulated.shape[axis]) if a == axis else slice(None) for a in range(3))
+    lr = Volume(lr.data[covered], lr.affine, lr.name)
+    name = f"data consistency ({profile} slices, {thickness:.3g} mm)"
+    return Volume(metrics.difference(simulated, lr), lr.affine, name)
 
 
 def project_onto_lr(sr: Volume, lr: Volume, method: str = "kspace", weight: float = 1.0) -> Volume:
@@ -196,12 +244,15 @@ def iter_compare(
     Parameters
     ----------
     lr, sr : Volume
-        The LR input and the SR result made from it (on ``upsampled_affine(lr.affine, f)``).
+        The LR input and the SR result made from it (on ``upsampled_affine(lr.affine, f)``,
+        ``f`` whole factors or, from self-supervised SR, a real ratio along the slices).
     gt : Volume, optional
         The ground truth on the SR grid (or a larger grid starting at the same voxel).
         Without it, only the maps that need no ground truth are made and there are no metrics.
     degradation : mapping, optional
-        The LR's recorded degradation (``method``); default ``kspace``.
+        The LR's recorded degradation (``method``; default ``kspace``), or a self-supervised
+        SR result's slice profile (:func:`slices_degradation`): the forward model of the
+        data-consistency map.
     sr_label : str
         Name of the SR method in the metrics table (the baseline's is ``"cubic"``).
     region : Volume, optional
@@ -214,8 +265,8 @@ def iter_compare(
     ValueError
         If SR is not on the LR's upsampled grid, or GT not on SR's grid.
     """
-    factors = scale_factors(lr.shape, sr.shape)
-    expected = upsampled_affine(lr.affine, factors)
+    factors = grid_ratios(lr, sr)
+    expected = fractional_upsampled_affine(lr.affine, factors)
     if not np.allclose(sr.affine, expected, atol=GRID_TOLERANCE_MM):
         raise ValueError(
             f"{sr.name!r} is not on the grid of {lr.name!r} upsampled by {factors}; "

@@ -13,7 +13,7 @@ import scipy.ndimage
 
 from napari_mrisr.volume.base import Volume
 
-from .geometry import as_factors, upsampled_affine
+from .geometry import as_factors, covering_length, fractional_upsampled_affine
 
 __all__ = ["INTERPOLATORS", "upsample"]
 
@@ -21,25 +21,28 @@ __all__ = ["INTERPOLATORS", "upsample"]
 INTERPOLATORS = {"nearest": 0, "trilinear": 1, "cubic": 3}
 
 
-def upsample(volume: Volume, factors: int | Sequence[int], order: int | str = 3) -> Volume:
-    """Upsample a volume by integer factors with spline interpolation.
+def upsample(volume: Volume, factors: int | Sequence[float], order: int | str = 3) -> Volume:
+    """Upsample a volume by per-axis factors with spline interpolation.
 
     Parameters
     ----------
     volume : Volume
         The low-resolution volume.
-    factors : int or sequence of 3 ints
-        Per-axis integer upsampling factors.
+    factors : int or sequence of 3 numbers
+        Per-axis upsampling factors: integers (a model's grid), or real ratios of at least 1
+        (self-supervised SR's grid for slices at a fractional ratio,
+        :class:`~napari_mrisr.selfsr.grid.SelfSRGrid`).
     order : int or {"nearest", "trilinear", "cubic"}
         0 (nearest neighbour), 1 (trilinear) or 3 (cubic B-spline).
 
     Returns
     -------
     Volume
-        ``f * n`` voxels per axis; SR voxel ``j`` sits at LR voxel coordinate
-        ``(j - (f - 1)/2) / f``, so an HR -> LR -> upsample round trip lands on the HR grid.
+        ``f * n`` voxels per axis (``floor(f * n)`` for a real ``f``: those within the field of
+        view); SR voxel ``j`` sits at LR voxel coordinate ``(j - (f - 1)/2) / f``, so an HR ->
+        LR -> upsample round trip lands on the HR grid.
     """
-    f = as_factors(factors)
+    f = _factors(factors)
     if isinstance(order, str):
         if order not in INTERPOLATORS:
             raise ValueError(f"Unknown interpolation {order!r}; choose one of {list(INTERPOLATORS)}.")
@@ -51,10 +54,21 @@ def upsample(volume: Volume, factors: int | Sequence[int], order: int | str = 3)
         volume.data,
         matrix=1 / fa,
         offset=-(fa - 1) / (2 * fa),
-        output_shape=tuple(n * k for n, k in zip(volume.shape, f, strict=True)),
+        output_shape=tuple(covering_length(n, k) for n, k in zip(volume.shape, f, strict=True)),
         order=order,
         mode="reflect",  # half-sample symmetric: an LR voxel extends half a voxel past its centre
         output=np.float32,
     )
     method = {v: k for k, v in INTERPOLATORS.items()}[order]
-    return Volume(data, upsampled_affine(volume.affine, f), f"{volume.name} {method}", dict(volume.header))
+    affine = fractional_upsampled_affine(volume.affine, f)
+    return Volume(data, affine, f"{volume.name} {method}", dict(volume.header))
+
+
+def _factors(factors: int | Sequence[float]) -> tuple:
+    """Integer factors as :func:`~napari_mrisr.volume.geometry.as_factors` takes them, or
+    real ratios of at least 1 where one is not a whole number."""
+    values = [factors] * 3 if np.isscalar(factors) else list(factors)
+    if len(values) == 3 and all(np.isscalar(v) and np.isfinite(v) and v >= 1 for v in values):
+        if not all(float(v).is_integer() for v in values):
+            return tuple(float(v) for v in values)
+    return as_factors(factors)

@@ -439,6 +439,36 @@ def test_self_supervised_sr_of_the_open_scan_lands_on_it_in_world_space(
     assert tuple(load_model(path).scale) == (1, 1, 3)
 
 
+def test_a_self_sr_result_at_a_fractional_ratio_compares_against_its_own_slices(
+    viewer, qtbot, tiny_selfsr_budget, errors
+):
+    # 2.5 mm slices under 1 mm pixels: 20 output slices for 8, no whole factor between them
+    from napari_mrisr._widgets.compare import CompareWidget
+    from napari_mrisr._widgets.selfsr import SelfSRWidget
+
+    affine = oblique_affine(spacing=(1, 1, 2.5))
+    scan = add_volume(viewer, Volume(head_phantom((20, 22, 8)), affine, "t1"))
+    selfsr = dock(viewer, SelfSRWidget)
+    qtbot.waitUntil(lambda: selfsr.state.ready, timeout=TIMEOUT_MS)
+    selfsr.state.thickness, selfsr.state.profile = 2.0, "gaussian"  # as typed in the dock
+    selfsr.run_button.native.click()
+    wait_idle(qtbot, selfsr)
+    sr = viewer.layers["t1 SR self-supervised"]
+    assert layer_volume(sr).shape == (20, 22, 20)
+
+    compare = dock(viewer, CompareWidget)
+    compare.state.lr, compare.state.sr, compare.state.gt = scan, sr, None
+    compare.compare_button.native.click()
+    wait_idle(qtbot, compare)
+    assert not errors()
+    cubic = layer_volume(viewer.layers["cubic baseline"])
+    assert cubic.shape == (20, 22, 20)
+    np.testing.assert_allclose(cubic.affine, sr.metadata["affine"], atol=1e-6)
+    # the data-consistency map simulates the slices the network was trained for
+    assert "data consistency (gaussian slices, 2 mm)" in viewer.layers
+    assert "SR - cubic" in viewer.layers
+
+
 def test_self_supervised_sr_dock_stays_usable_when_the_estimate_fails(
     viewer, qtbot, errors, monkeypatch
 ):
