@@ -43,6 +43,7 @@ from napari_mrisr.selfsr.run import iter_selfsr
 from napari_mrisr.selfsr.train import Budget, resolve_budget
 from napari_mrisr.volume import metrics, sample
 from napari_mrisr.volume.base import Volume
+from napari_mrisr.volume.interpolate import upsample
 from napari_mrisr.volume.io import load_volume
 from napari_mrisr.volume.slice_profile import simulate_slices
 from napari_mrisr.zoo.model_file import load_model
@@ -97,21 +98,14 @@ def case_hr(case: str, subject: Path | None = None) -> Volume:
 
 
 def cubic_on_grid(lr: Volume, spacing: float | None = None) -> Volume:
-    """Cubic B-spline along the slice axis onto the self-SR output grid (a real ratio).
-
-    ``interpolate.upsample`` (the package's baseline) generalised to a real factor: the same
-    scipy call, grid rule and half-sample symmetric borders, identical for integer ratios.
-    """
+    """Cubic B-spline along the slice axis onto the self-SR output grid (a real ratio): the
+    package's baseline (``interpolate.upsample``) at the grid's ratio."""
     grid = plan_grid(lr, spacing=spacing)
-    r = np.ones(3)
-    r[grid.axis] = grid.out_ratio
-    shape = list(lr.shape)
-    shape[grid.axis] = grid.n_out
-    data = scipy.ndimage.affine_transform(
-        lr.data, matrix=1 / r, offset=-(r - 1) / (2 * r), output_shape=tuple(shape), order=3,
-        mode="reflect", output=np.float32,
-    )  # fmt: skip
-    return Volume(data, grid.out_affine(lr.affine), f"{lr.name} cubic")
+    ratios = [1.0, 1.0, 1.0]
+    ratios[grid.axis] = grid.out_ratio
+    cubic = upsample(lr, ratios, order="cubic")
+    cubic.name = f"{lr.name} cubic"
+    return cubic
 
 
 def cpu_seconds() -> float:

@@ -69,6 +69,7 @@ def _factors(factors: int | Sequence[float]) -> tuple:
     real ratios of at least 1 where one is not a whole number."""
     values = [factors] * 3 if np.isscalar(factors) else list(factors)
     if len(values) == 3 and all(np.isscalar(v) and np.isfinite(v) and v >= 1 for v in values):
-        if not all(float(v).is_integer() for v in values):
-            return tuple(float(v) for v in values)
+        if all(float(v).is_integer() for v in values):
+            return as_factors(tuple(int(v) for v in values))  # 4.0 is the factor 4
+        return tuple(float(v) for v in values)
     return as_factors(factors)

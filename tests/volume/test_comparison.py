@@ -37,6 +37,8 @@ def test_the_cubic_baseline_lands_on_the_hr_grid_at_a_fractional_ratio(scan):
     np.testing.assert_allclose(cubic.affine, hr.affine, atol=1e-9)  # the same voxels in mm
     assert grid_ratios(lr, cubic) == (1, 1, 2.5)
     assert grid_ratios(lr, upsample(lr, (1, 1, 2))) == (1, 1, 2)
+    whole = upsample(lr, (1.0, 1.0, 2.0))  # a ratio that is a whole number is that factor
+    np.testing.assert_array_equal(whole.data, upsample(lr, (1, 1, 2)).data)
 
 
 def test_the_truth_is_consistent_with_its_own_slices_and_a_moved_volume_is_not(scan):
