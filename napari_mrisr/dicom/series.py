@@ -143,8 +143,11 @@ def find_series(paths: Iterable[str | os.PathLike]) -> list[DicomSeries]:
     given = Path(paths[0]) if len(paths) == 1 else None
     alone = given is not None and given.is_file() and given.name.upper() != "DICOMDIR"
     if alone and len(found) == 1 and found[0].frames == 1:
-        beside = sorted(p for p in given.resolve().parent.iterdir() if p.is_file())
-        if len(beside) <= MAX_FILES:
+        try:
+            beside = sorted(p for p in given.resolve().parent.iterdir() if p.is_file())
+        except OSError:  # a folder that cannot be listed: the file alone, refused as such
+            beside = []
+        if 1 < len(beside) <= MAX_FILES:
             found = [s for s in _grouped(beside, paths) if s.uid == found[0].uid]
     return found
 

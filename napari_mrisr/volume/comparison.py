@@ -98,12 +98,13 @@ def grid_ratios(lr: Volume, sr: Volume) -> tuple[float, ...]:
     try:
         return scale_factors(lr.shape, sr.shape)
     except ValueError:
-        ratios = tuple(float(a / b) for a, b in zip(lr.spacing, sr.spacing, strict=True))
+        ratios = [float(a / b) for a, b in zip(lr.spacing, sr.spacing, strict=True)]
+        ratios = tuple(round(r) if abs(r - round(r)) < 1e-6 else r for r in ratios)  # 1.0 is 1
         if len(sr.shape) == 3 and all(
             r >= 1 and covering_length(n, r) == m
             for n, m, r in zip(lr.shape, sr.shape, ratios, strict=True)
         ):
-            return tuple(round(r) if abs(r - round(r)) < 1e-6 else r for r in ratios)
+            return ratios
         raise
 
 
@@ -143,7 +144,10 @@ def slices_degradation(selfsr: Mapping[str, Any]) -> dict[str, Any]:
     """The ``degradation`` of :func:`data_consistency` for a self-supervised SR result, from
     its grid's metadata (:meth:`~napari_mrisr.selfsr.grid.SelfSRGrid.to_meta`): the slice
     thickness and profile it was trained for, given or estimated."""
-    thickness, profile = float(selfsr["thickness"]), str(selfsr["profile"])
+    try:
+        thickness, profile = float(selfsr["thickness"]), str(SliceProfile(selfsr["profile"]))
+    except (KeyError, TypeError, ValueError):  # not our record: contiguous rect slices
+        return {"method": SLICES}
     return {"method": SLICES, "thickness": thickness, "profile": profile}
 
 

@@ -54,6 +54,8 @@ def test_the_truth_is_consistent_with_its_own_slices_and_a_moved_volume_is_not(s
     assert np.abs(data_consistency(moved, lr, told).data).max() > 0.05 * np.abs(lr.data).max()
     # without the profile, contiguous rect slices are assumed: the gap then shows
     assert np.abs(data_consistency(truth, lr).data).max() > 1e-3 * np.abs(lr.data).max()
+    foreign = slices_degradation({"thickness": "thin", "profile": "hann"})  # not our record
+    assert data_consistency(truth, lr, foreign).name == "data consistency (rect slices, 2.5 mm)"
 
 
 def test_a_fractional_ratio_result_compares_with_metrics_and_every_map(scan):
