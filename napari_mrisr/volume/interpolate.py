@@ -68,7 +68,11 @@ def _factors(factors: int | Sequence[float]) -> tuple:
     """Integer factors as :func:`~napari_mrisr.volume.geometry.as_factors` takes them, or
     real ratios of at least 1 where one is not a whole number."""
     values = [factors] * 3 if np.isscalar(factors) else list(factors)
-    if len(values) == 3 and all(np.isscalar(v) and np.isfinite(v) and v >= 1 for v in values):
+    real = (int, float, np.integer, np.floating)
+    if len(values) == 3 and all(
+        isinstance(v, real) and not isinstance(v, bool) and np.isfinite(v) and v >= 1
+        for v in values
+    ):
         if all(float(v).is_integer() for v in values):
             return as_factors(tuple(int(v) for v in values))  # 4.0 is the factor 4
         return tuple(float(v) for v in values)
