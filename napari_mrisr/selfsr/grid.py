@@ -270,8 +270,16 @@ def stated_thickness(volume: Volume) -> tuple[float, str, str] | None:
         except (KeyError, TypeError, ValueError):
             continue
         if math.isfinite(mm) and mm > 0 and axis == coarse and abs(apart - spacing) <= 0.05 * spacing:
-            return mm, source, where or f"{fields.get('file', 'the sidecar')} (the scan's sidecar)"
+            return mm, source, where or _sidecar_place(str(fields.get("file", "the sidecar")))
     return None
+
+
+def _sidecar_place(name: str) -> str:
+    """Where a sidecar's thickness came from, for the note: the scan's own, or one above it in
+    a BIDS dataset (its path relative to the scan's folder)."""
+    if "/" in name or "\\" in name:
+        return f"{name} (the BIDS sidecar above the scan)"
+    return f"{name} (the scan's sidecar)"
 
 
 def resample_matrix(n_lr: int, factor: int, ratio: float, n_out: int | None = None) -> np.ndarray:

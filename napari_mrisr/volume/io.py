@@ -168,18 +168,84 @@ def load_volume(path: str | os.PathLike, *, max_bytes: int | None = None) -> Vol
 
 #: A sidecar larger than this is not read (a slice thickness takes a few bytes).
 SIDECAR_BYTES = 1 << 20
+#: Folders above a scan looked at for its BIDS dataset's root (``dataset_description.json``):
+#: ``sub-01/ses-1/anat/`` is three below it.
+BIDS_DEPTH = 4
 
 
 def _sidecar(path: Path) -> dict:
-    """The slice thickness that a NIfTI file's BIDS sidecar states (``T1.json`` beside
+    """The slice thickness that a NIfTI file's BIDS sidecars state (``T1.json`` beside
     ``T1.nii.gz``, as dcm2niix writes it; its slices lie along the third axis), as
-    ``{"sidecar": {"file", "thickness_mm", "spacing_mm", "slice_axis"}}``, or ``{}``. A sidecar
-    that cannot be read is skipped with a warning: the scan still loads."""
+    ``{"sidecar": {"file", "thickness_mm", "spacing_mm", "slice_axis"}}``, or ``{}``.
+
+    Inside a BIDS dataset the sidecars above the scan count too, by BIDS's inheritance
+    principle (:func:`_sidecars`): each field from the nearest sidecar that states it. A
+    sidecar that cannot be read is skipped with a warning: the scan still loads."""
     if not path.name.lower().endswith((".nii", ".nii.gz")):
         return {}
-    json_path = path.with_name(volume_name(path) + ".json")
-    if not json_path.is_file():
+    stated: dict[str, tuple] = {}  # field -> (value, the sidecar that states it)
+    for json_path in _sidecars(path):  # the farthest first: a nearer one's fields win
+        fields = _read_sidecar(json_path, path)
+        stated.update({key: (fields[key], json_path) for key in SIDECAR_FIELDS if key in fields})
+    thickness, source = stated.get("SliceThickness", (None, None))
+    thickness = _positive(thickness)
+    if thickness is None:
         return {}
+    return {
+        "sidecar": {
+            "file": os.path.relpath(source, path.parent),
+            "thickness_mm": thickness,
+            "spacing_mm": _positive(stated.get("SpacingBetweenSlices", (None,))[0]),
+            "slice_axis": 2,
+        }
+    }
+
+
+#: The sidecar fields read (mm).
+SIDECAR_FIELDS = ("SliceThickness", "SpacingBetweenSlices")
+
+
+def _sidecars(path: Path) -> list[Path]:
+    """The BIDS sidecars of a NIfTI file, the farthest first: its own (``T1.json`` beside
+    ``T1.nii.gz``) last, and, inside a BIDS dataset (a folder up to :data:`BIDS_DEPTH` above
+    it holds ``dataset_description.json``), before it the JSON files in its folder and in each
+    folder up to the dataset's root whose names have the scan's suffix and only entities that
+    the scan's name has (``T1w.json`` and ``sub-01_T1w.json`` for ``sub-01_ses-1_T1w.nii.gz``),
+    the more general first (BIDS's inheritance principle)."""
+    own = path.with_name(volume_name(path) + ".json")
+    found = [own] if own.is_file() else []
+    name = _bids_name(volume_name(path))
+    folders = [path.resolve().parent, *path.resolve().parent.parents][: BIDS_DEPTH + 1]
+    root = next((f for f in folders if (f / "dataset_description.json").is_file()), None)
+    if name is None or root is None:
+        return found
+    entities, suffix = name
+    above = []
+    for depth, folder in enumerate(folders[: folders.index(root) + 1]):
+        try:
+            names = sorted(p.name for p in folder.iterdir() if p.name.endswith(".json"))
+        except OSError:  # a folder that cannot be listed: its sidecars are not known
+            continue
+        for candidate in names:
+            other = _bids_name(candidate[: -len(".json")])
+            if other and other[1] == suffix and other[0].items() <= entities.items():
+                if folder / candidate != own.resolve():
+                    above.append((-depth, len(other[0]), folder / candidate))
+    return [p for *_, p in sorted(above)] + found
+
+
+def _bids_name(stem: str) -> tuple[dict[str, str], str] | None:
+    """A BIDS file name's entities and suffix (``sub-01_ses-1_T1w``: ``{sub: 01, ses: 1}``,
+    ``T1w``), or None for a name that is not one."""
+    *pairs, suffix = stem.split("_")
+    entities = dict(pair.split("-", 1) for pair in pairs if "-" in pair)
+    if len(entities) != len(pairs) or not suffix or "-" in suffix:
+        return None
+    return entities, suffix
+
+
+def _read_sidecar(json_path: Path, scan: Path) -> dict:
+    """A sidecar's fields, or ``{}`` with a warning when it cannot be read."""
     try:
         if json_path.stat().st_size > SIDECAR_BYTES:
             raise ValueError(f"it is larger than {byte_size(SIDECAR_BYTES)}")
@@ -187,24 +253,15 @@ def _sidecar(path: Path) -> dict:
         if not isinstance(fields, dict):
             raise ValueError("it is not a JSON object")
     except (OSError, ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
+        where = "beside the scan" if json_path.parent == scan.parent else "above the scan"
         warnings.warn(
-            f"{json_path.name!r} beside the scan cannot be read ({_reason(exc)}); its slice "
-            "thickness is not used.",
+            f"{os.path.relpath(json_path, scan.parent)!r} {where} cannot be read "
+            f"({_reason(exc)}); its slice thickness is not used.",
             VolumeWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
         return {}
-    thickness, spacing = (_positive(fields.get(key)) for key in ("SliceThickness", "SpacingBetweenSlices"))
-    if thickness is None:
-        return {}
-    return {
-        "sidecar": {
-            "file": json_path.name,
-            "thickness_mm": thickness,
-            "spacing_mm": spacing,
-            "slice_axis": 2,
-        }
-    }
+    return fields
 
 
 def _positive(value) -> float | None:

@@ -267,3 +267,33 @@ def test_a_bad_sidecar_is_skipped_and_the_scan_still_loads(write_nifti, text, wa
         assert any(m.startswith("'scan.json' beside the scan cannot be read") for m in said), said
     else:
         assert not said
+
+
+def test_bids_sidecars_above_the_scan_are_inherited_the_nearest_winning(tmp_path):
+    # BIDS's inheritance principle: a dataset-wide T1w.json states the thickness for every
+    # subject's T1w; a subject's own sidecar overrides it; another subject's or suffix's never
+    # applies; outside a BIDS dataset (no dataset_description.json) only the scan's own counts.
+    anat = tmp_path / "sub-01" / "ses-1" / "anat"
+    anat.mkdir(parents=True)
+    path = anat / "sub-01_ses-1_T1w.nii.gz"
+    nib.save(nib.Nifti1Image(np.ones((4, 4, 3), np.float32), np.diag([1.0, 1.0, 5.0, 1.0])), path)
+    (tmp_path / "T1w.json").write_text('{"SliceThickness": 4, "SpacingBetweenSlices": 5}')
+    (tmp_path / "sub-02_T1w.json").write_text('{"SliceThickness": 1}')
+    (tmp_path / "sub-01" / "sub-01_T2w.json").write_text('{"SliceThickness": 2}')
+    assert "sidecar" not in load_volume(path).header  # not a BIDS dataset yet
+    (tmp_path / "dataset_description.json").write_text('{"Name": "test", "BIDSVersion": "1.8.0"}')
+    assert load_volume(path).header["sidecar"] == {
+        "file": "../../../T1w.json", "thickness_mm": 4.0, "spacing_mm": 5.0, "slice_axis": 2,
+    }  # fmt: skip
+    from napari_mrisr.selfsr.grid import stated_thickness
+
+    assert stated_thickness(load_volume(path)) == (
+        4.0, "sidecar", "../../../T1w.json (the BIDS sidecar above the scan)"
+    )
+    (tmp_path / "sub-01" / "sub-01_T1w.json").write_text('{"SliceThickness": 3}')
+    stated = load_volume(path).header["sidecar"]
+    assert (stated["file"], stated["thickness_mm"], stated["spacing_mm"]) == (
+        "../../sub-01_T1w.json", 3.0, 5.0,  # the spacing still from the dataset's
+    )  # fmt: skip
+    (anat / "sub-01_ses-1_T1w.json").write_text('{"SliceThickness": 3.5}')
+    assert load_volume(path).header["sidecar"]["file"] == "sub-01_ses-1_T1w.json"
