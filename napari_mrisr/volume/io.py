@@ -193,7 +193,7 @@ def _sidecar(path: Path) -> dict:
         return {}
     return {
         "sidecar": {
-            "file": os.path.relpath(source, path.parent),
+            "file": os.path.relpath(source.resolve(), path.resolve().parent),
             "thickness_mm": thickness,
             "spacing_mm": _positive(stated.get("SpacingBetweenSlices", (None,))[0]),
             "slice_axis": 2,
@@ -253,9 +253,10 @@ def _read_sidecar(json_path: Path, scan: Path) -> dict:
         if not isinstance(fields, dict):
             raise ValueError("it is not a JSON object")
     except (OSError, ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
-        where = "beside the scan" if json_path.parent == scan.parent else "above the scan"
+        home = scan.resolve().parent
+        where = "beside the scan" if json_path.resolve().parent == home else "above the scan"
         warnings.warn(
-            f"{os.path.relpath(json_path, scan.parent)!r} {where} cannot be read "
+            f"{os.path.relpath(json_path.resolve(), home)!r} {where} cannot be read "
             f"({_reason(exc)}); its slice thickness is not used.",
             VolumeWarning,
             stacklevel=4,
