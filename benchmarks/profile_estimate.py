@@ -38,7 +38,7 @@ from napari_mrisr.volume.slice_profile import SliceProfile, simulate_slices
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from generalisation import read_subject  # noqa: E402 (a real scan, axes turned to RAS)
 from machine import describe_machine  # noqa: E402
-from selfsr_vs_eclare import crop_in_plane  # noqa: E402
+from selfsr_vs_eclare import add_crop_argument, crop_in_plane  # noqa: E402
 
 RATIOS = (2.5, 4.0, 5.0)
 #: Slice thickness (FWHM) in slice spacings.
@@ -200,12 +200,8 @@ def main() -> None:
     parser.add_argument("--dipy", action="store_true", help="also run on dipy's aniso_vox.nii.gz")
     parser.add_argument("--no-mni", action="store_true", help="skip the MNI152 template")
     parser.add_argument("--ratios", type=float, nargs="*", default=list(RATIOS))
-    parser.add_argument(
-        "--crop",
-        type=float,
-        nargs=2,
-        metavar=("X", "Y"),
-        help="crop each head in-plane to X x Y mm around the brain (as selfsr_vs_eclare.py)",
+    add_crop_argument(
+        parser, "crop each head in-plane to X x Y mm around the brain (as selfsr_vs_eclare.py)"
     )
     parser.add_argument(
         "--equalise",

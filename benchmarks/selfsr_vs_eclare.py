@@ -64,6 +64,11 @@ def crop_in_plane(hr: Volume, size_mm: tuple[float, float], axis: int) -> Volume
     return Volume(np.ascontiguousarray(hr.data[tuple(index)]), affine, hr.name)
 
 
+def add_crop_argument(parser, help: str) -> None:
+    """``--crop X Y``: the in-plane box of :func:`crop_in_plane`, in mm."""
+    parser.add_argument("--crop", type=float, nargs=2, metavar=("X", "Y"), help=help)
+
+
 def on_grid(volume: Volume, target: Volume, axis: int, shift: float = 0.0) -> np.ndarray:
     """``volume`` resampled (linear) onto ``target``'s voxels through both affines, optionally
     moved by ``shift`` target voxels along ``axis``; outside its extent the nearest voxel."""
@@ -245,13 +250,7 @@ def main() -> None:
     parser.add_argument(
         "--shape", default="rect", choices=["rect", "gaussian"], help="the simulated slice profile"
     )
-    parser.add_argument(
-        "--crop",
-        type=float,
-        nargs=2,
-        metavar=("X", "Y"),
-        help="crop the head in-plane to X x Y mm around the brain (both methods)",
-    )
+    add_crop_argument(parser, "crop the head in-plane to X x Y mm around the brain (both methods)")
     parser.add_argument(
         "--subject", type=Path, help="simulate the cases on this 1 mm scan, not MNI152"
     )

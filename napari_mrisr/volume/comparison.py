@@ -169,8 +169,9 @@ def data_consistency(sr: Volume, lr: Volume, degradation: Mapping[str, Any] | No
         return Volume(metrics.difference(simulated, lr), lr.affine, f"data consistency ({method})")
     axis = int(np.argmax(factors))
     spacing = float(lr.spacing[axis])
-    thickness = float(degradation.get("thickness") or spacing) if method == SLICES else spacing
-    profile = str(degradation.get("profile") or SliceProfile.RECT) if method == SLICES else "rect"
+    told = degradation if method == SLICES else {}  # another model's fields say nothing here
+    thickness = float(told.get("thickness") or spacing)
+    profile = str(told.get("profile") or SliceProfile.RECT)
     simulated = simulate_slices(sr, spacing, thickness, profile, axis=axis)
     covered = tuple(slice(0, simulated.shape[axis]) if a == axis else slice(None) for a in range(3))
     lr = Volume(lr.data[covered], lr.affine, lr.name)
